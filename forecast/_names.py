@@ -1,0 +1,54 @@
+"""Canonical names shared by every stage (see DESIGN.md, "Canonical names").
+
+The cube is an ``xarray.Dataset``:
+
+* dims ``area`` (P-code, or a name key when no gazetteer was given) and ``time``
+  (``datetime64[ns]``, the first day of each month, contiguous);
+* ``flows`` has dims ``origin``, ``destination``, ``time`` (labels drawn from ``area``);
+* ``arrivals_by_reason`` has dims ``area``, ``time``, ``reason``;
+* every observed variable ``X`` on (area, time) is float64 with NaN where the cell was not
+  observed (never 0), and a boolean companion ``X_observed``;
+* area coordinates: ``area_name``, ``admin_level``, ``parent_pcode`` and, for each coarser
+  level k, ``admin{k}_pcode`` / ``admin{k}_name``; optional group coordinates
+  (``region``, ``access``, ``settlement``) used later as fairness groups;
+* attributes: ``area_key`` (``"pcode"`` or ``"name"``), ``admin_level`` and ``sensitivity``.
+"""
+
+from __future__ import annotations
+
+AREA = "area"
+TIME = "time"
+ORIGIN = "origin"
+DESTINATION = "destination"
+REASON = "reason"
+
+ARRIVALS = "arrivals"
+DEPARTURES = "departures"
+IDP_STOCK = "idp_stock"
+RETURNS = "returns"
+FLOWS = "flows"
+ARRIVALS_BY_REASON = "arrivals_by_reason"
+CONFLICT_EVENTS = "conflict_events"
+CONFLICT_FATALITIES = "conflict_fatalities"
+
+OBSERVED_SUFFIX = "_observed"
+
+AREA_NAME = "area_name"
+ADMIN_LEVEL = "admin_level"
+PARENT_PCODE = "parent_pcode"
+GROUP_COLUMNS = ("region", "access", "settlement")
+
+SENSITIVITY_LEVELS = ("low", "moderate", "high", "severe")
+
+
+def observed_name(variable: str) -> str:
+    """Name of the boolean mask that says which cells of ``variable`` were observed."""
+    return f"{variable}{OBSERVED_SUFFIX}"
+
+
+def admin_pcode(level: int) -> str:
+    return f"admin{level}_pcode"
+
+
+def admin_name(level: int) -> str:
+    return f"admin{level}_name"
