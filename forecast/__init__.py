@@ -1,0 +1,29 @@
+"""displacement-forecast: forecast internal displacement per sub-national area.
+
+Load DTM-style data into a validated monthly cube, with every input row accounted for::
+
+    import forecast
+    cube = forecast.load_somalia()                       # the shipped real sample
+    result = forecast.ingest(["dtm.csv"], "dtm", areas="adm2.geojson")
+    result.cube, result.manifest, result.quarantine
+"""
+
+from forecast._manifest import FileRecord, Manifest
+from forecast._version import __version__
+from forecast.cube import aggregate, build_cube, cube_hash, load_cube, save_cube
+from forecast.errors import (
+    CubeError, DataQualityWarning, ForecastError, IdentifyingDataError, UnusableFileError,
+)
+from forecast._ingest import Ingested, ingest
+from forecast.io import Gazetteer, read_acled, read_dtm, read_flows, read_hxl, read_table
+
+__all__ = [
+    "__version__",
+    # data in
+    "ingest", "Ingested", "read_dtm", "read_hxl", "read_flows", "read_acled", "read_table",
+    "Gazetteer", "Manifest", "FileRecord",
+    # the cube
+    "load_cube", "save_cube", "cube_hash", "aggregate", "build_cube",
+    # errors
+    "ForecastError", "UnusableFileError", "IdentifyingDataError", "CubeError", "DataQualityWarning",
+]

@@ -1,0 +1,141 @@
+"""Ingest: read files in their formats, build the cube, and account for every row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from forecast._manifest import FileRecord, Manifest, Sensitivity
+from forecast._names import SENSITIVITY_LEVELS, TIME
+from forecast._version import __version__
+from forecast.cube import build_cube, cube_hash, save_cube
+from forecast.errors import ForecastError
+from forecast.io._areas import Gazetteer, NameKeys
+from forecast.io._common import ReadResult
+from forecast.io._covariates import read_acled, read_table
+from forecast.io._dtm import read_dtm, read_hxl
+from forecast.io._flows import read_flows
+from forecast.io._ledger import QUARANTINE_COLUMNS
+from forecast.io._privacy import highest
+
+READERS: dict[str, Callable[..., ReadResult]] = {
+    "dtm": read_dtm, "hxl": read_hxl, "flows": read_flows, "acled": read_acled, "table": read_table,
+}
+FileProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Ingested:
+    """A cube with its manifest and quarantine, as :func:`ingest` returns them."""
+
+    cube: xr.Dataset
+    manifest: Manifest
+    quarantine: pd.DataFrame
+    results: list[ReadResult]
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """Write ``cube.nc``, ``manifest.json`` and ``quarantine.csv`` into folder ``out``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"cube": out / "cube.nc", "manifest": out / "manifest.json", "quarantine": out / "quarantine.csv"}
+        save_cube(self.cube, paths["cube"])
+        self.manifest.write(paths["manifest"])
+        self.quarantine.to_csv(paths["quarantine"], index=False)
+        return paths
+
+
+def ingest(
+    files: Sequence[str | Path],
+    formats: str | Sequence[str],
+    *,
+    areas: str | Path | Gazetteer | None = None,
+    aliases: str | Path | None = None,
+    columns: str | Path | None = None,
+    drop_columns: Sequence[str] = (),
+    sensitivity: str | None = None,
+    sensitivity_reason: str | None = None,
+    strict_hierarchy: bool = True,
+    progress: FileProgress | None = None,
+) -> Ingested:
+    """Read ``files`` (each in its format), resolve areas and build one cube.
+
+    Parameters
+    ----------
+    files : paths of the input files.
+    formats : one format for all files, or one per file: ``dtm``, ``hxl``, ``flows``,
+        ``acled`` or ``table``.
+    areas : gazetteer CSV, COD boundary GeoJSON, or a :class:`Gazetteer`; None keys areas
+        by name (the manifest says so).
+    aliases : CSV of spelling variants (``alias,pcode``) added to the gazetteer's names.
+    columns : YAML extending the column-name table for any format.
+    drop_columns : columns to drop from every file before reading (e.g. identifying ones).
+    sensitivity, sensitivity_reason : override the assessed sensitivity level; the
+        manifest records both levels and the reason.
+    strict_hierarchy : quarantine rows whose admin2 lies outside the admin1 they name.
+
+    Examples
+    --------
+    >>> result = ingest(["prmn.csv"], "flows", areas="som_adm2.geojson")  # doctest: +SKIP
+    >>> result.write("out/")  # doctest: +SKIP
+    """
+    files = [Path(f) for f in files]
+    formats = [formats] * len(files) if isinstance(formats, str) else list(formats)
+    if len(formats) != len(files):
+        raise ForecastError(f"give one format for all files or one per file: {len(files)} files, "
+                            f"{len(formats)} formats")
+    unknown = sorted(set(formats) - set(READERS))
+    if unknown:
+        raise ForecastError(f"unknown format(s) {unknown}; known: {sorted(READERS)}")
+    if sensitivity is not None and sensitivity not in SENSITIVITY_LEVELS:
+        raise ForecastError(f"sensitivity must be one of {list(SENSITIVITY_LEVELS)}, got '{sensitivity}'")
+    if sensitivity is not None and not (sensitivity_reason or "").strip():
+        raise ForecastError("overriding the sensitivity level needs a reason (sensitivity_reason / "
+                            "--sensitivity-reason); it is recorded in the manifest")
+    resolver = (areas if isinstance(areas, Gazetteer)
+                else Gazetteer.from_file(areas, aliases=aliases) if areas is not None else NameKeys())
+    results = []
+    for path, fmt in zip(files, formats):
+        kwargs = {"resolver": resolver, "drop_columns": tuple(drop_columns),
+                  "strict_hierarchy": strict_hierarchy}
+        if fmt != "hxl":
+            kwargs["columns"] = columns
+        if progress is not None:
+            kwargs["progress"] = lambda done, total, name=path.name: progress(name, done, total)
+        results.append(READERS[fmt](path, **kwargs))
+    assessed = highest([r.sensitivity for r in results])
+    cube = build_cube(results, resolver, sensitivity=sensitivity or assessed)
+    manifest = Manifest(
+        toolkit_version=__version__,
+        cube_hash=cube_hash(cube),
+        area_key=cube.attrs["area_key"],
+        gazetteer={"path": resolver.source, "sha256": resolver.sha256,
+                   "aliases": len(resolver.aliases)} if isinstance(resolver, Gazetteer) else None,
+        admin_level=int(cube.attrs["admin_level"]),
+        dims={str(k): int(v) for k, v in cube.sizes.items()},
+        variables=sorted(str(v) for v in cube.data_vars),
+        time_range=(str(cube[TIME].values[0])[:10], str(cube[TIME].values[-1])[:10]),
+        sensitivity=Sensitivity(
+            level=cube.attrs["sensitivity"], assessed=assessed,
+            reasons=sorted({why for r in results for why in r.sensitivity_reasons}),
+            override_reason=sensitivity_reason if sensitivity else None,
+        ),
+        files=[_record(r) for r in results],
+    )
+    parts = [r.quarantine for r in results if len(r.quarantine)]
+    quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    return Ingested(cube=cube, manifest=manifest, quarantine=quarantine, results=results)
+
+
+def _record(r: ReadResult) -> FileRecord:
+    return FileRecord(
+        path=r.ledger.source_file, sha256=r.sha256, format=r.format, admin_level=r.admin_level,
+        rows_in=r.ledger.rows_in, rows_kept=r.rows_kept, rows_quarantined=r.ledger.rows_quarantined,
+        quarantine_reasons=r.ledger.reasons(), columns_kept=r.columns_kept,
+        columns_dropped=r.columns_dropped, dropped_on_request=r.dropped_on_request,
+        duplicates_policy=r.duplicates_policy, sensitivity=r.sensitivity,
+        sensitivity_reasons=r.sensitivity_reasons, notes=r.notes,
+    )

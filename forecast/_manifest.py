@@ -1,0 +1,86 @@
+"""The manifest: where a cube came from and what happened to every input row."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from forecast._names import SENSITIVITY_LEVELS
+
+
+class FileRecord(BaseModel):
+    """One input file: its identity, the columns kept and dropped, and the row accounting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    sha256: str
+    format: str
+    admin_level: int
+    rows_in: int
+    rows_kept: int
+    rows_quarantined: int
+    quarantine_reasons: dict[str, int] = Field(default_factory=dict)
+    columns_kept: dict[str, str] = Field(description="canonical field -> the file's column")
+    columns_dropped: list[str] = Field(description="columns not on the format's allow-list")
+    dropped_on_request: dict[str, str] = Field(default_factory=dict)
+    duplicates_policy: str
+    sensitivity: str
+    sensitivity_reasons: list[str]
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rows_add_up(self) -> FileRecord:
+        if self.rows_in != self.rows_kept + self.rows_quarantined:
+            raise ValueError(f"{self.path}: rows_in {self.rows_in} != rows_kept {self.rows_kept} "
+                             f"+ rows_quarantined {self.rows_quarantined}")
+        return self
+
+
+class Sensitivity(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: str
+    assessed: str
+    reasons: list[str]
+    override_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> Sensitivity:
+        for lvl in (self.level, self.assessed):
+            if lvl not in SENSITIVITY_LEVELS:
+                raise ValueError(f"sensitivity must be one of {SENSITIVITY_LEVELS}, got '{lvl}'")
+        return self
+
+
+class Manifest(BaseModel):
+    """Lineage of a cube. ``cube_hash`` is what MLflow runs record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    toolkit_version: str
+    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    cube_hash: str
+    area_key: str
+    gazetteer: dict[str, str | int] | None
+    admin_level: int
+    dims: dict[str, int]
+    variables: list[str]
+    time_range: tuple[str, str]
+    sensitivity: Sensitivity
+    files: list[FileRecord]
+    licence: str = "as stated by each source; see the inputs' own terms"
+
+    @property
+    def rows_in(self) -> int:
+        return sum(f.rows_in for f in self.files)
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: str | Path) -> Manifest:
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,7 @@
+"""The cube: a validated monthly panel (``xarray.Dataset``) that every later stage reads."""
+
+from forecast.cube._aggregate import aggregate
+from forecast.cube._build import build_cube
+from forecast.cube._store import cube_hash, load_cube, save_cube
+
+__all__ = ["aggregate", "build_cube", "cube_hash", "load_cube", "save_cube"]

@@ -1,0 +1,195 @@
+"""DTM admin-level IDP baseline / mobility tracking, from the DTM API or HDX (CSV, XLSX, JSON),
+and the same data tagged with HXL hashtags.
+
+Duplicate policy: DTM publishes one row per area and round. A row repeated exactly is a
+re-published record: the first is kept, repeats are quarantined. Rows that share area and
+round but disagree are all quarantined (which one is right cannot be told). When two rounds
+report the same area in the same month, the latest round (by reporting date, then round
+number) is the month's stock and the earlier rows are quarantined as superseded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hxl
+import numpy as np
+import pandas as pd
+
+from forecast._names import AREA, IDP_STOCK, TIME
+from forecast.errors import UnusableFileError
+from forecast.io._columns import ColumnMatch, load_aliases, match_columns, require
+from forecast.io._common import (
+    ReadResult, Resolver, add_month, long_table, quarantine_duplicates, refuse_identifying,
+    resolve_areas,
+)
+from forecast.io._areas import NameKeys
+from forecast.io._ledger import ROW
+from forecast.io._parse import parse_counts
+from forecast.io._privacy import assess_sensitivity
+from forecast.io._source import ProgressCallback, read_source
+
+DUPLICATES_POLICY = ("exact repeats of an area-round: first kept, repeats quarantined; "
+                     "conflicting rows for one area-round: all quarantined; two rounds in one "
+                     "month: the latest kept, earlier ones quarantined as superseded")
+_EXTRA = ["round", "operation", "assessment_type", "displacement_reason", "males", "females",
+          "origin_admin1_pcode", "origin_admin1_name"]
+
+# HXL hashtag -> DTM field: (tag, attributes that must be present, attributes that must not).
+HXL_FIELDS = {
+    "admin0_pcode": [("#country", {"code"}, set()), ("#adm0", {"code"}, set())],
+    "admin0_name": [("#country", {"name"}, set()), ("#adm0", {"name"}, set())],
+    "admin1_pcode": [("#adm1", {"code"}, set())],
+    "admin1_name": [("#adm1", {"name"}, set()), ("#adm1", set(), {"code"})],
+    "admin2_pcode": [("#adm2", {"code"}, set())],
+    "admin2_name": [("#adm2", {"name"}, set()), ("#adm2", set(), {"code"})],
+    "idp_stock": [("#affected", {"idps"}, {"f", "m", "female", "male", "hh", "households", "children", "adults"}),
+                  ("#population", {"idps"}, {"f", "m", "female", "male", "hh", "households"})],
+    "males": [("#affected", {"idps", "m"}, {"f"}), ("#affected", {"idps", "male"}, set())],
+    "females": [("#affected", {"idps", "f"}, {"m"}), ("#affected", {"idps", "female"}, set())],
+    "reporting_date": [("#date", {"reported"}, set()), ("#date", set(), {"year", "month", "start", "end"})],
+    "year": [("#date", {"year"}, set())],
+    "month": [("#date", {"month"}, set())],
+    "round": [("#round", set(), set()), ("#meta", {"round"}, set())],
+    "operation": [("#operation", set(), set()), ("#meta", {"operation"}, set())],
+    "assessment_type": [("#meta", {"assessment"}, set())],
+    "displacement_reason": [("#cause", set(), set())],
+}
+
+
+def read_dtm(
+    path: str | Path,
+    *,
+    resolver: Resolver | None = None,
+    columns: str | Path | None = None,
+    drop_columns: tuple[str, ...] = (),
+    strict_hierarchy: bool = True,
+    progress: ProgressCallback | None = None,
+) -> ReadResult:
+    """Read a DTM IDP baseline / mobility tracking export (CSV, XLSX or JSON).
+
+    Parameters
+    ----------
+    path : path of the file; JSON may be the API envelope ``{"isSuccess", "result"}`` or a list.
+    resolver : a :class:`~forecast.io.Gazetteer`, or None to key areas by name.
+    columns : a YAML file extending the column-name table (``forecast/io/columns.yaml``).
+    drop_columns : columns to drop before anything is read (needed for identifying columns).
+    strict_hierarchy : quarantine rows whose admin2 does not lie in their admin1.
+
+    Examples
+    --------
+    >>> res = read_dtm("dtm_round_export.csv")  # doctest: +SKIP
+    >>> res.table.query("variable == 'idp_stock'").head()  # doctest: +SKIP
+    """
+    path = Path(path)
+    raw = read_source(path, progress=progress)
+    dropped = refuse_identifying(raw, path, drop_columns)
+    names = [c for c in raw.frame.columns if c != ROW]
+    aliases = load_aliases(columns)["dtm"]
+    match = match_columns(path, names, aliases)
+    return _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, "dtm")
+
+
+def read_hxl(
+    path: str | Path,
+    *,
+    resolver: Resolver | None = None,
+    drop_columns: tuple[str, ...] = (),
+    strict_hierarchy: bool = True,
+    progress: ProgressCallback | None = None,
+) -> ReadResult:
+    """Read an HXL-tagged DTM table: columns are mapped by hashtag (row 2), not header text.
+
+    Hashtags are parsed with the HXL standard's own library (``libhxl``), so attribute order
+    and spacing (``#adm1 +code``) do not matter.
+    """
+    path = Path(path)
+    raw = read_source(path, header_rows=2, progress=progress)
+    dropped = refuse_identifying(raw, path, drop_columns)
+    names = [c for c in raw.frame.columns if c != ROW]
+    tags = raw.frame.attrs.get("hxl_tags") or []
+    if not any(str(t).strip().startswith("#") for t in tags):
+        raise UnusableFileError(path, "row 2 holds no HXL hashtags (#adm1+code, #affected+idps, ...)",
+                                hint="use --format dtm for a file without a hashtag row")
+    match = _match_hxl(path, names, tags)
+    aliases = {f: [spec[0] + "".join("+" + a for a in sorted(spec[1])) for spec in specs]
+               for f, specs in HXL_FIELDS.items()}
+    return _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, "hxl")
+
+
+def _match_hxl(path: Path, names: list[str], tags: list[str]) -> ColumnMatch:
+    parsed = []
+    for tag in tags:
+        try:
+            col = hxl.model.Column.parse(str(tag).strip()) if str(tag).strip().startswith("#") else None
+        except (hxl.HXLException, ValueError):
+            col = None
+        parsed.append(col)
+    fields: dict[str, str] = {}
+    for field, specs in HXL_FIELDS.items():
+        hits = [name for name, col in zip(names, parsed) if col is not None and any(
+            col.tag == tag and need <= set(col.attributes) and not (forbid & set(col.attributes))
+            for tag, need, forbid in specs)]
+        if len(hits) > 1:
+            raise UnusableFileError(path, f"columns {hits} all carry the hashtag for '{field}'; keep one")
+        if hits:
+            fields[field] = hits[0]
+    used = set(fields.values())
+    return ColumnMatch(fields=fields, unused=[n for n in names if n not in used])
+
+
+def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -> ReadResult:
+    names = [c for c in raw.frame.columns if c != ROW]
+    what = "DTM HXL" if fmt == "hxl" else "DTM"
+    require(path, match, names, aliases, ("idp_stock",), ("reporting_date", "year"),
+            ("admin1_name", "admin1_pcode", "admin2_name", "admin2_pcode"), what=what)
+    if "reporting_date" not in match.fields:
+        require(path, match, names, aliases, ("month",), what=what)
+    resolver = resolver if resolver is not None else NameKeys()
+    ledger, frame = raw.ledger, raw.frame
+    frame = add_month(frame, ledger, match, "reporting_date")
+    src = match.fields["idp_stock"]
+    counts, bad, reason = parse_counts(frame[src])
+    frame = ledger.reject(frame.assign(_value=counts), bad, src, reason)
+    for opt in ("males", "females"):
+        if opt in match.fields:
+            col = match.fields[opt]
+            vals, bad, reason = parse_counts(frame[col])
+            bad &= frame[col].str.strip().ne("").to_numpy()
+            frame = ledger.reject(frame.assign(**{opt: vals}), bad, col, reason)
+    frame, level = resolve_areas(frame, ledger, match, resolver, strict_hierarchy=strict_hierarchy)
+    extra = [f for f in _EXTRA if f in match.fields]
+    for f in extra:
+        if f not in ("males", "females"):
+            frame = frame.assign(**{f: frame[match.fields[f]].str.strip()})
+    frame = quarantine_duplicates(frame, ledger, [AREA, "round"] if "round" in extra else [AREA, TIME],
+                                  ["_value"], match.source("round" if "round" in extra else "idp_stock"))
+    frame = _latest_round_per_month(frame, ledger, match)
+    table = long_table(frame, str(path), IDP_STOCK, frame["_value"], extra)
+    kept = {f: c for f, c in match.fields.items()}
+    level_sens, why = assess_sensitivity("dtm", level, set(extra))
+    return ReadResult(
+        table=table, ledger=ledger, format=fmt, admin_level=level, sha256=raw.sha256,
+        columns_kept=kept, columns_dropped=match.unused, dropped_on_request=dropped,
+        sensitivity=level_sens, sensitivity_reasons=why, duplicates_policy=DUPLICATES_POLICY,
+        notes=["stock observed in round months only; months between rounds stay missing"],
+    )
+
+
+def _latest_round_per_month(frame: pd.DataFrame, ledger, match: ColumnMatch) -> pd.DataFrame:
+    if not frame.duplicated([AREA, TIME]).any():
+        return frame
+    order = [TIME]
+    if "reporting_date" in match.fields:
+        frame = frame.assign(_day=frame[match.fields["reporting_date"]].str.strip())
+        order.append("_day")
+    if "round" in frame.columns:
+        frame = frame.assign(_round=pd.to_numeric(frame["round"].str.extract(r"(\d+)")[0], errors="coerce"))
+        order.append("_round")
+    frame = frame.sort_values([AREA] + order + [ROW], kind="stable")
+    later = frame.duplicated([AREA, TIME], keep="last")
+    last_round = frame.groupby([AREA, TIME])["round" if "round" in frame.columns else ROW].transform("last")
+    field = match.source("round" if "round" in frame.columns else "reporting_date")
+    frame = ledger.reject(frame, later.to_numpy(), field,
+                          "superseded: a later round (" + last_round.astype(str) + ") reports this area in the same month")
+    return frame.drop(columns=[c for c in ("_day", "_round") if c in frame.columns]).sort_values(ROW)
