@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,9 @@ def cube_hash(cube: xr.Dataset) -> str:
                 data = np.where(np.isnan(data), np.nan, data)  # one NaN bit pattern
             digest.update(data.astype(data.dtype.newbyteorder("<")).tobytes())
     for key in sorted(k for k in cube.attrs if k != HASH_ATTR):
-        digest.update(f"{key}={cube.attrs[key]!r}".encode())
+        value = cube.attrs[key]
+        value = value.tolist() if isinstance(value, (np.generic, np.ndarray)) else value
+        digest.update(f"{key}={json.dumps(value, sort_keys=True, default=str)}".encode())
     return digest.hexdigest()
 
 
