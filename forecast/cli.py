@@ -149,3 +149,5 @@ def _summary(cube, manifest) -> None:
               + (f" - overridden from {manifest.sensitivity.assessed}: {manifest.sensitivity.override_reason}"
                  if manifest.sensitivity.override_reason else ""))
     out.print(f"cube hash:   {manifest.cube_hash}")
+if __name__ == "__main__":
+    app()
