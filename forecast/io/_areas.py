@@ -128,14 +128,11 @@ class Gazetteer:
         pcodes = pcodes.fillna("").str.strip() if pcodes is not None else pd.Series("", index=index)
         parents = parents if parents is not None else pd.Series("", index=index)
         combos = pd.DataFrame({"n": names, "p": pcodes, "q": parents})
-        uniq = combos.drop_duplicates()
-        answers = {
-            (n, p, q): self._resolve_one(level, n, p, q, fields, strict_hierarchy)
-            for n, p, q in uniq.itertuples(index=False)
-        }
-        looked = [answers[k] for k in zip(combos["n"], combos["p"], combos["q"])]
-        keys, reasons, where = (pd.Series(list(x), index=index, dtype=object) for x in zip(*looked))
-        return Resolution(keys, reasons, where)
+        # Few distinct (name, P-code, parent) combinations, many rows: resolve each once.
+        codes, uniq = pd.MultiIndex.from_frame(combos.astype(str)).factorize()
+        answers = [self._resolve_one(level, n, p, q, fields, strict_hierarchy) for n, p, q in uniq]
+        keys, reasons, where = (np.asarray(x, dtype=object)[codes] for x in zip(*answers))
+        return Resolution(*(pd.Series(x, index=index, dtype=object) for x in (keys, reasons, where)))
 
     def _resolve_one(self, level, name, pcode, parent, fields, strict):
         name_field, pcode_field = fields

@@ -90,7 +90,8 @@ def read_flows(
         notes.append(f"origins are at admin{origin_level}, destinations at admin{level}")
     extra = ["origin"]
     if "reason" in match.fields:
-        frame = frame.assign(reason=frame[match.fields["reason"]].map(canonical_reason))
+        labels = frame[match.fields["reason"]]
+        frame = frame.assign(reason=labels.map({v: canonical_reason(v) for v in labels.unique()}))
         extra.append("reason")
     if "priority_need" in match.fields:
         frame = frame.assign(priority_need=frame[match.fields["priority_need"]].str.strip())
