@@ -11,6 +11,8 @@ Load DTM-style data into a validated monthly cube, with every input row accounte
 from forecast._manifest import FileRecord, Manifest
 from forecast._version import __version__
 from forecast.cube import aggregate, build_cube, cube_hash, load_cube, save_cube
+from forecast import datasets
+from forecast.datasets import load_somalia, make_panel
 from forecast.errors import (
     CubeError, DataQualityWarning, ForecastError, IdentifyingDataError, UnusableFileError,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "Gazetteer", "Manifest", "FileRecord",
     # the cube
     "load_cube", "save_cube", "cube_hash", "aggregate", "build_cube",
+    # sample and synthetic data
+    "datasets", "load_somalia", "make_panel",
     # errors
     "ForecastError", "UnusableFileError", "IdentifyingDataError", "CubeError", "DataQualityWarning",
 ]

@@ -30,6 +30,8 @@ FLOWS = "flows"
 ARRIVALS_BY_REASON = "arrivals_by_reason"
 CONFLICT_EVENTS = "conflict_events"
 CONFLICT_FATALITIES = "conflict_fatalities"
+RAINFALL = "rainfall"
+RAIN_ANOMALY = "rain_anomaly"
 
 OBSERVED_SUFFIX = "_observed"
 
