@@ -330,9 +330,20 @@ class NameKeys:
 
     def resolve(self, level, names, pcodes, parents, fields, *, strict_hierarchy=True) -> Resolution:
         index = (names if names is not None else pcodes).index
-        names = names.fillna("").str.strip() if names is not None else pd.Series("", index=index)
-        pcodes = pcodes.fillna("").str.strip() if pcodes is not None else pd.Series("", index=index)
-        parents = parents if parents is not None else pd.Series("", index=index)
+        combos = pd.DataFrame({
+            "n": names.fillna("").str.strip() if names is not None else "",
+            "p": pcodes.fillna("").str.strip() if pcodes is not None else "",
+            "q": parents if parents is not None else "",
+        }, index=index).astype(str)
+        # Few distinct areas, many rows: work on distinct combinations in order of appearance.
+        codes, uniq = pd.MultiIndex.from_frame(combos).factorize()
+        uniq = pd.DataFrame(list(uniq), columns=["n", "p", "q"])
+        res = self._resolve_distinct(level, uniq["n"], uniq["p"], uniq["q"], fields, strict_hierarchy)
+        return Resolution(*(pd.Series(s.to_numpy()[codes], index=index, dtype=object)
+                            for s in (res.keys, res.reasons, res.fields)))
+
+    def _resolve_distinct(self, level, names, pcodes, parents, fields, strict_hierarchy) -> Resolution:
+        index = names.index
         keys = pcodes.where(pcodes.ne(""), np.where(parents.ne(""), parents + "/" + names, names))
         keys = keys.where(pcodes.ne("") | names.ne(""), "")
         reasons = pd.Series("", index=index, dtype=object)
@@ -342,7 +353,7 @@ class NameKeys:
         display = names.where(names.ne(""), pcodes)
         for key, name, parent in pd.DataFrame({"k": keys, "n": display, "p": parents})[keys.ne("")].drop_duplicates("k").itertuples(index=False):
             self._seen.setdefault(key, (name, level, parent))
-        known_parent = keys.map(lambda k: self._seen.get(k, ("", 0, ""))[2])
+        known_parent = keys.map({k: parent for k, (_, _, parent) in self._seen.items()}).fillna("")
         clash = keys.ne("") & parents.ne("") & known_parent.ne(parents) & strict_hierarchy
         reasons[clash] = ("admin hierarchy: area '" + keys[clash] + "' was first seen under '"
                           + known_parent[clash] + "', this row puts it under '" + parents[clash] + "'")

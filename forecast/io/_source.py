@@ -151,16 +151,16 @@ def _read_csv_as(
         try:
             for fields in reader:
                 record += 1
-                if not fields or all(not f.strip() for f in fields):
+                if len(fields) == width and (fields[0] or any(f.strip() for f in fields)):
+                    rows.append(fields)
+                    numbers.append(record)
+                elif not any(f.strip() for f in fields):
                     bad.append((record, "", "", "blank row"))
-                elif len(fields) != width:
+                else:
                     bad.append(
                         (record, "", f"{len(fields)} fields",
                          f"wrong number of fields: expected {width}, got {len(fields)}")
                     )
-                else:
-                    rows.append(fields)
-                    numbers.append(record)
                 if progress is not None and record % _PROGRESS_EVERY == 0:
                     progress(_approx_pos(text, size), size)
         except csv.Error as err:
