@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,7 +188,7 @@ def _read_xlsx(
             path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object,
             engine="openpyxl",
         )
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
+    except Exception as err:  # openpyxl raises many types on damaged workbooks; all mean "unusable"
         raise UnusableFileError(path, f"is not a readable XLSX workbook ({err})") from None
     if len(book) < header_rows:
         raise UnusableFileError(path, f"has fewer than {header_rows} header row(s)")
