@@ -148,3 +148,14 @@ def test_cli_version_and_help_describe_the_tool(tmp_path):
     assert version.returncode == 0 and version.stdout.startswith("displacement-forecast ")
     help_text = _cli("--help", cwd=tmp_path).stdout
     assert "ingest" in help_text and "info" in help_text
+
+
+@needs_shared
+@pytest.mark.slow
+def test_unhcr_original_xlsx_gives_the_same_cube_as_its_csv_copy(prmn):
+    # The workbook mixes dd/mm/yyyy strings with Excel dates in 'Month End'.
+    xlsx = PRMN.parent / "UNHCR-PRMN-Displacement-Dataset_2016-01_2023-12.xlsx"
+    result = forecast.ingest([xlsx], "flows", areas=ADM2)
+    record = result.manifest.files[0]
+    assert (record.rows_in, record.rows_kept) == (80_350, prmn.manifest.files[0].rows_kept)
+    assert result.manifest.cube_hash == prmn.manifest.cube_hash

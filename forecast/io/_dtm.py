@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hxl
-import numpy as np
 import pandas as pd
 
 from forecast._names import AREA, IDP_STOCK, TIME
@@ -118,6 +116,8 @@ def read_hxl(
 
 
 def _match_hxl(path: Path, names: list[str], tags: list[str]) -> ColumnMatch:
+    import hxl  # libhxl pulls in an HTTP stack; load it only for HXL files
+
     parsed = []
     for tag in tags:
         try:
