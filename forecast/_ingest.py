@@ -59,6 +59,7 @@ def ingest(
     sensitivity: str | None = None,
     sensitivity_reason: str | None = None,
     strict_hierarchy: bool = True,
+    sheet: str | None = None,
     progress: FileProgress | None = None,
 ) -> Ingested:
     """Read ``files`` (each in its format), resolve areas and build one cube.
@@ -76,6 +77,7 @@ def ingest(
     sensitivity, sensitivity_reason : override the assessed sensitivity level; the
         manifest records both levels and the reason.
     strict_hierarchy : quarantine rows whose admin2 lies outside the admin1 they name.
+    sheet : the sheet to read in XLSX workbooks of several sheets.
 
     Examples
     --------
@@ -100,7 +102,7 @@ def ingest(
     results = []
     for path, fmt in zip(files, formats):
         kwargs = {"resolver": resolver, "drop_columns": tuple(drop_columns),
-                  "strict_hierarchy": strict_hierarchy}
+                  "strict_hierarchy": strict_hierarchy, "sheet": sheet}
         if fmt != "hxl":
             kwargs["columns"] = columns
         if progress is not None:

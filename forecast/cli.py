@@ -77,6 +77,7 @@ def ingest(
     drop_column: Annotated[list[str] | None, typer.Option("--drop-column", help="Drop this column before reading (repeatable); needed to ingest a file with identifying columns.")] = None,
     sensitivity: Annotated[Level | None, typer.Option(help="Override the assessed sensitivity level (needs --sensitivity-reason).")] = None,
     sensitivity_reason: Annotated[str | None, typer.Option(help="Why the sensitivity level is overridden; recorded in the manifest.")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Sheet to read in XLSX workbooks that have several.")] = None,
     lenient_hierarchy: Annotated[bool, typer.Option("--lenient-hierarchy", help="Keep rows whose admin2 lies outside the admin1 they name (default: quarantine them).")] = False,
 ) -> None:
     """Read raw files into a validated cube; every row is kept or quarantined with a reason.
@@ -100,7 +101,7 @@ def ingest(
             result = run_ingest(
                 files, [f.value for f in format], areas=areas, aliases=aliases, columns=columns,
                 drop_columns=drop_column or (), sensitivity=sensitivity.value if sensitivity else None,
-                sensitivity_reason=sensitivity_reason, strict_hierarchy=not lenient_hierarchy,
+                sensitivity_reason=sensitivity_reason, strict_hierarchy=not lenient_hierarchy, sheet=sheet,
                 progress=progress,
             )
         paths = result.write(out_dir)

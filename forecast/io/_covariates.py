@@ -42,11 +42,12 @@ def read_acled(
     columns: str | Path | None = None,
     drop_columns: tuple[str, ...] = (),
     strict_hierarchy: bool = True,
+    sheet: str | int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReadResult:
     """Read ACLED events (one row per event) into monthly event and fatality counts."""
     path = Path(path)
-    raw = read_source(path, progress=progress)
+    raw = read_source(path, sheet=sheet, progress=progress)
     dropped = refuse_identifying(raw, path, drop_columns)
     names = [c for c in raw.frame.columns if c != ROW]
     aliases = load_aliases(columns)["acled"]
@@ -125,6 +126,7 @@ def read_table(
     value_columns: list[str] | None = None,
     rename: dict[str, str] | None = None,
     strict_hierarchy: bool = True,
+    sheet: str | int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReadResult:
     """Read an area-month table; each numeric column becomes a cube variable.
@@ -134,7 +136,7 @@ def read_table(
     variable name (default: the column name in snake case).
     """
     path = Path(path)
-    raw = read_source(path, progress=progress)
+    raw = read_source(path, sheet=sheet, progress=progress)
     dropped = refuse_identifying(raw, path, drop_columns)
     names = [c for c in raw.frame.columns if c != ROW]
     aliases = load_aliases(columns)["table"]

@@ -62,6 +62,7 @@ def read_dtm(
     columns: str | Path | None = None,
     drop_columns: tuple[str, ...] = (),
     strict_hierarchy: bool = True,
+    sheet: str | int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReadResult:
     """Read a DTM IDP baseline / mobility tracking export (CSV, XLSX or JSON).
@@ -80,7 +81,7 @@ def read_dtm(
     >>> res.table.query("variable == 'idp_stock'").head()  # doctest: +SKIP
     """
     path = Path(path)
-    raw = read_source(path, progress=progress)
+    raw = read_source(path, sheet=sheet, progress=progress)
     dropped = refuse_identifying(raw, path, drop_columns)
     names = [c for c in raw.frame.columns if c != ROW]
     aliases = load_aliases(columns)["dtm"]
@@ -94,6 +95,7 @@ def read_hxl(
     resolver: Resolver | None = None,
     drop_columns: tuple[str, ...] = (),
     strict_hierarchy: bool = True,
+    sheet: str | int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReadResult:
     """Read an HXL-tagged DTM table: columns are mapped by hashtag (row 2), not header text.
@@ -102,7 +104,7 @@ def read_hxl(
     and spacing (``#adm1 +code``) do not matter.
     """
     path = Path(path)
-    raw = read_source(path, header_rows=2, progress=progress)
+    raw = read_source(path, header_rows=2, sheet=sheet, progress=progress)
     dropped = refuse_identifying(raw, path, drop_columns)
     names = [c for c in raw.frame.columns if c != ROW]
     tags = raw.frame.attrs.get("hxl_tags") or []

@@ -49,6 +49,7 @@ def read_flows(
     columns: str | Path | None = None,
     drop_columns: tuple[str, ...] = (),
     strict_hierarchy: bool = True,
+    sheet: str | int | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReadResult:
     """Read origin-to-destination movement records and keep them as monthly flows.
@@ -65,7 +66,7 @@ def read_flows(
     True
     """
     path = Path(path)
-    raw = read_source(path, progress=progress)
+    raw = read_source(path, sheet=sheet, progress=progress)
     dropped = refuse_identifying(raw, path, drop_columns)
     names = [c for c in raw.frame.columns if c != ROW]
     aliases = load_aliases(columns)["flows"]

@@ -184,12 +184,21 @@ def _read_xlsx(
     path: Path, header_rows: int, sheet: str | int | None
 ) -> tuple[pd.DataFrame, list[str] | None]:
     try:
-        book = pd.read_excel(
-            path, sheet_name=0 if sheet is None else sheet, header=None, dtype=object,
-            engine="openpyxl",
-        )
+        workbook = pd.ExcelFile(path, engine="openpyxl")
+        sheets = workbook.sheet_names
     except Exception as err:  # openpyxl raises many types on damaged workbooks; all mean "unusable"
         raise UnusableFileError(path, f"is not a readable XLSX workbook ({err})") from None
+    if sheet is not None and sheet not in sheets and not (isinstance(sheet, int) and 0 <= sheet < len(sheets)):
+        raise UnusableFileError(path, f"has no sheet {sheet!r}; sheets: {sheets}")
+    if sheet is None and len(sheets) > 1:
+        raise UnusableFileError(path, f"has {len(sheets)} sheets {sheets}; say which to read",
+                                hint="--sheet NAME (Python: sheet=...)")
+    try:
+        book = workbook.parse(0 if sheet is None else sheet, header=None, dtype=object)
+    except Exception as err:  # as above: a damaged sheet is an unusable file
+        raise UnusableFileError(path, f"is not a readable XLSX workbook ({err})") from None
+    finally:
+        workbook.close()
     if len(book) < header_rows:
         raise UnusableFileError(path, f"has fewer than {header_rows} header row(s)")
     book = book.astype(object).where(book.notna(), "")
