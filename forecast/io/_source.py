@@ -194,7 +194,7 @@ def _read_xlsx(
         raise UnusableFileError(path, f"has {len(sheets)} sheets {sheets}; say which to read",
                                 hint="--sheet NAME (Python: sheet=...)")
     try:
-        book = workbook.parse(0 if sheet is None else sheet, header=None, dtype=object)
+        book = pd.read_excel(workbook, sheet_name=0 if sheet is None else sheet, header=None, dtype=object)
     except Exception as err:  # as above: a damaged sheet is an unusable file
         raise UnusableFileError(path, f"is not a readable XLSX workbook ({err})") from None
     finally:
