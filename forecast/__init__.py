@@ -8,16 +8,27 @@ Load DTM-style data into a validated monthly cube, with every input row accounte
     result.cube, result.manifest, result.quarantine
 """
 
+from forecast import datasets
+from forecast._ingest import Ingested, ingest
 from forecast._manifest import FileRecord, Manifest
 from forecast._version import __version__
 from forecast.cube import aggregate, build_cube, cube_hash, load_cube, save_cube
-from forecast import datasets
 from forecast.datasets import load_somalia, make_panel
 from forecast.errors import (
-    CubeError, DataQualityWarning, ForecastError, IdentifyingDataError, UnusableFileError,
+    CubeError,
+    DataQualityWarning,
+    ForecastError,
+    IdentifyingDataError,
+    UnusableFileError,
 )
-from forecast._ingest import Ingested, ingest
-from forecast.io import Gazetteer, read_acled, read_dtm, read_flows, read_hxl, read_table
+from forecast.io import (
+    Gazetteer,
+    read_acled,
+    read_dtm,
+    read_flows,
+    read_hxl,
+    read_table,
+)
 
 __all__ = [
     "__version__",

@@ -12,9 +12,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forecast._names import (
-    ADMIN_LEVEL, AREA, AREA_NAME, ARRIVALS, CONFLICT_EVENTS, CONFLICT_FATALITIES, DEPARTURES,
-    DESTINATION, FLOWS, GROUP_COLUMNS, IDP_STOCK, ORIGIN, PARENT_PCODE, RETURNS, TIME,
-    admin_name, admin_pcode, observed_name,
+    ADMIN_LEVEL,
+    AREA,
+    AREA_NAME,
+    ARRIVALS,
+    CONFLICT_EVENTS,
+    CONFLICT_FATALITIES,
+    DEPARTURES,
+    DESTINATION,
+    FLOWS,
+    GROUP_COLUMNS,
+    IDP_STOCK,
+    ORIGIN,
+    PARENT_PCODE,
+    RETURNS,
+    TIME,
+    admin_name,
+    admin_pcode,
+    observed_name,
 )
 from forecast.datasets._synthetic import DTM_FIELDS, dtm_export, make_panel
 

@@ -7,7 +7,14 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import (
-    ADMIN_LEVEL, AREA, AREA_NAME, OBSERVED_SUFFIX, PARENT_PCODE, TIME, admin_name, admin_pcode,
+    ADMIN_LEVEL,
+    AREA,
+    AREA_NAME,
+    OBSERVED_SUFFIX,
+    PARENT_PCODE,
+    TIME,
+    admin_name,
+    admin_pcode,
     observed_name,
 )
 from forecast.errors import CubeError

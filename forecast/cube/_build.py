@@ -15,8 +15,17 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import (
-    ADMIN_LEVEL, AREA, ARRIVALS, ARRIVALS_BY_REASON, DEPARTURES, DESTINATION, FLOWS,
-    ORIGIN, REASON, TIME, observed_name,
+    ADMIN_LEVEL,
+    AREA,
+    ARRIVALS,
+    ARRIVALS_BY_REASON,
+    DEPARTURES,
+    DESTINATION,
+    FLOWS,
+    ORIGIN,
+    REASON,
+    TIME,
+    observed_name,
 )
 from forecast.errors import CubeError
 from forecast.io._privacy import highest

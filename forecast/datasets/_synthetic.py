@@ -15,10 +15,26 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import (
-    ADMIN_LEVEL, AREA, AREA_NAME, ARRIVALS, CONFLICT_EVENTS, CONFLICT_FATALITIES, DEPARTURES,
-    DESTINATION, FLOWS, GROUP_COLUMNS, IDP_STOCK, ORIGIN, PARENT_PCODE, RAIN_ANOMALY, RAINFALL,
-    RETURNS, TIME,
-    admin_name, admin_pcode, observed_name,
+    ADMIN_LEVEL,
+    AREA,
+    AREA_NAME,
+    ARRIVALS,
+    CONFLICT_EVENTS,
+    CONFLICT_FATALITIES,
+    DEPARTURES,
+    DESTINATION,
+    FLOWS,
+    GROUP_COLUMNS,
+    IDP_STOCK,
+    ORIGIN,
+    PARENT_PCODE,
+    RAIN_ANOMALY,
+    RAINFALL,
+    RETURNS,
+    TIME,
+    admin_name,
+    admin_pcode,
+    observed_name,
 )
 
 REGION, ACCESS, SETTLEMENT = GROUP_COLUMNS

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast._names import ADMIN_LEVEL, AREA, AREA_NAME, PARENT_PCODE, admin_name, admin_pcode
+from forecast._names import (
+    ADMIN_LEVEL,
+    AREA,
+    AREA_NAME,
+    PARENT_PCODE,
+    admin_name,
+    admin_pcode,
+)
 from forecast.errors import UnusableFileError
 from forecast.io._columns import normalize
 from forecast.io._source import file_sha256

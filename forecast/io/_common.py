@@ -12,11 +12,11 @@ import pandas as pd
 from forecast._names import AREA, TIME
 from forecast.errors import IdentifyingDataError
 from forecast.io._areas import Gazetteer, NameKeys
-from forecast.io._columns import ColumnMatch
+from forecast.io._columns import ColumnMatch, load_aliases, match_columns
 from forecast.io._ledger import ROW, Ledger
 from forecast.io._parse import months_from_parts, parse_months
 from forecast.io._privacy import find_identifying
-from forecast.io._source import RawTable
+from forecast.io._source import RawTable, read_source
 
 Resolver = Gazetteer | NameKeys
 LONG_COLUMNS = [AREA, TIME, "variable", "value"]
@@ -73,6 +73,26 @@ def refuse_identifying(
         if tags:
             raw.frame.attrs["hxl_tags"] = [t for c, t in zip(columns, tags) if c not in dropped]
     return dropped
+
+
+@dataclass
+class Opened:
+    """A file read as text, its identifying columns handled and its columns matched."""
+
+    raw: RawTable
+    names: list[str]
+    aliases: dict[str, list[str]]
+    match: ColumnMatch
+    dropped: dict[str, str]
+
+
+def open_file(path: Path, fmt: str, *, columns, drop_columns, sheet, progress) -> Opened:
+    """The first steps of every reader but HXL's: read, refuse identifying columns, match."""
+    raw = read_source(path, sheet=sheet, progress=progress)
+    dropped = refuse_identifying(raw, path, drop_columns)
+    names = [c for c in raw.frame.columns if c != ROW]
+    aliases = load_aliases(columns)[fmt]
+    return Opened(raw, names, aliases, match_columns(path, names, aliases), dropped)
 
 
 def add_month(frame: pd.DataFrame, ledger: Ledger, match: ColumnMatch, date_field: str) -> pd.DataFrame:

@@ -22,15 +22,20 @@ import pandas as pd
 from forecast._names import AREA, CONFLICT_EVENTS, CONFLICT_FATALITIES, TIME
 from forecast.errors import UnusableFileError
 from forecast.io._areas import Gazetteer, NameKeys
-from forecast.io._columns import load_aliases, match_columns, require
+from forecast.io._columns import require
 from forecast.io._common import (
-    ReadResult, Resolver, add_month, finest_level, long_table, quarantine_duplicates,
-    refuse_identifying, resolve_areas,
+    ReadResult,
+    Resolver,
+    add_month,
+    finest_level,
+    long_table,
+    open_file,
+    quarantine_duplicates,
+    resolve_areas,
 )
-from forecast.io._ledger import ROW
 from forecast.io._parse import parse_counts, parse_numbers
 from forecast.io._privacy import assess_sensitivity
-from forecast.io._source import ProgressCallback, read_source
+from forecast.io._source import ProgressCallback
 
 _AREA_FIELDS = tuple(f"admin{k}_{t}" for k in (1, 2) for t in ("name", "pcode"))
 
@@ -47,11 +52,8 @@ def read_acled(
 ) -> ReadResult:
     """Read ACLED events (one row per event) into monthly event and fatality counts."""
     path = Path(path)
-    raw = read_source(path, sheet=sheet, progress=progress)
-    dropped = refuse_identifying(raw, path, drop_columns)
-    names = [c for c in raw.frame.columns if c != ROW]
-    aliases = load_aliases(columns)["acled"]
-    match = match_columns(path, names, aliases)
+    opened = open_file(path, "acled", columns=columns, drop_columns=drop_columns, sheet=sheet, progress=progress)
+    raw, names, aliases, match, dropped = opened.raw, opened.names, opened.aliases, opened.match, opened.dropped
     require(path, match, names, aliases, ("event_date", "year"), what="ACLED")
     by_point = finest_level(match) < 1
     if by_point:
@@ -136,11 +138,8 @@ def read_table(
     variable name (default: the column name in snake case).
     """
     path = Path(path)
-    raw = read_source(path, sheet=sheet, progress=progress)
-    dropped = refuse_identifying(raw, path, drop_columns)
-    names = [c for c in raw.frame.columns if c != ROW]
-    aliases = load_aliases(columns)["table"]
-    match = match_columns(path, names, aliases)
+    opened = open_file(path, "table", columns=columns, drop_columns=drop_columns, sheet=sheet, progress=progress)
+    raw, names, aliases, match, dropped = opened.raw, opened.names, opened.aliases, opened.match, opened.dropped
     require(path, match, names, aliases, ("date", "year"), _AREA_FIELDS, what="area-month table")
     if "date" not in match.fields:
         require(path, match, names, aliases, ("month",), what="area-month table")

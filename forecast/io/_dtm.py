@@ -16,12 +16,18 @@ import pandas as pd
 
 from forecast._names import AREA, IDP_STOCK, TIME
 from forecast.errors import UnusableFileError
-from forecast.io._columns import ColumnMatch, load_aliases, match_columns, require
+from forecast.io._areas import NameKeys
+from forecast.io._columns import ColumnMatch, require
 from forecast.io._common import (
-    ReadResult, Resolver, add_month, long_table, quarantine_duplicates, refuse_identifying,
+    ReadResult,
+    Resolver,
+    add_month,
+    long_table,
+    open_file,
+    quarantine_duplicates,
+    refuse_identifying,
     resolve_areas,
 )
-from forecast.io._areas import NameKeys
 from forecast.io._ledger import ROW
 from forecast.io._parse import parse_counts
 from forecast.io._privacy import assess_sensitivity
@@ -81,12 +87,8 @@ def read_dtm(
     >>> res.table.query("variable == 'idp_stock'").head()  # doctest: +SKIP
     """
     path = Path(path)
-    raw = read_source(path, sheet=sheet, progress=progress)
-    dropped = refuse_identifying(raw, path, drop_columns)
-    names = [c for c in raw.frame.columns if c != ROW]
-    aliases = load_aliases(columns)["dtm"]
-    match = match_columns(path, names, aliases)
-    return _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, "dtm")
+    opened = open_file(path, "dtm", columns=columns, drop_columns=drop_columns, sheet=sheet, progress=progress)
+    return _read(path, opened.raw, opened.match, opened.aliases, opened.dropped, resolver, strict_hierarchy, "dtm")
 
 
 def read_hxl(

@@ -10,18 +10,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from forecast._names import FLOWS
 from forecast.io._areas import NameKeys
-from forecast.io._columns import load_aliases, match_columns, require
+from forecast.io._columns import require
 from forecast.io._common import (
-    ReadResult, Resolver, add_month, long_table, refuse_identifying, resolve_areas,
+    ReadResult,
+    Resolver,
+    add_month,
+    long_table,
+    open_file,
+    resolve_areas,
 )
-from forecast.io._ledger import ROW
 from forecast.io._parse import parse_counts
 from forecast.io._privacy import assess_sensitivity
-from forecast.io._source import ProgressCallback, read_source
+from forecast.io._source import ProgressCallback
 
 DUPLICATES_POLICY = "identical rows are separate records (e.g. different settlements): all kept and summed"
 
@@ -66,11 +68,8 @@ def read_flows(
     True
     """
     path = Path(path)
-    raw = read_source(path, sheet=sheet, progress=progress)
-    dropped = refuse_identifying(raw, path, drop_columns)
-    names = [c for c in raw.frame.columns if c != ROW]
-    aliases = load_aliases(columns)["flows"]
-    match = match_columns(path, names, aliases)
+    opened = open_file(path, "flows", columns=columns, drop_columns=drop_columns, sheet=sheet, progress=progress)
+    raw, names, aliases, match, dropped = opened.raw, opened.names, opened.aliases, opened.match, opened.dropped
     dest = tuple(f"destination_admin{k}_{t}" for k in (1, 2) for t in ("name", "pcode"))
     orig = tuple(f"origin_admin{k}_{t}" for k in (1, 2) for t in ("name", "pcode"))
     require(path, match, names, aliases, ("individuals",), ("date", "year"), dest, orig, what="flow monitoring")
