@@ -6,14 +6,24 @@ Load DTM-style data into a validated monthly cube, with every input row accounte
     cube = forecast.load_somalia()                       # the shipped real sample
     result = forecast.ingest(["dtm.csv"], "dtm", areas="adm2.geojson")
     result.cube, result.manifest, result.quarantine
+
+Backtest models against the baselines and keep every number traceable in MLflow::
+
+    spec = forecast.load_spec("models/lightgbm.yaml")
+    result = forecast.backtest(cube, [spec])             # rolling origins, conformal intervals
+    result.summary(horizons=[1, 3, 6])
+    forecast.tracking.log_backtest(result)
 """
 
 from forecast import datasets
 from forecast._ingest import Ingested, ingest
 from forecast._manifest import FileRecord, Manifest
 from forecast._version import __version__
+from forecast._train import TrainedModel, train
+from forecast.backtest import BacktestResult, RollingOrigin, backtest
 from forecast.cube import aggregate, build_cube, cube_hash, load_cube, save_cube
 from forecast.datasets import load_somalia, make_panel
+from forecast.models import ModelSpec, load_spec
 from forecast.errors import (
     CubeError,
     DataQualityWarning,
@@ -21,6 +31,7 @@ from forecast.errors import (
     IdentifyingDataError,
     UnusableFileError,
 )
+from forecast.features import build_features
 from forecast.io import (
     Gazetteer,
     read_acled,
@@ -37,6 +48,9 @@ __all__ = [
     "Gazetteer", "Manifest", "FileRecord",
     # the cube
     "load_cube", "save_cube", "cube_hash", "aggregate", "build_cube",
+    # features, models, backtests
+    "build_features", "ModelSpec", "load_spec", "backtest", "BacktestResult", "RollingOrigin",
+    "train", "TrainedModel",
     # sample and synthetic data
     "datasets", "load_somalia", "make_panel",
     # errors

@@ -60,7 +60,9 @@ def main(
 ) -> None:
     """Forecast internal displacement per sub-national area from DTM-style data.
 
-    Verbs: `ingest` reads raw files into a validated cube; `info` summarises a cube.
+    Verbs: `ingest` reads raw files into a validated cube; `info` summarises a cube;
+    `backtest` compares models against baselines on rolling origins (logged to MLflow);
+    `train` fits a model on all data and logs it; `predict` forecasts with a trained model.
     """
 
 
@@ -156,5 +158,11 @@ def _summary(cube, manifest) -> None:
               + (f" - overridden from {manifest.sensitivity.assessed}: {manifest.sensitivity.override_reason}"
                  if manifest.sensitivity.override_reason else ""))
     out.print(f"cube hash:   {manifest.cube_hash}")
-if __name__ == "__main__":
-    app()
+
+
+from forecast import _cli_models  # noqa: E402,F401  (registers backtest, train, predict)
+
+if __name__ == "__main__":  # `python -m forecast.cli`: run the app the commands registered on
+    from forecast.cli import app as registered
+
+    registered()

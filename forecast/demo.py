@@ -1,8 +1,9 @@
 """``make demo``: run the pipeline on the shipped Somalia sample and say where everything is.
 
-Today the pipeline is the data layer: ingest the real sample (PRMN flows, rainfall and
-conflict counts) into a cube with its manifest and quarantine. Later stages (backtests,
-MLflow runs, the model card and the report) are added here as they land.
+The pipeline so far: ingest the real sample (PRMN flows, rainfall and conflict counts) into
+a cube with its manifest and quarantine; backtest LightGBM against the baselines on rolling
+origins and log every run to MLflow; train the model on all months and log it as an MLflow
+model. Later stages (the model card, review and the report) are added here as they land.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from forecast._cli_models import _print_summary
 from forecast.cli import _summary
 from forecast.datasets import ingest_sample, sample_files
+
+SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm.yaml"
 
 console = Console()
 
@@ -26,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     files = sample_files()
     console.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO SWALIM, ACLED counts)")
-    console.print("1/1 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
+    console.print("1/3 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
                   + f" with gazetteer {files['areas'].name}")
     start = time.perf_counter()
     with console.status("ingesting the Somalia sample..."):
@@ -34,12 +38,44 @@ def main(argv: list[str] | None = None) -> int:
         paths = result.write(out / "ingest")
     _summary(result.cube, result.manifest)
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
+
+    import mlflow
+
+    from forecast._train import train
+    from forecast.backtest import RollingOrigin, backtest
+    from forecast.models import load_spec
+    from forecast.tracking import log_backtest, log_trained
+
+    store = f"sqlite:///{out / 'mlflow.db'}"
+    mlflow.set_tracking_uri(store)
+    manifest = result.manifest.model_dump(mode="json")
+    spec = load_spec(SPEC)
+    console.print(f"2/3 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
+                  f"intervals), horizons 1-6, target {spec.target}")
+    start = time.perf_counter()
+    with console.status("backtesting (a few minutes on two cores)..."):
+        bt = backtest(result.cube, [spec], folds=RollingOrigin(n_origins=12, calibration_origins=12))
+        run_id = log_backtest(bt, manifest=manifest, experiment="demo")
+    _print_summary(bt)
+    console.print(f"done in {time.perf_counter() - start:.1f} s\n")
+    console.print(f"3/3 train {spec.name} on all months and log it as an MLflow model")
+    start = time.perf_counter()
+    with console.status("training..."):
+        trained = train(result.cube, spec)
+        _, model_uri = log_trained(trained, result.cube, manifest=manifest, experiment="demo")
+    console.print(f"done in {time.perf_counter() - start:.1f} s\n")
+
     console.print("[bold]where things are[/]")
     console.print(f"  cube (NetCDF):     {paths['cube']}")
     console.print(f"  manifest (JSON):   {paths['manifest']}")
     console.print(f"  quarantine (CSV):  {paths['quarantine']}  ({len(result.quarantine):,} rows, each with its reason)")
-    console.print("  report, MLflow runs, model card: not produced yet - the forecasting, review and "
-                  "report stages are still to come (issues 3-6)")
+    console.print(f"  MLflow runs:       {store}  (backtest run {run_id}; experiment 'demo')")
+    console.print(f"                     browse: mlflow ui --backend-store-uri {store}")
+    console.print(f"  trained model:     {model_uri}")
+    console.print(f"                     forecast predict --model {model_uri} --cube {paths['cube']} "
+                  f"--tracking-uri {store}")
+    console.print("  report, model card: not produced yet - the review and report stages are still to "
+                  "come (issues 4-6)")
     console.print(f"\nlook at it: forecast info {paths['cube']}")
     return 0
 

@@ -1,0 +1,151 @@
+"""Fit a model on all the data, with intervals calibrated on its own recent backtest errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from sklearn.base import clone
+
+from forecast._names import AREA, TIME
+from forecast.backtest._conformal import MIN_CALIBRATION, _shifts
+from forecast.backtest._folds import RollingOrigin
+from forecast.backtest._metrics import mase_scale, quantile_column
+from forecast.backtest._run import _fit_global, _predict_global, backtest
+from forecast.cube import cube_hash
+from forecast.errors import ForecastError
+from forecast.features import build_features
+from forecast.models._baselines import Naive
+from forecast.models._spec import ModelSpec
+
+__all__ = ["TrainedModel", "train", "cube_from_table"]
+
+
+@dataclass
+class TrainedModel:
+    """A model fitted on every month of a cube, ready to forecast from a cube's last month.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+    fitted : dict or SeriesForecaster
+        Global models: one estimator per horizon (or one ``pooled``); series models: the
+        unfitted estimator (they refit on the history they are given).
+    shifts : dict of int to ndarray
+        Per horizon, the conformal shift of each quantile in units of the area's scale.
+    columns : list of str
+        The feature columns the global model was fitted on.
+    cube_hash : str
+    n_calibration : dict of int to int
+        Backtest errors behind each horizon's shifts.
+    """
+
+    spec: ModelSpec
+    fitted: object
+    shifts: dict[int, np.ndarray]
+    columns: list[str] = field(default_factory=list)
+    cube_hash: str = ""
+    n_calibration: dict[int, int] = field(default_factory=dict)
+
+    def predict(self, cube: xr.Dataset) -> pd.DataFrame:
+        """Forecasts for every area and horizon from the cube's last month.
+
+        Returns
+        -------
+        DataFrame
+            ``area, origin, horizon, time, point, q...`` (one row per area × horizon).
+        """
+        spec = self.spec
+        fm = build_features(cube, spec.target, families=spec.features, params=spec.feature_params,
+                            missing_target=spec.resolved_missing_target)
+        o = cube.sizes[TIME] - 1
+        panel = fm.panel
+        if spec.kind == "global":
+            X = fm.X.reindex(columns=self.columns)  # a feature the new data cannot give is missing
+            fm = type(fm)(X=X, panel=fm.panel, families=fm.families)
+            point, raw = _predict_global(self.fitted, fm, o, spec.horizons, spec.strategy)
+        else:
+            fc = clone(self.fitted).fit(panel).forecast(spec.horizons, spec.quantiles)
+            point, raw = fc.point, fc.quantiles
+        naive = Naive().fit(panel).forecast(spec.horizons).point
+        point = np.where(np.isfinite(point), point, naive)
+        if raw is None:
+            raw = np.repeat(point[:, :, None], len(spec.quantiles), axis=2)
+        scale = mase_scale(panel.y)
+        time = pd.DatetimeIndex(cube[TIME].values)
+        n_a, n_h = point.shape
+        frame = pd.DataFrame({
+            AREA: np.repeat(panel.areas.to_numpy(), n_h),
+            "origin": time[o],
+            "horizon": np.tile(spec.horizons, n_a),
+            TIME: np.tile([time[o] + pd.DateOffset(months=int(h)) for h in spec.horizons], n_a),
+            "point": point.ravel(),
+        })
+        quant = np.full((n_a, n_h, len(spec.quantiles)), np.nan)
+        for j, h in enumerate(spec.horizons):
+            if h in self.shifts:
+                quant[:, j] = raw[:, j] + self.shifts[h][None, :] * scale[:, None]
+        quant = np.maximum(np.sort(quant, axis=2), 0.0)
+        for k, q in enumerate(spec.quantiles):
+            frame[quantile_column(q)] = quant[:, :, k].ravel()
+        assessed = (~np.isnan(panel.y)).any(axis=1)
+        return frame[np.repeat(assessed, n_h)].reset_index(drop=True)
+
+
+def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | None = None,
+          progress: Callable[[str, int, int], None] | None = None) -> TrainedModel:
+    """Fit ``spec`` on all of ``cube`` and calibrate its intervals on a backtest of the last months.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+    spec : ModelSpec
+    calibration : RollingOrigin, optional
+        The origins whose errors calibrate the intervals (default: the last 12, every month).
+    progress : callable, optional
+        As in :func:`forecast.backtest.backtest`.
+    """
+    calibration = calibration or RollingOrigin(n_origins=12, calibration_origins=0)
+    result = backtest(cube, [spec], folds=calibration, baselines=False, progress=progress)
+    rows = result.forecasts
+    levels = np.asarray(spec.quantiles)
+    shifts, counts = {}, {}
+    for h in spec.horizons:
+        part = rows[(rows["horizon"] == h) & np.isfinite(rows["actual"])]
+        if len(part) < MIN_CALIBRATION:
+            continue
+        base = np.column_stack([part[f"raw_{quantile_column(q)}"] for q in levels])
+        resid = (part["actual"].to_numpy()[:, None] - base) / part["scale"].to_numpy()[:, None]
+        shifts[h] = _shifts(resid, levels)
+        counts[h] = len(part)
+    if not shifts:
+        raise ForecastError(f"{spec.name}: too few observed outcomes in the last "
+                            f"{calibration.n_origins} origins to calibrate intervals")
+    if spec.kind == "global":
+        fm = build_features(cube, spec.target, families=spec.features, params=spec.feature_params,
+                            missing_target=spec.resolved_missing_target)
+        fitted = _fit_global(spec, fm, cube.sizes[TIME] - 1, spec.horizons)
+        columns = list(fm.X.columns)
+    else:
+        fitted, columns = spec.build(), []
+    return TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns,
+                        cube_hash=cube.attrs.get("cube_hash") or cube_hash(cube), n_calibration=counts)
+
+
+def cube_from_table(table: pd.DataFrame) -> xr.Dataset:
+    """A cube from a long area-month table (``area, time`` and one column per variable)."""
+    missing = [c for c in (AREA, TIME) if c not in table]
+    if missing:
+        raise ForecastError(f"the table needs columns {missing}; it has {list(table.columns)}")
+    frame = table.copy()
+    frame[AREA] = frame[AREA].astype(str)
+    frame[TIME] = pd.to_datetime(frame[TIME]).dt.to_period("M").dt.to_timestamp()
+    if frame.duplicated([AREA, TIME]).any():
+        raise ForecastError("the table repeats area-months; give one row per area and month")
+    cube = frame.set_index([AREA, TIME]).sort_index().to_xarray()
+    for name in list(cube.data_vars):
+        cube[name] = cube[name].astype(float)
+    return cube

@@ -1,0 +1,300 @@
+"""The backtest runner: every spec (and the baselines) at every rolling origin, one long table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import os
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
+
+from forecast.backtest._conformal import calibrate
+from forecast.backtest._folds import RollingOrigin
+from forecast.backtest._metrics import add_skill, mase_scale, quantile_column, score
+from forecast.cube import cube_hash
+from forecast.errors import ForecastError
+from forecast.features import FeatureMatrix, build_features
+from forecast.models._baselines import Naive
+from forecast.models._spec import ModelSpec, baseline_specs
+
+__all__ = ["backtest", "BacktestResult", "forecast_at"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced.
+
+    Attributes
+    ----------
+    forecasts : DataFrame
+        One row per model × origin × horizon × area: ``model, origin, horizon, area, time,
+        actual, point, q0.1 ... , scale, role`` (``role`` is ``scored`` or ``calibration``).
+    specs : list of ModelSpec
+        The models, baselines included, in run order.
+    folds : RollingOrigin
+    target : str
+    cube_hash : str
+    importance : dict of str to Series
+        Feature importance (gain) of each global model's last fit.
+    """
+
+    forecasts: pd.DataFrame
+    specs: list[ModelSpec]
+    folds: RollingOrigin
+    target: str
+    cube_hash: str
+    importance: dict[str, pd.Series] = field(default_factory=dict)
+
+    @property
+    def scored(self) -> pd.DataFrame:
+        return self.forecasts[self.forecasts["role"] == "scored"]
+
+    @property
+    def models(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def scores(self, by: Sequence[str] = ("model", "horizon")) -> pd.DataFrame:
+        """Metrics on the scored origins, with skill against seasonal naive and naive."""
+        levels = self.specs[0].quantiles if self.specs else []
+        coverages = [round(1 - 2 * q, 6) for q in levels
+                     if q < 0.5 and any(abs(1 - q - p) < 1e-9 for p in levels)]
+        table = score(self.scored, by=by, coverages=sorted(coverages))
+        for reference in ("seasonal_naive", "naive"):
+            if reference in self.models:
+                table = add_skill(table, reference, "mase")
+        return table
+
+    def summary(self, metrics: Sequence[str] = ("mase", "rmsle", "crps", "coverage80"),
+                horizons: Sequence[int] | None = None) -> pd.DataFrame:
+        """Model × (metric, horizon) table, models in run order."""
+        table = self.scores()
+        if horizons is not None:
+            table = table[table["horizon"].isin(horizons)]
+        wide = table.pivot(index="model", columns="horizon", values=list(metrics))
+        return wide.reindex(self.models)
+
+    def to_xarray(self) -> xr.Dataset:
+        """Forecasts as a Dataset with dims (model, origin, horizon, area)."""
+        keep = ["model", "origin", "horizon", "area", "actual", "point",
+                *[c for c in self.forecasts if c.startswith("q")]]
+        return self.forecasts[keep].set_index(["model", "origin", "horizon", "area"]).to_xarray()
+
+
+def backtest(
+    cube: xr.Dataset,
+    specs: Sequence[ModelSpec],
+    *,
+    folds: RollingOrigin | None = None,
+    baselines: bool = True,
+    neighbours=None,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Rolling-origin backtest of ``specs`` beside the baselines.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+    specs : sequence of ModelSpec
+        All for the same target, horizons and quantiles.
+    folds : RollingOrigin, optional
+    baselines : bool, default True
+        Run naive, seasonal naive, moving average, EWM and historical mean beside the specs.
+    neighbours : mapping, optional
+        Passed to :func:`forecast.features.build_features`.
+    progress : callable, optional
+        Called as ``progress(model, done, total)`` after each origin.
+
+    Returns
+    -------
+    BacktestResult
+
+    Examples
+    --------
+    >>> result = backtest(forecast.load_somalia(), [load_spec("models/lightgbm.yaml")])  # doctest: +SKIP
+    >>> result.summary(horizons=[1, 3, 6])                                            # doctest: +SKIP
+    """
+    folds = folds or RollingOrigin()
+    specs = list(specs)
+    if not specs and not baselines:
+        raise ForecastError("nothing to backtest: give at least one spec or keep the baselines")
+    first = specs[0] if specs else None
+    target = first.target if first else "arrivals"
+    horizons = first.horizons if first else [1, 2, 3, 4, 5, 6]
+    quantiles = first.quantiles if first else [0.1, 0.5, 0.9]
+    missing = first.resolved_missing_target if first else None
+    for s in specs[1:]:
+        if (s.target, s.horizons, s.quantiles, s.resolved_missing_target) != (target, horizons, quantiles, missing):
+            raise ForecastError(f"spec {s.name!r} differs from {first.name!r} in target, horizons, "
+                                "quantiles or missing_target; backtest them separately")
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ForecastError(f"model names repeat: {names}; give each spec its own name")
+    if baselines:
+        taken = set(names)
+        specs = [b for b in baseline_specs(target, horizons, quantiles, missing) if b.name not in taken] + specs
+
+    cal, scored = folds.origins(cube.sizes["time"], max(horizons))
+    origins = cal + scored
+    runner = _Runner(cube, target, horizons, quantiles, neighbours)
+    frames, importance = [], {}
+    for spec in specs:
+        table, imp = runner.run(spec, origins, folds.refit_every, progress)
+        table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
+        frames.append(table)
+        if imp is not None:
+            importance[spec.name] = imp
+    forecasts = pd.concat(frames, ignore_index=True)
+    return BacktestResult(forecasts=forecasts, specs=specs, folds=folds, target=target,
+                          cube_hash=cube.attrs.get("cube_hash") or cube_hash(cube), importance=importance)
+
+
+class _Runner:
+    """Shares the feature matrices between specs with the same feature settings."""
+
+    def __init__(self, cube, target, horizons, quantiles, neighbours):
+        self.cube, self.target = cube, target
+        self.horizons, self.quantiles = list(horizons), list(quantiles)
+        self.neighbours = neighbours
+        self.time = pd.DatetimeIndex(cube["time"].values)
+        self._features: dict = {}
+
+    def features(self, spec: ModelSpec) -> FeatureMatrix:
+        key = (str(spec.features), repr(sorted(spec.feature_params.items())), spec.resolved_missing_target)
+        if key not in self._features:
+            self._features[key] = build_features(
+                self.cube, self.target, families=spec.features, params=spec.feature_params,
+                missing_target=spec.resolved_missing_target, neighbours=self.neighbours)
+        return self._features[key]
+
+    def run(self, spec, origins, refit_every, progress):
+        fm = self.features(spec)  # the panel also serves series models (same missing rule)
+        panel = fm.panel
+        rows, raws, fitted, last_imp = [], [], None, None
+        for i, o in enumerate(origins):
+            refit = fitted is None or i % refit_every == 0
+            if spec.kind == "global":
+                fitted = _fit_global(spec, fm, o, self.horizons) if refit else fitted
+                point, raw = _predict_global(fitted, fm, o, self.horizons, spec.strategy)
+                last_imp = _importance(fitted, fm)
+            else:
+                fitted = clone(spec.build()).fit(panel.upto(o)) if refit else fitted
+                fc = fitted.forecast(self.horizons, self.quantiles)
+                point, raw = fc.point, fc.quantiles
+            history = panel.y[:, : o + 1]
+            naive = Naive().fit(panel.upto(o)).forecast(self.horizons).point
+            point = np.where(np.isfinite(point), point, naive)  # a model's gap falls back to naive
+            if raw is None:
+                raw = np.repeat(point[:, :, None], len(self.quantiles), axis=2)
+            assessable = (~np.isnan(history)).any(axis=1)
+            rows.append(_rows(spec.name, self.time, panel, o, self.horizons, point, mase_scale(history), assessable))
+            raws.append(raw[assessable].reshape(-1, len(self.quantiles)))
+            if progress:
+                progress(spec.name, i + 1, len(origins))
+        table = pd.concat(rows, ignore_index=True)
+        table = calibrate(table, np.concatenate(raws), self.quantiles)
+        return table, last_imp
+
+
+def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFrame:
+    n_a = int(assessable.sum())
+    hs = np.asarray(horizons)
+    target_idx = o + hs
+    actual = panel.y[:, target_idx][assessable]
+    return pd.DataFrame({
+        "model": name,
+        "origin": time[o],
+        "horizon": np.tile(hs, n_a),
+        "area": np.repeat(panel.areas[assessable].to_numpy(), len(hs)),
+        "time": np.tile(time[target_idx], n_a),
+        "actual": actual.ravel(),
+        "point": point[assessable].ravel(),
+        "scale": np.repeat(scale[assessable], len(hs)),
+    })
+
+
+def _train_rows(fm: FeatureMatrix, o: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose target (h months later) is known at origin o."""
+    if o - h < 0:
+        return np.empty((0, fm.X.shape[1]), np.float32), np.empty(0)
+    rows = fm.rows_upto(o - h)
+    y = fm.target(h)[rows]
+    ok = np.isfinite(y)
+    return fm.X.to_numpy()[rows][ok], y[ok]
+
+
+def _fit_global(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons) -> dict:
+    if spec.strategy == "direct":
+        def fit_one(h):
+            X, y = _train_rows(fm, o, h)
+            _check_rows(spec, X, o, h)
+            return clone(spec.build()).fit(X, y)
+        # one model per horizon, fitted side by side: LightGBM and scikit-learn's boosting
+        # release the GIL, so threads use every core without copying the features
+        # (each fit single-threaded inside: OpenMP threads on top of ours would oversubscribe)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            fits = Parallel(n_jobs=min(len(horizons), os.cpu_count() or 1), prefer="threads")(
+                delayed(fit_one)(h) for h in horizons)
+        return dict(zip(horizons, fits))
+    parts = [(*_train_rows(fm, o, h), h) for h in horizons]
+    X = np.vstack([np.column_stack([x, np.full(len(x), h, np.float32)]) for x, _, h in parts])
+    y = np.concatenate([y for _, y, _ in parts])
+    _check_rows(spec, X, o, None)
+    return {"pooled": clone(spec.build()).fit(X, y)}
+
+
+def _check_rows(spec, X, o, h):
+    if len(X) < 50:
+        raise ForecastError(f"{spec.name}: only {len(X)} training rows at origin index {o}"
+                            f"{'' if h is None else f' for horizon {h}'}; the target is observed too "
+                            "rarely for a global model here (use more history or fewer origins)")
+
+
+def _predict_global(models: dict, fm: FeatureMatrix, o: int, horizons, strategy):
+    X = fm.X.to_numpy()[fm.rows_at(o)]
+    points, quants = [], []
+    for h in horizons:
+        if strategy == "direct":
+            model, Xh = models[h], X
+        else:
+            model, Xh = models["pooled"], np.column_stack([X, np.full(len(X), h, np.float32)])
+        points.append(model.predict(Xh))
+        quants.append(model.predict_quantiles(Xh))
+    point = np.column_stack(points)
+    raw = np.stack(quants, axis=1) if quants[0].shape[1] else None
+    return point, raw
+
+
+def _importance(models: dict, fm: FeatureMatrix) -> pd.Series:
+    names = list(fm.X.columns)
+    total = np.zeros(len(names))
+    for m in models.values():
+        total += m.feature_importances_[: len(names)]
+    return pd.Series(total / max(total.sum(), 1e-12), index=names).sort_values(ascending=False)
+
+
+def forecast_at(cube: xr.Dataset, spec: ModelSpec, fitted: dict, origin: int | None = None) -> pd.DataFrame:
+    """Point and raw quantile forecasts of a fitted global model from one origin (default: the last month)."""
+    fm = build_features(cube, spec.target, families=spec.features, params=spec.feature_params,
+                        missing_target=spec.resolved_missing_target)
+    o = cube.sizes["time"] - 1 if origin is None else origin
+    point, raw = _predict_global(fitted, fm, o, spec.horizons, spec.strategy)
+    time = pd.DatetimeIndex(cube["time"].values)
+    frame = pd.DataFrame({
+        "area": np.repeat(fm.panel.areas.to_numpy(), len(spec.horizons)),
+        "origin": time[o],
+        "horizon": np.tile(spec.horizons, len(fm.panel.areas)),
+        "point": point.ravel(),
+    })
+    frame["time"] = [time[o] + pd.DateOffset(months=int(h)) for h in frame["horizon"]]
+    if raw is not None:
+        for j, q in enumerate(spec.quantiles):
+            frame[quantile_column(q)] = raw[:, :, j].ravel()
+    return frame

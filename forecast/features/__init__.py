@@ -1,0 +1,22 @@
+"""Leakage-free features: one design matrix per panel, computed once, sliced per origin."""
+
+from forecast.features._build import (
+    NEIGHBOURS,
+    FeatureMatrix,
+    build_features,
+    neighbours_from_cube,
+    resolve_families,
+)
+from forecast.features._causal import LeakageError, assert_causal
+from forecast.features._families import COVARIATES, DEFAULT_PARAMS, FAMILIES, Inputs, register_family
+
+__all__ = [
+    # the design matrix
+    "build_features", "FeatureMatrix", "resolve_families",
+    # families
+    "FAMILIES", "register_family", "Inputs", "DEFAULT_PARAMS", "COVARIATES",
+    # areas
+    "neighbours_from_cube", "NEIGHBOURS",
+    # leakage
+    "assert_causal", "LeakageError",
+]

@@ -1,0 +1,170 @@
+"""One design matrix for the whole panel, computed once and sliced per forecast origin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from forecast._names import AREA, DESTINATION, FLOWS, ORIGIN, PARENT_PCODE, TIME
+from forecast.errors import ForecastError
+from forecast.features._families import DEFAULT_PARAMS, FAMILIES, Inputs
+from forecast._panel import Panel, observed_mask
+
+__all__ = ["FeatureMatrix", "build_features", "resolve_families", "neighbours_from_cube",
+           "NEIGHBOURS"]
+
+#: Cube coordinate holding each area's bordering areas as comma-separated keys.
+NEIGHBOURS = "neighbours"
+#: Every registered family except user additions, in a stable order.
+ALL = ("lags", "rolling", "since_large", "season", "covariates", "spatial", "admin", "masks")
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Features for every area-month, rows ordered by time then area.
+
+    Attributes
+    ----------
+    X : pandas.DataFrame
+        float32 features, index ``(time, area)``; row ``t * n_areas + a``.
+    panel : Panel
+        The target (after ``missing_target``) and covariates the features came from.
+    families : dict of str to tuple of str
+        The columns each family produced.
+    """
+
+    X: pd.DataFrame
+    panel: Panel
+    families: dict[str, tuple[str, ...]]
+
+    @property
+    def n_areas(self) -> int:
+        return len(self.panel.areas)
+
+    def rows_at(self, t: int) -> slice:
+        """The rows of month index ``t`` (one per area)."""
+        return slice(t * self.n_areas, (t + 1) * self.n_areas)
+
+    def rows_upto(self, t: int) -> slice:
+        """The rows of every month up to and including index ``t``."""
+        return slice(0, (t + 1) * self.n_areas)
+
+    def target(self, horizon: int) -> np.ndarray:
+        """The target ``horizon`` months after each row's month (NaN past the end), row-aligned."""
+        y = self.panel.y
+        ahead = np.full_like(y, np.nan)
+        if horizon < y.shape[1]:
+            ahead[:, : y.shape[1] - horizon] = y[:, horizon:]
+        return ahead.T.ravel()
+
+
+def resolve_families(names: Sequence[str] | str) -> tuple[str, ...]:
+    """Expand ``"all"`` and check each family name, listing the known ones on a typo."""
+    if isinstance(names, str):
+        names = ALL if names == "all" else (names,)
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        raise ForecastError(f"unknown feature family {', '.join(map(repr, unknown))}; "
+                            f"known families: {', '.join(FAMILIES)}")
+    return tuple(names)
+
+
+def build_features(
+    cube: xr.Dataset,
+    target: str = "arrivals",
+    *,
+    families: Sequence[str] | str = "all",
+    params: Mapping[str, object] | None = None,
+    missing_target: str = "skip",
+    neighbours: Mapping[str, Sequence[str]] | None = None,
+) -> FeatureMatrix:
+    """Build the design matrix for ``target`` from a cube.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A cube from :func:`forecast.ingest` or :func:`forecast.load_cube`.
+    target : str
+        The variable to forecast, e.g. ``arrivals`` or ``idp_stock``.
+    families : sequence of str or "all"
+        Feature families by name (see ``forecast.features.FAMILIES``).
+    params : mapping, optional
+        Overrides of ``DEFAULT_PARAMS`` (lags, windows, covariate_lags, ...).
+    missing_target : {"skip", "zero"}
+        How an unobserved target cell is read; see :class:`forecast.models.Panel`.
+    neighbours : mapping of area to areas, optional
+        Bordering areas. Default: the cube's ``neighbours`` coordinate when it has one (ingest
+        writes it from boundary polygons), else areas with the same parent.
+
+    Returns
+    -------
+    FeatureMatrix
+
+    Examples
+    --------
+    >>> fm = build_features(forecast.load_somalia(), "arrivals", missing_target="zero")  # doctest: +SKIP
+    >>> fm.X.loc["2020-01-01"]                                                           # doctest: +SKIP
+    """
+    names = resolve_families(families)
+    merged = {**DEFAULT_PARAMS, **(params or {})}
+    unknown = set(merged) - set(DEFAULT_PARAMS) - {"covariates"}
+    if unknown:
+        raise ForecastError(f"unknown feature parameter(s) {sorted(unknown)}; "
+                            f"known: {sorted(DEFAULT_PARAMS) + ['covariates']}")
+    exog = tuple(v for v, da in cube.data_vars.items()
+                 if da.dims == (AREA, TIME) and not v.endswith("_observed") and v != target)
+    panel = Panel.from_cube(cube, target, exog=exog, missing_target=missing_target)
+    inputs = Inputs(
+        y=panel.y, exog=panel.exog, time=panel.time, target=target,
+        parents=_parents(cube), neighbours=_neighbour_index(cube, panel.areas, neighbours),
+        flows=_flows(cube, panel.areas), observed={target: observed_mask(cube, target)},
+    )
+    columns, produced = {}, {}
+    for name in names:
+        arrays = FAMILIES[name](inputs, merged)
+        clash = set(arrays) & set(columns)
+        if clash:
+            raise ForecastError(f"feature family {name!r} repeats columns {sorted(clash)}")
+        produced[name] = tuple(arrays)
+        columns.update(arrays)
+    index = pd.MultiIndex.from_product([panel.time, panel.areas], names=[TIME, AREA])
+    data = {k: np.asarray(v, dtype=np.float32).T.ravel() for k, v in columns.items()}
+    return FeatureMatrix(X=pd.DataFrame(data, index=index), panel=panel, families=produced)
+
+
+def _parents(cube: xr.Dataset) -> np.ndarray:
+    if PARENT_PCODE in cube.coords:
+        return cube[PARENT_PCODE].values.astype(str)
+    return np.full(cube.sizes[AREA], "")
+
+
+def neighbours_from_cube(cube: xr.Dataset) -> dict[str, list[str]]:
+    """The cube's ``neighbours`` coordinate as a mapping (empty when it has none)."""
+    if NEIGHBOURS not in cube.coords:
+        return {}
+    return {str(a): [n for n in str(v).split(",") if n]
+            for a, v in zip(cube[AREA].values, cube[NEIGHBOURS].values)}
+
+
+def _neighbour_index(cube, areas: pd.Index, neighbours) -> list[np.ndarray]:
+    table = dict(neighbours) if neighbours is not None else neighbours_from_cube(cube)
+    if not table:  # no boundaries: areas under the same parent stand in for neighbours
+        parents = _parents(cube)
+        return [np.flatnonzero((parents == p) & (np.arange(len(areas)) != i)) if p else np.array([], int)
+                for i, p in enumerate(parents)]
+    pos = {a: i for i, a in enumerate(areas)}
+    return [np.array(sorted(pos[n] for n in table.get(a, ()) if n in pos), dtype=int) for a in areas]
+
+
+def _flows(cube: xr.Dataset, areas: pd.Index) -> np.ndarray | None:
+    if FLOWS not in cube:
+        return None
+    flows = cube[FLOWS].transpose(ORIGIN, DESTINATION, TIME)
+    if not (np.array_equal(flows[ORIGIN].values.astype(str), areas)
+            and np.array_equal(flows[DESTINATION].values.astype(str), areas)):
+        flows = flows.reindex({ORIGIN: areas, DESTINATION: areas})
+    return flows.values

@@ -1,0 +1,29 @@
+"""Forecasters: baselines, per-area statistical models and global models, with specs."""
+
+from forecast.models._baselines import (
+    BASELINES,
+    ExponentialMean,
+    HistoricalMean,
+    MovingAverage,
+    Naive,
+    SeasonalNaive,
+    SeriesForecaster,
+)
+from forecast.models._global import HistGBForecaster, LightGBMForecaster
+from forecast.models._local import ETS, SARIMAX
+from forecast._panel import MISSING_TARGET, Forecast, Panel
+from forecast.models._spec import ESTIMATORS, ModelSpec, baseline_specs, load_spec, register_estimator
+
+__all__ = [
+    # data in and out
+    "Panel", "Forecast", "MISSING_TARGET",
+    # baselines
+    "SeriesForecaster", "Naive", "SeasonalNaive", "MovingAverage", "ExponentialMean",
+    "HistoricalMean", "BASELINES",
+    # per-area statistical models
+    "ETS", "SARIMAX",
+    # global models
+    "LightGBMForecaster", "HistGBForecaster",
+    # specs
+    "ModelSpec", "load_spec", "ESTIMATORS", "register_estimator", "baseline_specs",
+]

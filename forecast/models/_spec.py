@@ -1,0 +1,222 @@
+"""Model specifications: what to fit, on which features, for which target and horizons.
+
+A spec is declared in YAML (``models/*.yaml``) and loaded into a frozen pydantic model that
+rejects unknown keys, unknown estimators, unknown estimator parameters and bad horizons with
+a message naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from forecast.errors import ForecastError
+from forecast.features import DEFAULT_PARAMS, FAMILIES
+from forecast.models._baselines import BASELINES
+from forecast.models._global import HistGBForecaster, LightGBMForecaster
+
+__all__ = ["ModelSpec", "load_spec", "ESTIMATORS", "Estimator", "register_estimator",
+           "baseline_specs", "default_missing_target"]
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """An estimator a spec can name: ``global`` models read features, ``series`` models the panel."""
+
+    kind: Literal["global", "series"]
+    factory: Callable
+
+
+ESTIMATORS: dict[str, Estimator] = {
+    "lightgbm": Estimator("global", LightGBMForecaster),
+    "hist_gradient_boosting": Estimator("global", HistGBForecaster),
+    **{name: Estimator("series", cls) for name, cls in BASELINES.items()},
+}
+
+
+def register_estimator(name: str, kind: Literal["global", "series"], factory: Callable) -> None:
+    """Make ``factory`` available to specs as ``estimator: name``."""
+    ESTIMATORS[name] = Estimator(kind, factory)
+
+
+def _register_local() -> None:
+    from forecast.models._local import ETS, SARIMAX
+
+    ESTIMATORS.setdefault("ets", Estimator("series", ETS))
+    ESTIMATORS.setdefault("sarimax", Estimator("series", SARIMAX))
+
+
+def default_missing_target(target: str) -> str:
+    """Flow-monitoring targets are event logs (no record = nobody moved); stocks are rounds."""
+    return "zero" if target in ("arrivals", "departures", "returns") else "skip"
+
+
+def _closest(word: str, options) -> str:
+    near = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+class ModelSpec(BaseModel):
+    """One model to backtest or train.
+
+    Attributes
+    ----------
+    name : str
+        The model's name in tables and its MLflow run name.
+    estimator : str
+        A key of ``ESTIMATORS``: lightgbm, hist_gradient_boosting, ets, sarimax, naive,
+        seasonal_naive, moving_average, ewm, historical_mean.
+    params : dict
+        The estimator's constructor parameters.
+    features : list of str or "all"
+        Feature families (global models only).
+    feature_params : dict
+        Overrides of the feature defaults (lags, windows, covariate_lags, ...).
+    target : str
+        ``arrivals`` or ``idp_stock`` (any cube variable on area × time).
+    missing_target : {"skip", "zero"}, optional
+        Default: ``zero`` for flow-monitoring targets (arrivals, departures, returns), ``skip``
+        for stocks observed in rounds.
+    horizons : list of int
+        Months ahead, default 1-6.
+    quantiles : list of float
+        Default 0.1, 0.5, 0.9.
+    strategy : {"direct", "pooled"}
+        ``direct``: one model per horizon; ``pooled``: one model with the horizon as a feature.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    estimator: str
+    description: str = ""
+    params: dict = {}
+    features: list[str] | Literal["all"] = "all"
+    feature_params: dict = {}
+    target: str = "arrivals"
+    missing_target: Literal["skip", "zero"] | None = None
+    horizons: list[int] = [1, 2, 3, 4, 5, 6]
+    quantiles: list[float] = [0.1, 0.5, 0.9]
+    strategy: Literal["direct", "pooled"] = "direct"
+
+    @field_validator("estimator")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        _register_local()
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {value!r}{_closest(value, ESTIMATORS)}; "
+                             f"known: {', '.join(sorted(ESTIMATORS))}")
+        return value
+
+    @field_validator("horizons")
+    @classmethod
+    def _good_horizons(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one horizon is needed")
+        bad = [h for h in value if not 1 <= h <= 24]
+        if bad:
+            raise ValueError(f"horizons are months ahead between 1 and 24, got {bad}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"horizons repeat: {value}")
+        return sorted(value)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _good_quantiles(cls, value: list[float]) -> list[float]:
+        bad = [q for q in value if not 0 < q < 1]
+        if bad:
+            raise ValueError(f"quantiles lie strictly between 0 and 1, got {bad}")
+        return sorted(set(value))
+
+    @field_validator("features")
+    @classmethod
+    def _known_families(cls, value):
+        if value == "all":
+            return value
+        unknown = [f for f in value if f not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown feature families {unknown}{_closest(unknown[0], FAMILIES)}; "
+                             f"known: {', '.join(FAMILIES)}")
+        return value
+
+    @field_validator("feature_params")
+    @classmethod
+    def _known_feature_params(cls, value: dict) -> dict:
+        unknown = set(value) - set(DEFAULT_PARAMS) - {"covariates"}
+        if unknown:
+            raise ValueError(f"unknown feature parameters {sorted(unknown)}; known: "
+                             f"{', '.join(sorted([*DEFAULT_PARAMS, 'covariates']))}")
+        return value
+
+    @model_validator(mode="after")
+    def _params_fit_estimator(self) -> ModelSpec:
+        known = set(ESTIMATORS[self.estimator].factory().get_params())
+        unknown = sorted(set(self.params) - known)
+        if unknown:
+            raise ValueError(f"estimator {self.estimator!r} has no parameter(s) {unknown}"
+                             f"{_closest(unknown[0], known)}; it takes: {', '.join(sorted(known))}")
+        if "quantiles" in self.params:
+            raise ValueError("set quantiles at the top level of the spec, not under params")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return ESTIMATORS[self.estimator].kind
+
+    @property
+    def resolved_missing_target(self) -> str:
+        return self.missing_target or default_missing_target(self.target)
+
+    def build(self):
+        """A fresh, unfitted estimator for this spec."""
+        factory = ESTIMATORS[self.estimator].factory
+        params = dict(self.params)
+        if "quantiles" in factory().get_params():
+            params["quantiles"] = tuple(self.quantiles)
+        return factory(**params)
+
+    def hash(self) -> str:
+        """SHA-256 of the spec's content (key order does not matter)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_spec(path: str | Path, **overrides) -> ModelSpec:
+    """Read a model spec from YAML; ``overrides`` (e.g. ``target=``) replace its fields.
+
+    Raises
+    ------
+    ForecastError
+        Naming the file and each field at fault.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ForecastError(f"{path}: no such model spec") from None
+    except yaml.YAMLError as err:
+        raise ForecastError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ForecastError(f"{path}: a model spec is a mapping of fields (name, estimator, ...)")
+    data.setdefault("name", path.stem)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ModelSpec(**data)
+    except ValidationError as err:
+        lines = [f"  {'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg'].removeprefix('Value error, ')}"
+                 for e in err.errors()]
+        raise ForecastError(f"{path}: invalid model spec\n" + "\n".join(lines)) from None
+
+
+def baseline_specs(target: str, horizons, quantiles, missing_target: str | None = None) -> list[ModelSpec]:
+    """Specs for the baselines that run beside every model."""
+    return [ModelSpec(name=name, estimator=name, target=target, horizons=list(horizons),
+                      quantiles=list(quantiles), missing_target=missing_target) for name in BASELINES]

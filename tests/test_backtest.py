@@ -1,0 +1,165 @@
+"""Backtests: folds, no look-ahead at any origin, irregular rounds, intervals, specs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from forecast.backtest import RollingOrigin, backtest
+from forecast.backtest._metrics import quantile_column
+from forecast.datasets import make_panel
+from forecast.errors import ForecastError
+from forecast.models import HistGBForecaster, LightGBMForecaster, ModelSpec, load_spec
+
+SMALL_LGBM = dict(n_estimators=30, learning_rate=0.1, num_leaves=7, min_child_samples=5, max_bin=31)
+FOLDS = RollingOrigin(n_origins=4, calibration_origins=6, min_train=18)
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return make_panel(16, 48, seed=11, with_flows=True)
+
+
+@pytest.fixture(scope="module")
+def result(panel):
+    spec = ModelSpec(name="lgbm", estimator="lightgbm", params=SMALL_LGBM, horizons=[1, 2, 3])
+    return backtest(panel, [spec], folds=FOLDS)
+
+
+@given(n_origins=st.integers(1, 10), step=st.integers(1, 3), cal=st.integers(0, 8),
+       min_train=st.integers(1, 30), max_h=st.integers(1, 12), extra=st.integers(0, 20))
+def test_folds_expand_forward_and_keep_every_target_inside_the_data(n_origins, step, cal, min_train, max_h, extra):
+    folds = RollingOrigin(n_origins=n_origins, step=step, calibration_origins=cal, min_train=min_train)
+    n_times = folds.months_needed(max_h) + extra
+    calibration, scored = folds.origins(n_times, max_h)
+    every = calibration + scored
+    assert len(calibration) == cal and len(scored) == n_origins
+    assert every == sorted(every) and len(set(every)) == len(every)
+    assert np.all(np.diff(every) == step)
+    assert every[0] >= min_train - 1 and scored[-1] + max_h == n_times - 1
+
+
+def test_folds_refuse_a_cube_too_short_and_say_how_many_months_are_needed():
+    with pytest.raises(ForecastError, match=r"needs 47 months .* the cube has 40"):
+        RollingOrigin(n_origins=12, calibration_origins=6, min_train=24).origins(40, 6)
+    with pytest.raises(ForecastError, match="n_origins must be a positive integer"):
+        RollingOrigin(n_origins=0)
+
+
+def test_backtest_table_has_every_model_origin_horizon_and_area(result, panel):
+    f = result.forecasts
+    assert result.models == ["naive", "seasonal_naive", "moving_average", "ewm", "historical_mean", "lgbm"]
+    per_model = f.groupby("model").size()
+    assert (per_model == 10 * 3 * panel.sizes["area"]).all()
+    assert set(f["role"]) == {"scored", "calibration"}
+    months = (f["time"].dt.year - f["origin"].dt.year) * 12 + f["time"].dt.month - f["origin"].dt.month
+    assert (months == f["horizon"]).all()
+
+
+def test_quantiles_never_cross_and_are_never_negative(result):
+    q = result.forecasts[[quantile_column(x) for x in (0.1, 0.5, 0.9)]].dropna().to_numpy()
+    assert len(q) > 0
+    assert (np.diff(q, axis=1) >= 0).all() and (q >= 0).all()
+
+
+def test_forecasts_at_an_origin_do_not_change_when_later_data_changes(panel, result):
+    """Features, fitted models and interval calibration at origin o use data up to o only."""
+    origins = sorted(result.forecasts["origin"].unique())
+    cut = origins[5]
+    poisoned = panel.copy(deep=True)
+    later = poisoned["time"] > cut
+    for name, var in poisoned.data_vars.items():
+        if "time" in var.dims and var.dtype.kind == "f":
+            poisoned[name] = var.where(~later, var * 7 + 1000)
+    spec = result.specs[-1]
+    again = backtest(poisoned, [spec], folds=FOLDS)
+    cols = ["point", "q0.1", "q0.5", "q0.9", "raw_q0.1", "raw_q0.9"]
+    for model in ("lgbm", "seasonal_naive", "ewm"):
+        a = result.forecasts[(result.forecasts["model"] == model) & (result.forecasts["origin"] <= cut)]
+        b = again.forecasts[(again.forecasts["model"] == model) & (again.forecasts["origin"] <= cut)]
+        np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), equal_nan=True)
+        if model == "seasonal_naive":  # reads a year back: later data need not reach it
+            continue
+        changed = again.forecasts[(again.forecasts["model"] == model) & (again.forecasts["origin"] > cut)]
+        later_rows = result.forecasts[(result.forecasts["model"] == model) & (result.forecasts["origin"] > cut)]
+        assert not np.allclose(changed["point"].to_numpy(), later_rows["point"].to_numpy())
+
+
+def test_irregular_rounds_backtest_and_only_observed_months_are_scored():
+    cube = make_panel(10, 48, seed=2, round_every=(2, 3))
+    spec = ModelSpec(name="lgbm", estimator="lightgbm", params=SMALL_LGBM, target="idp_stock",
+                     horizons=[1, 2, 3])
+    assert spec.resolved_missing_target == "skip"
+    res = backtest(cube, [spec], folds=FOLDS)
+    scored = res.scored
+    observed = np.isfinite(scored["actual"])
+    assert 0 < observed.mean() < 0.7  # rounds every 2-3 months leave months unobserved
+    scores = res.scores()
+    n = scores.set_index(["model", "horizon"])["n"]
+    expected = scored[observed].groupby(["model", "horizon"]).size()
+    assert (n.loc[expected.index] == expected).all()
+    assert np.isfinite(scores["mase"]).all()
+
+
+def test_calibrated_80_percent_intervals_cover_about_80_percent():
+    cube = make_panel(40, 72, seed=4)
+    folds = RollingOrigin(n_origins=12, calibration_origins=12, min_train=24)
+    res = backtest(cube, [], folds=folds)
+    coverage = res.scores().set_index(["model", "horizon"])["coverage80"]
+    assert coverage.between(0.65, 0.93).all(), coverage.to_dict()
+    assert abs(coverage.mean() - 0.8) < 0.06
+
+
+def test_scores_report_skill_against_both_naive_baselines(result):
+    scores = result.scores()
+    for col in ("skill_mase_vs_seasonal_naive", "skill_mase_vs_naive", "mase", "rmsle", "crps",
+                "coverage80", "width80", "level_ratio", "pinball"):
+        assert col in scores
+    ref = scores[scores["model"] == "seasonal_naive"]["skill_mase_vs_seasonal_naive"]
+    assert np.allclose(ref, 0.0)
+    wide = result.summary(horizons=[1, 3])
+    assert list(wide.index) == result.models
+    assert ("mase", 3) in wide.columns
+
+
+def test_specs_for_different_targets_are_refused_in_one_backtest(panel):
+    a = ModelSpec(name="a", estimator="lightgbm", target="arrivals")
+    b = ModelSpec(name="b", estimator="lightgbm", target="idp_stock")
+    with pytest.raises(ForecastError, match="differs from 'a'"):
+        backtest(panel, [a, b], folds=FOLDS)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("estimator: lightgbn", "unknown estimator 'lightgbn' (did you mean 'lightgbm'?)"),
+    ("estimator: lightgbm\nhorizons: [0, 3]", "horizons are months ahead between 1 and 24, got [0]"),
+    ("estimator: lightgbm\nparams: {n_estimator: 5}", "has no parameter(s) ['n_estimator'] (did you mean 'n_estimators'?)"),
+    ("estimator: lightgbm\nhorizon: [1]", "horizon: Extra inputs are not permitted"),
+    ("estimator: lightgbm\nfeatures: [lags, rollin]", "unknown feature families ['rollin'] (did you mean 'rolling'?)"),
+    ("estimator: naive\nquantiles: [0.1, 1.5]", "quantiles lie strictly between 0 and 1, got [1.5]"),
+])
+def test_spec_errors_name_the_file_and_the_field(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ForecastError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(f"{path}: invalid model spec")
+    assert message in str(info.value)
+
+
+def test_shipped_specs_load_and_build():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "models"
+    specs = [load_spec(p) for p in sorted(root.glob("*.yaml"))]
+    assert {s.name for s in specs} >= {"lightgbm", "hist_gradient_boosting", "ets", "sarimax"}
+    for s in specs:
+        assert s.build().get_params() is not None
+
+
+@parametrize_with_checks([LightGBMForecaster(n_estimators=100), HistGBForecaster(max_iter=50),
+                          LightGBMForecaster(n_estimators=100, point="median")])
+def test_global_models_follow_the_scikit_learn_estimator_contract(estimator, check):
+    check(estimator)

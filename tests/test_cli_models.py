@@ -1,0 +1,84 @@
+"""`forecast backtest`, `train` and `predict` from the command line."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.cube import save_cube
+from forecast.datasets import make_panel
+
+SPEC = """\
+name: tiny_lgbm
+estimator: lightgbm
+horizons: [1, 2, 3]
+params: {n_estimators: 20, num_leaves: 7, min_child_samples: 5, max_bin: 31}
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    save_cube(make_panel(10, 40, seed=9, with_flows=True), root / "cube.nc")
+    (root / "spec.yaml").write_text(SPEC)
+    return root
+
+
+def _run(args, cwd, monkeypatch):
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps tables to the terminal's width
+    result = CliRunner().invoke(app, args)
+    return result
+
+
+def test_backtest_prints_models_against_baselines_and_the_run(files, tmp_path, monkeypatch):
+    res = _run(["backtest", "--cube", str(files / "cube.nc"), "--spec", str(files / "spec.yaml"),
+                "--origins", "3", "--calibration-origins", "8", "--min-train", "12",
+                "--out", str(tmp_path / "bt")], tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    for name in ("naive", "seasonal_naive", "moving_average", "ewm", "historical_mean", "tiny_lgbm"):
+        assert name in res.output
+    assert "mase h1" in res.output and "coverage80 h3" in res.output
+    assert re.search(r"MLflow run [0-9a-f]{32}", res.output)
+    assert (tmp_path / "mlflow.db").is_file()
+    metrics = pd.read_csv(tmp_path / "bt" / "metrics.csv")
+    assert set(metrics["model"]) >= {"tiny_lgbm", "seasonal_naive"}
+
+
+def test_backtest_with_a_bad_spec_exits_2_naming_the_file(files, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("estimator: lightgbn\n")
+    res = _run(["backtest", "--cube", str(files / "cube.nc"), "--spec", str(bad)], tmp_path, monkeypatch)
+    assert res.exit_code == 2
+    assert f"{bad}: invalid model spec" in res.output and "Traceback" not in res.output
+
+
+def test_backtest_on_a_cube_too_short_exits_2_with_the_months_needed(files, tmp_path, monkeypatch):
+    res = _run(["backtest", "--cube", str(files / "cube.nc"), "--spec", str(files / "spec.yaml"),
+                "--origins", "30"], tmp_path, monkeypatch)
+    assert res.exit_code == 2 and "the backtest needs" in res.output
+
+
+def test_train_then_predict_forecasts_every_area(files, tmp_path, monkeypatch):
+    res = _run(["train", "--cube", str(files / "cube.nc"), "--spec", str(files / "spec.yaml")],
+               tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    uri = re.search(r"model URI\s+(\S+)", res.output).group(1)
+    out = tmp_path / "pred.csv"
+    res = _run(["predict", "--model", uri, "--cube", str(files / "cube.nc"), "--out", str(out)],
+               tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(out)
+    assert len(pred) == 10 * 3 and {"point", "q0.1", "q0.9"} <= set(pred.columns)
+    assert "highest" in res.output
+
+
+def test_predict_with_an_unknown_model_exits_2(files, tmp_path, monkeypatch):
+    res = _run(["predict", "--model", "runs:/0123456789abcdef/model", "--cube", str(files / "cube.nc")],
+               tmp_path, monkeypatch)
+    assert res.exit_code == 2 and "cannot load model" in res.output
