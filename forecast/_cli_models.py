@@ -110,7 +110,8 @@ def _print_summary(result) -> None:
                 text = "-" if v != v else f"{v:,.3f}" if m != "crps" else f"{v:,.0f}"
                 cells.append(f"[bold]{text}[/]" if m != "coverage80" and v == best[(m, h)] else text)
         table.add_row(name, *cells)
-    out.print(table)
+    # piped or captured output is 80 columns to rich, too narrow for the table: widen it there
+    out.print(table, width=None if out.is_terminal else max(out.width, 160))
 
 
 @app.command()

@@ -18,7 +18,7 @@ from forecast._cli_models import _print_summary
 from forecast.cli import _summary
 from forecast.datasets import ingest_sample, sample_files
 
-SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm.yaml"
+SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm_median.yaml"
 
 console = Console()
 

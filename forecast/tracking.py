@@ -57,6 +57,18 @@ def suppress_small_cells(frame: pd.DataFrame, columns=("actual",), k: int = SMAL
     return out
 
 
+def _start_run(experiment: str, run_name: str):
+    """A new run in ``experiment``; under `mlflow run`, the run that command opened."""
+    import os
+
+    import mlflow
+
+    if os.environ.get("MLFLOW_RUN_ID"):  # an MLproject entry point: its run and experiment are set
+        return mlflow.start_run()
+    mlflow.set_experiment(experiment)
+    return mlflow.start_run(run_name=run_name)
+
+
 def _flat(prefix: str, value, out: dict) -> None:
     if isinstance(value, Mapping):
         for k, v in value.items():
@@ -97,13 +109,12 @@ def log_backtest(
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
     scores = result.scores()
     sensitivity = (manifest or {}).get("sensitivity", {}).get("level", "unknown") if manifest else "unknown"
     tags = {"cube_hash": result.cube_hash, "git_commit": git_commit(), "sensitivity": sensitivity,
             "forecast_version": __version__, "target": result.target}
     folds = result.folds
-    with mlflow.start_run(run_name=run_name or f"backtest-{result.target}") as parent:
+    with _start_run(experiment, run_name or f"backtest-{result.target}") as parent:
         mlflow.set_tags({**tags, "kind": "backtest"})
         mlflow.log_params({"target": result.target, "models": ",".join(result.models),
                            "n_origins": folds.n_origins, "step": folds.step,
@@ -212,13 +223,12 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
     spec = trained.spec
     sensitivity = (manifest or {}).get("sensitivity", {}).get("level", "unknown") if manifest else "unknown"
     example = cube_table(cube, areas=cube["area"].values[:3], months=24)
     model = _pyfunc_class()(trained)
     output = model.predict(None, example)
-    with mlflow.start_run(run_name=spec.name) as run:
+    with _start_run(experiment, spec.name) as run:
         mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(),
                          "cube_hash": trained.cube_hash, "git_commit": git_commit(),
                          "sensitivity": sensitivity, "forecast_version": __version__,

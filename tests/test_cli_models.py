@@ -82,3 +82,34 @@ def test_predict_with_an_unknown_model_exits_2(files, tmp_path, monkeypatch):
     res = _run(["predict", "--model", "runs:/0123456789abcdef/model", "--cube", str(files / "cube.nc")],
                tmp_path, monkeypatch)
     assert res.exit_code == 2 and "cannot load model" in res.output
+
+
+def test_mlflow_run_backtest_entry_point_works_with_the_local_env(files, tmp_path):
+    """`mlflow run . -e backtest --env-manager local`, as the README says, on a small spec."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    root = Path(__file__).resolve().parents[1]
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    forecast_cli = Path(sys.executable).with_name("forecast")
+    if not forecast_cli.exists() or not mlflow_cli.exists():
+        pytest.skip("the forecast and mlflow commands are not installed beside this Python")
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": f"{forecast_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(
+        [str(mlflow_cli), "run", str(root), "-e", "backtest", "--env-manager", "local",
+         "-P", f"cube={files / 'cube.nc'}", "-P", f"spec={files / 'spec.yaml'}",
+         "-P", "origins=2", "-P", "calibration_origins=8", "-P", "horizon=3",
+         "--experiment-name", "mlproject"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("mlproject").experiment_id])
+    assert {"tiny_lgbm", "naive"} <= {r.info.run_name for r in runs}
+    shutil.rmtree(tmp_path / "mlruns", ignore_errors=True)
