@@ -13,7 +13,7 @@ from forecast._manifest import FileRecord, Manifest, Sensitivity
 from forecast._names import SENSITIVITY_LEVELS, TIME
 from forecast._version import __version__
 from forecast.cube import build_cube, cube_hash, save_cube
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, UnusableFileError
 from forecast.io._areas import Gazetteer, NameKeys
 from forecast.io._common import ReadResult
 from forecast.io._covariates import read_acled, read_table
@@ -40,6 +40,8 @@ class Ingested:
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write ``cube.nc``, ``manifest.json`` and ``quarantine.csv`` into folder ``out``."""
         out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise UnusableFileError(out, "is a file; the output must be a folder")
         out.mkdir(parents=True, exist_ok=True)
         paths = {"cube": out / "cube.nc", "manifest": out / "manifest.json", "quarantine": out / "quarantine.csv"}
         save_cube(self.cube, paths["cube"])

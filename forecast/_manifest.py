@@ -6,9 +6,10 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from forecast._names import SENSITIVITY_LEVELS
+from forecast.errors import UnusableFileError
 
 
 class FileRecord(BaseModel):
@@ -83,4 +84,9 @@ class Manifest(BaseModel):
 
     @classmethod
     def read(cls, path: str | Path) -> Manifest:
-        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        """Read a manifest written by :meth:`write`; raise UnusableFileError if it is not one."""
+        try:
+            return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValidationError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UnusableFileError(path, f"not a readable manifest ({first})") from None

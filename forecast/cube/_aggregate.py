@@ -17,9 +17,11 @@ from forecast._names import (
     admin_pcode,
     observed_name,
 )
+from forecast.cube._store import HASH_ATTR
 from forecast.errors import CubeError
 
 COVERAGE_SUFFIX = "_coverage"
+_PARENT = "_parent"
 
 
 def aggregate(cube: xr.Dataset, level: int) -> xr.Dataset:
@@ -45,7 +47,9 @@ def aggregate(cube: xr.Dataset, level: int) -> xr.Dataset:
     parents = pd.Index(cube[pcol].values.astype(str))
     if (parents == "").any():
         raise CubeError(f"{int((parents == '').sum())} areas have no admin{level} parent")
-    groups = xr.DataArray(parents, dims=AREA, name=AREA)
+    # A grouper named like its dim would be taken as that dim's index (parent codes, not the
+    # cube's areas) and fail to align; group under a private name, renamed to `area` after.
+    groups = xr.DataArray(parents, dims=AREA, coords={AREA: cube[AREA].values}, name=_PARENT)
     names = cube[ncol].to_series().groupby(parents).first()
     out = xr.Dataset()
     for name, var in cube.data_vars.items():
@@ -57,8 +61,9 @@ def aggregate(cube: xr.Dataset, level: int) -> xr.Dataset:
         out[name] = total.where(seen)
         out[observed_name(name)] = seen
         out[name + COVERAGE_SUFFIX] = observed.groupby(groups).mean()
+    out = out.rename({_PARENT: AREA})
     labels = out[AREA].values.astype(str)
-    coords = {AREA_NAME: (AREA, names.reindex(labels).to_numpy().astype(str)),
+    coords = {AREA: labels, AREA_NAME: (AREA, names.reindex(labels).to_numpy().astype(str)),
               ADMIN_LEVEL: (AREA, np.full(len(labels), level, dtype="int64"))}
     if level > 0:
         parent_of = cube[admin_pcode(level - 1)].to_series().groupby(parents).first() if admin_pcode(level - 1) in cube.coords else None
@@ -70,6 +75,7 @@ def aggregate(cube: xr.Dataset, level: int) -> xr.Dataset:
     else:
         coords[PARENT_PCODE] = (AREA, np.full(len(labels), ""))
     out = out.assign_coords(coords)
-    out.attrs.update(cube.attrs)
+    # The source cube's content hash does not describe the aggregate: leave it behind.
+    out.attrs.update({k: v for k, v in cube.attrs.items() if k != HASH_ATTR})
     out.attrs["admin_level"] = int(level)
     return out.transpose(AREA, TIME, ...)

@@ -47,7 +47,8 @@ def build_cube(results: Sequence[ReadResult], resolver: Resolver, *, sensitivity
     areas = resolver.areas_at(level)
     months = [r.table[TIME] for r in results if len(r.table)]
     if not months:
-        raise CubeError("no row of any input file was kept; see the quarantine table")
+        # Nothing is written in this case, so the message itself says why the rows were refused.
+        raise CubeError("no row of any input file was kept: " + "; ".join(map(_refusals, results)))
     all_months = pd.concat(months)
     time = pd.date_range(all_months.min(), all_months.max(), freq="MS").astype("datetime64[ns]")
     index = pd.Index(areas[AREA].astype(str), name=AREA)
@@ -75,6 +76,13 @@ def build_cube(results: Sequence[ReadResult], resolver: Resolver, *, sensitivity
         sensitivity=sensitivity or highest([r.sensitivity for r in results]),
     )
     return cube
+
+
+def _refusals(res: ReadResult) -> str:
+    """``'a.csv: 3 of 3 rows quarantined (negative count (2), unreadable date (1))'``."""
+    ledger = res.ledger
+    top = ", ".join(f"{kind} ({n})" for kind, n in list(ledger.reasons().items())[:3])
+    return f"{ledger.source_file}: {ledger.rows_quarantined} of {ledger.rows_in} rows quarantined ({top})"
 
 
 def _grid(part: pd.DataFrame, areas: pd.Index, time: pd.DatetimeIndex, zero_fill: bool, source: str) -> np.ndarray:

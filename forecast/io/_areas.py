@@ -138,7 +138,8 @@ class Gazetteer:
         # Few distinct (name, P-code, parent) combinations, many rows: resolve each once.
         codes, uniq = pd.MultiIndex.from_frame(combos.astype(str)).factorize()
         answers = [self._resolve_one(level, n, p, q, fields, strict_hierarchy) for n, p, q in uniq]
-        keys, reasons, where = (np.asarray(x, dtype=object)[codes] for x in zip(*answers))
+        # Indexed per position, not zip(*answers): a batch with no rows has no answers.
+        keys, reasons, where = (np.asarray([a[i] for a in answers], dtype=object)[codes] for i in range(3))
         return Resolution(*(pd.Series(x, index=index, dtype=object) for x in (keys, reasons, where)))
 
     def _resolve_one(self, level, name, pcode, parent, fields, strict):
@@ -245,6 +246,8 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
         features = data["features"]
         props = [f.get("properties") or {} for f in features]
+        if not all(isinstance(p, dict) for p in props):
+            raise TypeError("feature properties must be objects")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as err:
         raise UnusableFileError(path, f"not a GeoJSON FeatureCollection ({err})") from None
     keys = set().union(*map(set, props)) if props else set()
@@ -274,7 +277,10 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
                 for alt in str(p.get(key) or "").split(","):
                     if alt.strip():
                         aliases.append((alt.strip(), pcode, f"{path.name}:{key}"))
-        geometry[pcode] = _rings(feat.get("geometry") or {})
+        try:
+            geometry[pcode] = _rings(feat.get("geometry") or {})
+        except (AttributeError, TypeError, ValueError, IndexError) as err:
+            raise UnusableFileError(path, f"feature '{pcode}': unreadable geometry ({err})") from None
     areas = pd.DataFrame(list(rows.values()), columns=AREA_COLUMNS)
     areas[ADMIN_LEVEL] = areas[ADMIN_LEVEL].astype("int64")
     _check_areas(path, areas)
@@ -285,7 +291,10 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 def _rings(geom: dict) -> list:
     kind, coords = geom.get("type"), geom.get("coordinates") or []
     polys = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else []
-    return [[np.asarray(ring, dtype=float)[:, :2] for ring in poly] for poly in polys if poly]
+    rings = [[np.asarray(ring, dtype=float) for ring in poly] for poly in polys if poly]
+    if any(r.ndim != 2 or r.shape[1] < 2 for poly in rings for r in poly):
+        raise ValueError("coordinates must be lists of [longitude, latitude] positions")
+    return [[r[:, :2] for r in poly] for poly in rings]
 
 
 def _check_areas(path: Path, areas: pd.DataFrame) -> None:
@@ -360,7 +369,9 @@ class NameKeys:
         display = names.where(names.ne(""), pcodes)
         for key, name, parent in pd.DataFrame({"k": keys, "n": display, "p": parents})[keys.ne("")].drop_duplicates("k").itertuples(index=False):
             self._seen.setdefault(key, (name, level, parent))
-        known_parent = keys.map({k: parent for k, (_, _, parent) in self._seen.items()}).fillna("")
+        # Built as text directly: mapping onto no known area would give float NaN, not "".
+        parent_of = {k: parent for k, (_, _, parent) in self._seen.items()}
+        known_parent = pd.Series([parent_of.get(k, "") for k in keys], index=index, dtype=object)
         clash = keys.ne("") & parents.ne("") & known_parent.ne(parents) & strict_hierarchy
         reasons[clash] = ("admin hierarchy: area '" + keys[clash] + "' was first seen under '"
                           + known_parent[clash] + "', this row puts it under '" + parents[clash] + "'")

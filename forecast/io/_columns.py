@@ -40,7 +40,7 @@ def load_aliases(extra: str | Path | None = None) -> dict[str, dict[str, list[st
         return table
     try:
         user = yaml.safe_load(Path(extra).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise UnusableFileError(extra, f"cannot read the column mapping ({err})") from None
     if not isinstance(user, dict):
         raise UnusableFileError(extra, "a column mapping must be a YAML mapping format -> field -> names")
@@ -54,7 +54,11 @@ def load_aliases(extra: str | Path | None = None) -> dict[str, dict[str, list[st
                 raise UnusableFileError(
                     extra, f"unknown field '{fmt}.{name}'; known: {sorted(table[fmt])}"
                 )
-            aliases = [aliases] if isinstance(aliases, str) else list(aliases or [])
+            aliases = [] if aliases is None else [aliases] if isinstance(aliases, str) else aliases
+            if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+                raise UnusableFileError(
+                    extra, f"'{fmt}.{name}' must be a column name or a list of names; got {aliases!r}"
+                )
             table[fmt][name] = aliases + table[fmt][name]
     return table
 

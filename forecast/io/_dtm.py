@@ -125,7 +125,8 @@ def _match_hxl(path: Path, names: list[str], tags: list[str]) -> ColumnMatch:
     parsed = []
     for tag in tags:
         try:
-            col = hxl.model.Column.parse(str(tag).strip()) if str(tag).strip().startswith("#") else None
+            col = (hxl.model.Column.parse(str(tag).strip(), use_exception=True)
+                   if str(tag).strip().startswith("#") else None)
         except (hxl.HXLException, ValueError):
             col = None
         parsed.append(col)
@@ -159,7 +160,7 @@ def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -
         if opt in match.fields:
             col = match.fields[opt]
             vals, bad, reason = parse_counts(frame[col])
-            bad &= frame[col].str.strip().ne("").to_numpy()
+            bad = bad & frame[col].str.strip().ne("").to_numpy()
             frame = ledger.reject(frame.assign(**{opt: vals}), bad, col, reason)
     frame, level = resolve_areas(frame, ledger, match, resolver, strict_hierarchy=strict_hierarchy)
     extra = [f for f in _EXTRA if f in match.fields]

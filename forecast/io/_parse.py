@@ -39,7 +39,9 @@ def parse_months(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     Returns ``(months, bad)`` where ``months`` is ``datetime64[ns]`` (NaT where bad).
     Timezone suffixes (``Z``, ``+00:00``) are ignored: only the month matters.
     """
-    text = values.astype(str).str.strip().str.replace(r"(Z|[+-]\d\d:?\d\d)$", "", regex=True)
+    # A zone suffix only after a time of day: "-2020" ends "15-03-2020" and is not a zone.
+    text = values.astype(str).str.strip().str.replace(
+        r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(?:Z|[+-]\d\d:?\d\d)$", r"\1", regex=True)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     todo = text.ne("")
     for fmt in DATE_FORMATS:

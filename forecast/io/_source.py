@@ -93,8 +93,11 @@ def _header(path: Path, names: list[str]) -> list[str]:
     cleaned = [str(n).strip() for n in names]
     if not any(cleaned):
         raise UnusableFileError(path, "the header row is empty")
+    # Blank header cells (trailing commas, formatted-but-empty Excel columns) get a name by
+    # position, so that every column can be addressed and listed in the manifest.
+    cleaned = [n or f"(unnamed column {i})" for i, n in enumerate(cleaned, start=1)]
     seen: set[str] = set()
-    dupes = [n for n in cleaned if n and (n in seen or seen.add(n))]
+    dupes = [n for n in cleaned if n in seen or seen.add(n)]
     if dupes:
         raise UnusableFileError(
             path, f"the header names these columns more than once: {sorted(set(dupes))}"
@@ -188,13 +191,15 @@ def _read_xlsx(
         sheets = workbook.sheet_names
     except Exception as err:  # openpyxl raises many types on damaged workbooks; all mean "unusable"
         raise UnusableFileError(path, f"is not a readable XLSX workbook ({err})") from None
-    if sheet is not None and sheet not in sheets and not (isinstance(sheet, int) and 0 <= sheet < len(sheets)):
-        raise UnusableFileError(path, f"has no sheet {sheet!r}; sheets: {sheets}")
-    if sheet is None and len(sheets) > 1:
-        raise UnusableFileError(path, f"has {len(sheets)} sheets {sheets}; say which to read",
-                                hint="--sheet NAME (Python: sheet=...)")
     try:
+        if sheet is not None and sheet not in sheets and not (isinstance(sheet, int) and 0 <= sheet < len(sheets)):
+            raise UnusableFileError(path, f"has no sheet {sheet!r}; sheets: {sheets}")
+        if sheet is None and len(sheets) > 1:
+            raise UnusableFileError(path, f"has {len(sheets)} sheets {sheets}; say which to read",
+                                    hint="--sheet NAME (Python: sheet=...)")
         book = pd.read_excel(workbook, sheet_name=0 if sheet is None else sheet, header=None, dtype=object)
+    except UnusableFileError:
+        raise
     except Exception as err:  # as above: a damaged sheet is an unusable file
         raise UnusableFileError(path, f"is not a readable XLSX workbook ({err})") from None
     finally:
