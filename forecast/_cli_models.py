@@ -87,10 +87,11 @@ def backtest(
         from forecast.tracking import suppress_small_cells
 
         suppress_small_cells(result.forecasts).to_parquet(out_dir / "forecasts.parquet", index=False)
-        out.print(f"metrics:   {out_dir / 'metrics.csv'}\nforecasts: {out_dir / 'forecasts.parquet'}")
+        out.print(f"metrics:   {out_dir / 'metrics.csv'}\nforecasts: {out_dir / 'forecasts.parquet'}", soft_wrap=True)
     import mlflow
 
-    out.print(f"MLflow run {run_id} (experiment {experiment!r}, tracking URI {mlflow.get_tracking_uri()})")
+    out.print(f"MLflow run {run_id} (experiment {experiment!r}, tracking URI {mlflow.get_tracking_uri()})",
+              soft_wrap=True)
 
 
 def _print_summary(result) -> None:
@@ -110,8 +111,9 @@ def _print_summary(result) -> None:
                 text = "-" if v != v else f"{v:,.3f}" if m != "crps" else f"{v:,.0f}"
                 cells.append(f"[bold]{text}[/]" if m != "coverage80" and v == best[(m, h)] else text)
         table.add_row(name, *cells)
-    # piped or captured output is 80 columns to rich, too narrow for the table: widen it there
-    out.print(table, width=None if out.is_terminal else max(out.width, 160))
+    if not out.is_terminal:  # piped or captured output is 80 columns to rich: too narrow here
+        out.width = max(out.width, 160)
+    out.print(table)
 
 
 @app.command()
@@ -141,7 +143,7 @@ def train(
     except ForecastError as error:
         _fail(error)
     out.print(f"trained {model_spec.name} on {data.sizes['area']} areas x {data.sizes['time']} months")
-    out.print(f"MLflow run {run_id}\nmodel URI  {uri}")
+    out.print(f"MLflow run {run_id}\nmodel URI  {uri}", soft_wrap=True)
 
 
 @app.command()
@@ -170,7 +172,7 @@ def predict(
         _fail(error)
     if out_path:
         frames.to_csv(out_path, index=False)
-        out.print(f"forecasts: {out_path}")
+        out.print(f"forecasts: {out_path}", soft_wrap=True)
     first = frames[frames["horizon"] == frames["horizon"].min()].nlargest(top, "point")
     qcols = [c for c in frames.columns if c.startswith("q")]
     table = Table("area", "month", "forecast", *qcols, title=f"highest {len(first)} forecasts, "

@@ -116,7 +116,8 @@ def ingest(
     except ForecastError as error:
         _fail(error)
     _summary(result.cube, result.manifest)
-    out.print(f"cube:       {paths['cube']}\nmanifest:   {paths['manifest']}\nquarantine: {paths['quarantine']}")
+    out.print(f"cube:       {paths['cube']}\nmanifest:   {paths['manifest']}\nquarantine: {paths['quarantine']}",
+              soft_wrap=True)  # paths stay whole, to copy
 
 
 @app.command()
@@ -125,12 +126,13 @@ def info(cube_path: Annotated[Path, typer.Argument(help="A cube.nc written by `f
     from forecast._manifest import Manifest
     from forecast.cube import load_cube
 
+    manifest_path = cube_path.parent / "manifest.json"
     try:
         cube = load_cube(cube_path)
+        manifest = Manifest.read(manifest_path) if manifest_path.is_file() else None
     except ForecastError as error:
         _fail(error)
-    manifest_path = cube_path.parent / "manifest.json"
-    _summary(cube, Manifest.read(manifest_path) if manifest_path.is_file() else None)
+    _summary(cube, manifest)
 
 
 def _summary(cube, manifest) -> None:

@@ -159,7 +159,15 @@ def test_shipped_specs_load_and_build():
         assert s.build().get_params() is not None
 
 
-@parametrize_with_checks([LightGBMForecaster(n_estimators=100), HistGBForecaster(max_iter=50),
-                          LightGBMForecaster(n_estimators=100, point="median")])
+def _known_failures(estimator):
+    if isinstance(estimator, LightGBMForecaster) and estimator.subsample < 1:
+        return {"check_sample_weight_equivalence_on_dense_data":
+                "bagging (subsample < 1) draws rows, so a weight of 2 is not a repeated row"}
+    return {}
+
+
+@parametrize_with_checks([LightGBMForecaster(n_estimators=100, subsample=1.0), HistGBForecaster(max_iter=50),
+                          LightGBMForecaster(n_estimators=100, point="median")],
+                         expected_failed_checks=_known_failures)
 def test_global_models_follow_the_scikit_learn_estimator_contract(estimator, check):
     check(estimator)

@@ -100,7 +100,8 @@ def test_mlflow_run_backtest_entry_point_works_with_the_local_env(files, tmp_pat
     if not forecast_cli.exists() or not mlflow_cli.exists():
         pytest.skip("the forecast and mlflow commands are not installed beside this Python")
     uri = f"sqlite:///{tmp_path / 'runs.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {**env, "MLFLOW_TRACKING_URI": uri,
            "PATH": f"{forecast_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(
         [str(mlflow_cli), "run", str(root), "-e", "backtest", "--env-manager", "local",
