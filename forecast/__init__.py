@@ -56,3 +56,12 @@ __all__ = [
     # errors
     "ForecastError", "UnusableFileError", "IdentifyingDataError", "CubeError", "DataQualityWarning",
 ]
+
+
+def __getattr__(name: str):
+    # forecast.tracking imports MLflow (seconds); load it on first use, not with the package
+    if name == "tracking":
+        import importlib
+
+        return importlib.import_module("forecast.tracking")
+    raise AttributeError(f"module 'forecast' has no attribute {name!r}")

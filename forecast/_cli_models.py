@@ -175,8 +175,11 @@ def predict(
         out.print(f"forecasts: {out_path}", soft_wrap=True)
     first = frames[frames["horizon"] == frames["horizon"].min()].nlargest(top, "point")
     qcols = [c for c in frames.columns if c.startswith("q")]
-    table = Table("area", "month", "forecast", *qcols, title=f"highest {len(first)} forecasts, "
+    names = (dict(zip(data["area"].values.astype(str), data["area_name"].values.astype(str)))
+             if "area_name" in data.coords else {})
+    table = Table("area", "name", "month", "forecast", *qcols, title=f"highest {len(first)} forecasts, "
                   f"{int(frames['horizon'].min())} month(s) ahead")
     for _, r in first.iterrows():
-        table.add_row(r["area"], str(r["time"])[:7], f"{r['point']:,.0f}", *[f"{r[c]:,.0f}" for c in qcols])
+        table.add_row(r["area"], names.get(r["area"], ""), str(r["time"])[:7], f"{r['point']:,.0f}",
+                      *[f"{r[c]:,.0f}" for c in qcols])
     out.print(table)

@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast._manifest import FileRecord, Manifest, Sensitivity
-from forecast._names import SENSITIVITY_LEVELS, TIME
+from forecast._names import AREA, SENSITIVITY_LEVELS, TIME
 from forecast._version import __version__
 from forecast.cube import build_cube, cube_hash, save_cube
 from forecast.errors import ForecastError, UnusableFileError
@@ -112,6 +112,10 @@ def ingest(
         results.append(READERS[fmt](path, **kwargs))
     assessed = highest([r.sensitivity for r in results])
     cube = build_cube(results, resolver, sensitivity=sensitivity or assessed)
+    if isinstance(resolver, Gazetteer) and resolver.geometry:
+        # bordering areas, for spatial features (comma-separated P-codes per area)
+        table = resolver.neighbours(cube[AREA].values)
+        cube = cube.assign_coords(neighbours=(AREA, [",".join(table[a]) for a in cube[AREA].values.astype(str)]))
     manifest = Manifest(
         toolkit_version=__version__,
         cube_hash=cube_hash(cube),

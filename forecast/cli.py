@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+if not out.is_terminal:  # piped (make demo, CI logs): rich assumes 80 columns, too few for tables
+    out.width = max(out.width, 140)
 
 
 class Format(str, Enum):

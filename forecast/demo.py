@@ -21,6 +21,8 @@ from forecast.datasets import ingest_sample, sample_files
 SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm_median.yaml"
 
 console = Console()
+if not console.is_terminal:  # piped: rich assumes 80 columns, too few for the tables
+    console.width = max(console.width, 140)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,18 +67,18 @@ def main(argv: list[str] | None = None) -> int:
         _, model_uri = log_trained(trained, result.cube, manifest=manifest, experiment="demo")
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
 
-    console.print("[bold]where things are[/]")
-    console.print(f"  cube (NetCDF):     {paths['cube']}")
-    console.print(f"  manifest (JSON):   {paths['manifest']}")
-    console.print(f"  quarantine (CSV):  {paths['quarantine']}  ({len(result.quarantine):,} rows, each with its reason)")
-    console.print(f"  MLflow runs:       {store}  (backtest run {run_id}; experiment 'demo')")
-    console.print(f"                     browse: mlflow ui --backend-store-uri {store}")
-    console.print(f"  trained model:     {model_uri}")
+    console.print("[bold]where things are[/]", soft_wrap=True)
+    console.print(f"  cube (NetCDF):     {paths['cube']}", soft_wrap=True)
+    console.print(f"  manifest (JSON):   {paths['manifest']}", soft_wrap=True)
+    console.print(f"  quarantine (CSV):  {paths['quarantine']}  ({len(result.quarantine):,} rows, each with its reason)", soft_wrap=True)
+    console.print(f"  MLflow runs:       {store}  (backtest run {run_id}; experiment 'demo')", soft_wrap=True)
+    console.print(f"                     browse: mlflow ui --backend-store-uri {store}", soft_wrap=True)
+    console.print(f"  trained model:     {model_uri}", soft_wrap=True)
     console.print(f"                     forecast predict --model {model_uri} --cube {paths['cube']} "
-                  f"--tracking-uri {store}")
+                  f"--tracking-uri {store}", soft_wrap=True)
     console.print("  report, model card: not produced yet - the review and report stages are still to "
                   "come (issues 4-6)")
-    console.print(f"\nlook at it: forecast info {paths['cube']}")
+    console.print(f"\nlook at it: forecast info {paths['cube']}", soft_wrap=True)
     return 0
 
 

@@ -171,3 +171,20 @@ def _known_failures(estimator):
                          expected_failed_checks=_known_failures)
 def test_global_models_follow_the_scikit_learn_estimator_contract(estimator, check):
     check(estimator)
+
+
+def test_result_plots_a_fan_chart_and_importance_for_notebooks(result):
+    area = result.scored["area"].iloc[0]
+    fig = result.plot_fan(area)
+    ax = fig.axes[0]
+    assert "lgbm" in ax.get_legend_handles_labels()[1][-2] and "80% interval" in ax.get_legend_handles_labels()[1]
+    fig = result.plot_importance(top=5)
+    assert len(fig.axes[0].patches) == 5
+    with pytest.raises(ForecastError, match="no feature importance for 'naive'; global models have it: lgbm"):
+        result.plot_importance("naive")
+
+
+def test_forecasts_as_xarray_have_model_origin_horizon_area_dims(result):
+    ds = result.to_xarray()
+    assert set(ds["point"].dims) == {"model", "origin", "horizon", "area"}
+    assert ds.sizes["model"] == len(result.models)

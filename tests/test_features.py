@@ -144,3 +144,19 @@ def test_zero_fill_reads_unrecorded_months_as_zero_only_after_recording_starts()
     assert np.isnan(y[:, :5]).all() and y[0, 10] == 0
     recorded = fm.X["y_recorded"].to_numpy().reshape(24, 3).T
     assert recorded[0, 10] == 0 and fm.X["y_observed"].to_numpy().reshape(24, 3).T[0, 10] == 1
+
+
+def test_ingest_records_bordering_districts_and_features_use_them():
+    from forecast.features import neighbours_from_cube
+
+    cube = load_somalia()
+    table = neighbours_from_cube(cube)
+    assert set(table["SO2401"]) == {"SO2402", "SO2403", "SO2404", "SO2501", "SO2503", "SO2504",
+                                    "SO2601", "SO2606"}  # Baidoa's neighbours on the COD map
+    assert all(a in table[b] for a, nbs in table.items() for b in nbs)  # symmetric
+    assert all(nbs for nbs in table.values()) and all(a not in nbs for a, nbs in table.items())
+    fm = build_features(cube, "arrivals", families=["spatial"], missing_target="zero")
+    y = fm.panel.y
+    idx = [list(cube["area"].values).index(a) for a in table["SO2401"]]
+    got = fm.X["nb_y_lag0"].to_numpy().reshape(cube.sizes["time"], -1).T[list(cube["area"].values).index("SO2401")]
+    np.testing.assert_allclose(got[12:], np.nanmean(y[idx], axis=0)[12:], rtol=1e-5)

@@ -81,6 +81,25 @@ class BacktestResult:
         wide = table.pivot(index="model", columns="horizon", values=list(metrics))
         return wide.reindex(self.models)
 
+    def plot_fan(self, area: str, model: str | None = None, *, horizon: int = 1):
+        """Fan chart of one area's forecasts against what was observed (a matplotlib Figure).
+
+        ``model`` defaults to the last spec (the first non-baseline model run).
+        """
+        from forecast.backtest._plots import fan_chart
+
+        return fan_chart(self.forecasts, area, model or self.models[-1], horizon=horizon)
+
+    def plot_importance(self, model: str | None = None, top: int = 20):
+        """Feature importance (share of gain) of a global model's last fit."""
+        from forecast.backtest._plots import importance_chart
+
+        model = model or self.models[-1]
+        if model not in self.importance:
+            raise ForecastError(f"no feature importance for {model!r}; global models have it: "
+                                f"{', '.join(self.importance) or 'none in this backtest'}")
+        return importance_chart(self.importance[model], top=top, title=f"{model}: feature importance")
+
     def to_xarray(self) -> xr.Dataset:
         """Forecasts as a Dataset with dims (model, origin, horizon, area)."""
         keep = ["model", "origin", "horizon", "area", "actual", "point",

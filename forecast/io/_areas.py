@@ -181,6 +181,34 @@ class Gazetteer:
     def _label(self) -> str:
         return Path(self.source).name if self.source else "the gazetteer"
 
+    def neighbours(self, pcodes, *, decimals: int = 5) -> dict[str, list[str]]:
+        """Areas that share a border: at least two boundary vertices in common.
+
+        COD boundaries of one level are drawn edge to edge, so bordering polygons carry the
+        same vertices; one shared vertex alone (a corner touching) does not make neighbours.
+        Areas without geometry get no neighbours.
+        """
+        wanted = [str(p) for p in pcodes]
+        owners: dict[tuple, set[str]] = {}
+        for pcode in wanted:
+            for polygon in self.geometry.get(pcode, []):
+                for ring in polygon:
+                    for vertex in map(tuple, np.round(np.asarray(ring, float), decimals)):
+                        owners.setdefault(vertex, set()).add(pcode)
+        shared: dict[tuple[str, str], int] = {}
+        for group in owners.values():
+            if len(group) > 1:
+                for a in group:
+                    for b in group:
+                        if a < b:
+                            shared[(a, b)] = shared.get((a, b), 0) + 1
+        out: dict[str, list[str]] = {p: [] for p in wanted}
+        for (a, b), n in shared.items():
+            if n >= 2:
+                out[a].append(b)
+                out[b].append(a)
+        return {p: sorted(v) for p, v in out.items()}
+
     def locate(self, lat: pd.Series, lon: pd.Series, level: int) -> pd.Series:
         """P-code of the ``level`` polygon containing each point ('' where none does)."""
         from matplotlib.path import Path as MplPath
