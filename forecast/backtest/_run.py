@@ -16,14 +16,14 @@ from threadpoolctl import threadpool_limits
 
 from forecast.backtest._conformal import calibrate
 from forecast.backtest._folds import RollingOrigin
-from forecast.backtest._metrics import add_skill, mase_scale, quantile_column, score
+from forecast.backtest._metrics import add_skill, mase_scale, score
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix, build_features
 from forecast.models._baselines import Naive
 from forecast.models._spec import ModelSpec, baseline_specs
 
-__all__ = ["backtest", "BacktestResult", "forecast_at"]
+__all__ = ["backtest", "BacktestResult"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -297,23 +297,3 @@ def _importance(models: dict, fm: FeatureMatrix) -> pd.Series:
     for m in models.values():
         total += m.feature_importances_[: len(names)]
     return pd.Series(total / max(total.sum(), 1e-12), index=names).sort_values(ascending=False)
-
-
-def forecast_at(cube: xr.Dataset, spec: ModelSpec, fitted: dict, origin: int | None = None) -> pd.DataFrame:
-    """Point and raw quantile forecasts of a fitted global model from one origin (default: the last month)."""
-    fm = build_features(cube, spec.target, families=spec.features, params=spec.feature_params,
-                        missing_target=spec.resolved_missing_target)
-    o = cube.sizes["time"] - 1 if origin is None else origin
-    point, raw = _predict_global(fitted, fm, o, spec.horizons, spec.strategy)
-    time = pd.DatetimeIndex(cube["time"].values)
-    frame = pd.DataFrame({
-        "area": np.repeat(fm.panel.areas.to_numpy(), len(spec.horizons)),
-        "origin": time[o],
-        "horizon": np.tile(spec.horizons, len(fm.panel.areas)),
-        "point": point.ravel(),
-    })
-    frame["time"] = [time[o] + pd.DateOffset(months=int(h)) for h in frame["horizon"]]
-    if raw is not None:
-        for j, q in enumerate(spec.quantiles):
-            frame[quantile_column(q)] = raw[:, :, j].ravel()
-    return frame
