@@ -188,3 +188,24 @@ def test_forecasts_as_xarray_have_model_origin_horizon_area_dims(result):
     ds = result.to_xarray()
     assert set(ds["point"].dims) == {"model", "origin", "horizon", "area"}
     assert ds.sizes["model"] == len(result.models)
+
+
+def test_any_registered_scikit_learn_regressor_backtests_with_conformal_intervals(panel):
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.impute import SimpleImputer
+
+    from forecast.models import ESTIMATORS, register_estimator
+
+    def factory(**params):
+        return make_pipeline(SimpleImputer(), RandomForestRegressor(n_estimators=10, random_state=0, **params))
+    register_estimator("forest", "global", factory)
+    try:
+        spec = ModelSpec(name="forest", estimator="forest", params={"randomforestregressor__max_depth": 4},
+                         horizons=[1, 2])
+        res = backtest(panel, [spec], folds=FOLDS, baselines=False)
+    finally:
+        del ESTIMATORS["forest"]
+    q = res.scored[["q0.1", "q0.9"]].dropna().to_numpy()
+    assert len(q) and (q[:, 0] <= q[:, 1]).all()
+    assert "forest" not in res.importance

@@ -285,13 +285,17 @@ def _predict_global(models: dict, fm: FeatureMatrix, o: int, horizons, strategy)
         else:
             model, Xh = models["pooled"], np.column_stack([X, np.full(len(X), h, np.float32)])
         points.append(model.predict(Xh))
-        quants.append(model.predict_quantiles(Xh))
+        # a plain scikit-learn regressor has no quantiles: conformal intervals come from its errors
+        quants.append(model.predict_quantiles(Xh) if hasattr(model, "predict_quantiles")
+                      else np.empty((len(Xh), 0)))
     point = np.column_stack(points)
     raw = np.stack(quants, axis=1) if quants[0].shape[1] else None
     return point, raw
 
 
-def _importance(models: dict, fm: FeatureMatrix) -> pd.Series:
+def _importance(models: dict, fm: FeatureMatrix) -> pd.Series | None:
+    if not all(hasattr(m, "feature_importances_") for m in models.values()):
+        return None
     names = list(fm.X.columns)
     total = np.zeros(len(names))
     for m in models.values():

@@ -176,12 +176,12 @@ class ModelSpec(BaseModel):
         return self.missing_target or default_missing_target(self.target)
 
     def build(self):
-        """A fresh, unfitted estimator for this spec."""
-        factory = ESTIMATORS[self.estimator].factory
+        """A fresh, unfitted estimator for this spec (``params`` applied with ``set_params``)."""
+        estimator = ESTIMATORS[self.estimator].factory()
         params = dict(self.params)
-        if "quantiles" in factory().get_params():
+        if "quantiles" in estimator.get_params():
             params["quantiles"] = tuple(self.quantiles)
-        return factory(**params)
+        return estimator.set_params(**params)
 
     def hash(self) -> str:
         """SHA-256 of the spec's content (key order does not matter)."""
