@@ -297,9 +297,9 @@ def test_fit_falls_back_to_naive_when_statsmodels_fit_fails(monkeypatch, cls, st
 
 @pytest.mark.parametrize(("cls", "params"), [
     (ETS, dict(trend="add", damped_trend=True, seasonal="add", seasonal_periods=4, transform=None,
-               min_length=10, n_jobs=2)),
+               point="median", min_length=10, n_jobs=2)),
     (SARIMAX, dict(order=(2, 0, 0), seasonal_order=(0, 0, 0, 0), trend="n", exog=("x",), exog_lag=3,
-                   transform=None, min_length=10, n_jobs=-1)),
+                   transform=None, point="mean", min_length=10, n_jobs=-1)),
 ], ids=["ETS", "SARIMAX"])
 def test_clone_keeps_constructor_params_when_model_was_fitted(cls, params):
     panel = make_panel(seasonal_counts(n_areas=1, n_times=30), exog={"x": np.ones((1, 30))})
@@ -334,3 +334,12 @@ def test_forecast_raises_when_horizons_are_not_positive_whole_months(seasonal, h
     _, _, model = seasonal
     with pytest.raises(ForecastError, match="horizons"):
         model.forecast(horizons)
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_median_point_is_the_back_transformed_median_below_the_mean(make):
+    panel = make_panel(seasonal_counts(seed=3, n_areas=3, n_times=40))
+    median = make(point="median").fit(panel).forecast([1, 6], quantiles=[0.5])
+    mean = make().fit(panel).forecast([1, 6])
+    np.testing.assert_allclose(median.point, median.quantiles[:, :, 0], rtol=1e-9)
+    assert (median.point <= mean.point + 1e-9).all()
