@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -209,3 +210,24 @@ def test_any_registered_scikit_learn_regressor_backtests_with_conformal_interval
     q = res.scored[["q0.1", "q0.9"]].dropna().to_numpy()
     assert len(q) and (q[:, 0] <= q[:, 1]).all()
     assert "forest" not in res.importance
+
+
+def test_a_dtm_file_with_irregular_rounds_ingests_and_backtests_scoring_only_round_months(tmp_path):
+    import forecast
+    from forecast.datasets import dtm_export
+
+    truth = make_panel(12, 48, seed=21, round_every=(2, 3))
+    path = tmp_path / "dtm.csv"
+    dtm_export(truth).to_csv(path, index=False)
+    cube = forecast.ingest([path], "dtm").cube  # keyed by admin names: no gazetteer
+    spec = ModelSpec(name="lgbm", estimator="lightgbm", params=SMALL_LGBM, target="idp_stock",
+                     horizons=[1, 2, 3])
+    res = backtest(cube, [spec], folds=FOLDS)
+    observed = cube["idp_stock_observed"]
+    scored = res.scored[res.scored["model"] == "lgbm"]
+    months = set(scored.loc[np.isfinite(scored["actual"]), "time"])
+    round_months = set(pd.DatetimeIndex(cube["time"].values[observed.any("area").values]))
+    assert months and months <= round_months  # only round months are scored
+    assert len(months) < len(set(scored["time"]))  # and months between rounds are not
+    n = res.scores().set_index(["model", "horizon"])["n"].loc["lgbm"]
+    assert n.sum() == np.isfinite(scored["actual"]).sum()
