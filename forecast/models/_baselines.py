@@ -55,6 +55,14 @@ def last_observed(y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _observed_mean(y: np.ndarray) -> np.ndarray:
+    """Mean of each row's non-NaN values (NaN for a row with none), without a warning."""
+    seen = ~np.isnan(y)
+    count = seen.sum(axis=1)
+    total = np.where(seen, y, 0.0).sum(axis=1)
+    return np.divide(total, count, out=np.full(len(total), np.nan), where=count > 0)
+
+
 class Naive(SeriesForecaster):
     """The last observed value, for every horizon."""
 
@@ -98,12 +106,8 @@ class MovingAverage(SeriesForecaster):
         self.window = window
 
     def _point(self, horizons):
-        recent = self.y_[:, -self.window:]
-        seen = ~np.isnan(recent)
-        total = np.where(seen, recent, 0.0).sum(axis=1)
-        count = seen.sum(axis=1)
-        mean = np.divide(total, count, out=np.full(len(total), np.nan), where=count > 0)
-        mean = np.where(count > 0, mean, last_observed(self.y_))
+        mean = _observed_mean(self.y_[:, -self.window:])
+        mean = np.where(np.isnan(mean), last_observed(self.y_), mean)
         return np.repeat(mean[:, None], len(horizons), axis=1)
 
 
@@ -134,11 +138,7 @@ class HistoricalMean(SeriesForecaster):
     """The mean of every observed value up to the origin."""
 
     def _point(self, horizons):
-        seen = ~np.isnan(self.y_)
-        count = seen.sum(axis=1)
-        total = np.where(seen, self.y_, 0.0).sum(axis=1)
-        mean = np.divide(total, count, out=np.full(len(total), np.nan), where=count > 0)
-        return np.repeat(mean[:, None], len(horizons), axis=1)
+        return np.repeat(_observed_mean(self.y_)[:, None], len(horizons), axis=1)
 
 
 #: The baselines every backtest runs, under the names their MLflow runs take.
