@@ -41,6 +41,18 @@ def name_key(name: object) -> str:
     return normalize("".join(c for c in text if not unicodedata.combining(c)))
 
 
+def _distinct_rows(frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple]]:
+    """(codes, distinct rows in order of appearance) of a frame of strings, empty frames too.
+
+    pandas 2 cannot build a MultiIndex from an empty frame, and a batch whose rows were all
+    rejected earlier is empty.
+    """
+    if frame.empty:
+        return np.zeros(0, dtype=np.intp), []
+    codes, uniq = pd.MultiIndex.from_frame(frame).factorize()
+    return codes, list(uniq)
+
+
 @dataclass
 class Resolution:
     """Area keys for a batch of rows, with a reason and the failing field where unresolved."""
@@ -136,7 +148,7 @@ class Gazetteer:
         parents = parents if parents is not None else pd.Series("", index=index)
         combos = pd.DataFrame({"n": names, "p": pcodes, "q": parents})
         # Few distinct (name, P-code, parent) combinations, many rows: resolve each once.
-        codes, uniq = pd.MultiIndex.from_frame(combos.astype(str)).factorize()
+        codes, uniq = _distinct_rows(combos.astype(str))
         answers = [self._resolve_one(level, n, p, q, fields, strict_hierarchy) for n, p, q in uniq]
         # Indexed per position, not zip(*answers): a batch with no rows has no answers.
         keys, reasons, where = (np.asarray([a[i] for a in answers], dtype=object)[codes] for i in range(3))
@@ -380,7 +392,7 @@ class NameKeys:
             "q": parents if parents is not None else "",
         }, index=index).astype(str)
         # Few distinct areas, many rows: work on distinct combinations in order of appearance.
-        codes, uniq = pd.MultiIndex.from_frame(combos).factorize()
+        codes, uniq = _distinct_rows(combos)
         uniq = pd.DataFrame(list(uniq), columns=["n", "p", "q"])
         res = self._resolve_distinct(level, uniq["n"], uniq["p"], uniq["q"], fields, strict_hierarchy)
         return Resolution(*(pd.Series(s.to_numpy()[codes], index=index, dtype=object)
