@@ -132,7 +132,7 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
     else:
         fitted, columns = spec.build(), []
     return TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns,
-                        cube_hash=cube.attrs.get("cube_hash") or cube_hash(cube), n_calibration=counts)
+                        cube_hash=cube_hash(cube), n_calibration=counts)
 
 
 def cube_from_table(table: pd.DataFrame) -> xr.Dataset:

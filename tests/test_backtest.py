@@ -231,3 +231,12 @@ def test_a_dtm_file_with_irregular_rounds_ingests_and_backtests_scoring_only_rou
     assert len(months) < len(set(scored["time"]))  # and months between rounds are not
     n = res.scores().set_index(["model", "horizon"])["n"].loc["lgbm"]
     assert n.sum() == np.isfinite(scored["actual"]).sum()
+
+
+def test_backtest_records_the_hash_of_the_data_it_ran_on_not_a_stale_attribute(panel, result):
+    from forecast.cube import cube_hash
+
+    assert result.cube_hash == cube_hash(panel)
+    changed = panel.copy(deep=True)
+    changed["arrivals"][0, 0] = 123456.0  # an edit keeps the old cube_hash attribute
+    assert backtest(changed, [], folds=FOLDS).cube_hash == cube_hash(changed) != result.cube_hash

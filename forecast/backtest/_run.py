@@ -172,7 +172,7 @@ def backtest(
             importance[spec.name] = imp
     forecasts = pd.concat(frames, ignore_index=True)
     return BacktestResult(forecasts=forecasts, specs=specs, folds=folds, target=target,
-                          cube_hash=cube.attrs.get("cube_hash") or cube_hash(cube), importance=importance)
+                          cube_hash=cube_hash(cube), importance=importance)
 
 
 class _Runner:
