@@ -1,6 +1,7 @@
 """Readers for the formats users have, and the gazetteer. :func:`forecast.ingest` combines them."""
 
 from forecast.io._areas import Gazetteer, NameKeys, read_aliases
+from forecast.io._attributes import AreaAttributes, read_attributes
 from forecast.io._common import ReadResult
 from forecast.io._covariates import read_acled, read_table
 from forecast.io._dtm import read_dtm, read_hxl
@@ -9,6 +10,6 @@ from forecast.io._flows import read_flows
 __all__ = [
     # readers, one per format
     "read_dtm", "read_hxl", "read_flows", "read_acled", "read_table", "ReadResult",
-    # areas
-    "Gazetteer", "NameKeys", "read_aliases",
+    # areas and their attributes (fairness groups)
+    "Gazetteer", "NameKeys", "read_aliases", "read_attributes", "AreaAttributes",
 ]
