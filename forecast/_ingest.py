@@ -15,6 +15,7 @@ from forecast._version import __version__
 from forecast.cube import build_cube, cube_hash, save_cube
 from forecast.errors import ForecastError, UnusableFileError
 from forecast.io._areas import Gazetteer, NameKeys
+from forecast.io._attributes import AreaAttributes, read_attributes
 from forecast.io._common import ReadResult
 from forecast.io._covariates import read_acled, read_table
 from forecast.io._dtm import read_dtm, read_hxl
@@ -36,6 +37,7 @@ class Ingested:
     manifest: Manifest
     quarantine: pd.DataFrame
     results: list[ReadResult]
+    attributes: AreaAttributes | None = None
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write ``cube.nc``, ``manifest.json`` and ``quarantine.csv`` into folder ``out``."""
@@ -56,6 +58,7 @@ def ingest(
     *,
     areas: str | Path | Gazetteer | None = None,
     aliases: str | Path | None = None,
+    attributes: str | Path | None = None,
     columns: str | Path | None = None,
     drop_columns: Sequence[str] = (),
     sensitivity: str | None = None,
@@ -74,6 +77,9 @@ def ingest(
     areas : gazetteer CSV, COD boundary GeoJSON, or a :class:`Gazetteer`; None keys areas
         by name (the manifest says so).
     aliases : CSV of spelling variants (``alias,pcode``) added to the gazetteer's names.
+    attributes : table of per-area attributes keyed by ``pcode`` or ``name`` (region, access,
+        settlement, population, ...); each column becomes a coordinate along ``area`` (see
+        :func:`forecast.io.read_attributes`). The manifest records it like the other files.
     columns : YAML extending the column-name table for any format.
     drop_columns : columns to drop from every file before reading (e.g. identifying ones).
     sensitivity, sensitivity_reason : override the assessed sensitivity level; the
@@ -116,6 +122,15 @@ def ingest(
         # bordering areas, for spatial features (comma-separated P-codes per area)
         table = resolver.neighbours(cube[AREA].values)
         cube = cube.assign_coords(neighbours=(AREA, [",".join(table[a]) for a in cube[AREA].values.astype(str)]))
+    area_attributes = None
+    if attributes is not None:
+        # Read after the cube: its areas (and admin level) are what the rows must name.
+        path = Path(attributes)
+        area_attributes = read_attributes(
+            path, resolver, int(cube.attrs["admin_level"]), drop_columns=tuple(drop_columns), sheet=sheet,
+            progress=None if progress is None else lambda done, total: progress(path.name, done, total))
+        cube = area_attributes.assign_to(cube)
+    recorded = [*results, area_attributes] if area_attributes is not None else results
     manifest = Manifest(
         toolkit_version=__version__,
         cube_hash=cube_hash(cube),
@@ -128,17 +143,18 @@ def ingest(
         time_range=(str(cube[TIME].values[0])[:10], str(cube[TIME].values[-1])[:10]),
         sensitivity=Sensitivity(
             level=cube.attrs["sensitivity"], assessed=assessed,
-            reasons=sorted({why for r in results for why in r.sensitivity_reasons}),
+            reasons=sorted({why for r in recorded for why in r.sensitivity_reasons}),
             override_reason=sensitivity_reason if sensitivity else None,
         ),
-        files=[_record(r) for r in results],
+        files=[_record(r) for r in recorded],
     )
-    parts = [r.quarantine for r in results if len(r.quarantine)]
+    parts = [r.quarantine for r in recorded if len(r.quarantine)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    return Ingested(cube=cube, manifest=manifest, quarantine=quarantine, results=results)
+    return Ingested(cube=cube, manifest=manifest, quarantine=quarantine, results=results,
+                    attributes=area_attributes)
 
 
-def _record(r: ReadResult) -> FileRecord:
+def _record(r: ReadResult | AreaAttributes) -> FileRecord:
     return FileRecord(
         path=r.ledger.source_file, sha256=r.sha256, format=r.format, admin_level=r.admin_level,
         rows_in=r.ledger.rows_in, rows_kept=r.rows_kept, rows_quarantined=r.ledger.rows_quarantined,

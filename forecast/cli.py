@@ -83,6 +83,7 @@ def ingest(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for cube.nc, manifest.json and quarantine.csv.")],
     areas: Annotated[Path | None, typer.Option(help="Gazetteer: CSV (pcode,name,admin_level,parent_pcode) or COD boundary GeoJSON. Without it, areas are keyed by name.")] = None,
     aliases: Annotated[Path | None, typer.Option(help="CSV of spelling variants (alias,pcode).")] = None,
+    attributes: Annotated[Path | None, typer.Option(help="Table of per-area attributes keyed by pcode or name (region, access, settlement, population, ...); each column becomes a coordinate on the cube's areas, usable as fairness groups.")] = None,
     columns: Annotated[Path | None, typer.Option(help="YAML extending the known column names (layout of forecast/io/columns.yaml).")] = None,
     drop_column: Annotated[list[str] | None, typer.Option("--drop-column", help="Drop this column before reading (repeatable); needed to ingest a file with identifying columns.")] = None,
     sensitivity: Annotated[Level | None, typer.Option(help="Override the assessed sensitivity level (needs --sensitivity-reason).")] = None,
@@ -109,7 +110,7 @@ def ingest(
                 bar.update(tasks[name], completed=done)
 
             result = run_ingest(
-                files, [f.value for f in format], areas=areas, aliases=aliases, columns=columns,
+                files, [f.value for f in format], areas=areas, aliases=aliases, attributes=attributes, columns=columns,
                 drop_columns=drop_column or (), sensitivity=sensitivity.value if sensitivity else None,
                 sensitivity_reason=sensitivity_reason, strict_hierarchy=not lenient_hierarchy, sheet=sheet,
                 progress=progress,
