@@ -278,7 +278,10 @@ def _typed(path: Path, frame: pd.DataFrame, columns: list[str]) -> tuple[pd.Data
         numbers, bad = parse_numbers(text)
         name = variable_name(col)
         if not bad.any():
-            data[name], kinds[name] = pd.Series(numbers.to_numpy(dtype="float64"), index=index), NUMBER
+            # float() gives the double nearest the written decimal; pandas' fast parser can be
+            # a last digit off (0.00015052344528096456 -> 0.0001505234452809).
+            exact = [_exact(t, n) for t, n in zip(text, numbers)]
+            data[name], kinds[name] = pd.Series(exact, index=index, dtype="float64"), NUMBER
             continue
         filled = numbers.notna().sum() + int(bad.sum())
         if numbers.notna().sum() > filled / 2:
@@ -289,6 +292,15 @@ def _typed(path: Path, frame: pd.DataFrame, columns: list[str]) -> tuple[pd.Data
                 "fix those values if the column is numeric", DataQualityWarning, stacklevel=3)
         data[name], kinds[name] = pd.Series(text.to_numpy(dtype=object), index=index, dtype=object), TEXT
     return pd.DataFrame(data, index=index), kinds
+
+
+def _exact(text: str, number: float) -> float:
+    if number != number:  # missing
+        return number
+    try:
+        return float(text)
+    except ValueError:  # a form pandas reads and Python does not: keep pandas' reading
+        return number
 
 
 __all__ = ["AreaAttributes", "read_attributes"]
