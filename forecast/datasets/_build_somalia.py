@@ -9,6 +9,8 @@ What is shipped, and why it is safe to ship (see data/somalia/README.md):
 * rainfall per district-month (FAO SWALIM via LSHTM), 2016-2018;
 * conflict-event and fatality COUNTS per district-month computed from ACLED events, 2016-2018
   (never the event rows: ACLED restricts their redistribution);
+* district attributes (region, LSHTM stratum, livelihood zone, urban/rural, UNPESS 2014
+  population and IDP share): area-level statistics, used as fairness groups;
 * the COD admin boundaries (UNDP / OCHA) as the gazetteer, and an alias table;
 * ``somalia.nc`` + ``somalia_manifest.json``: the cube ingested from the files above.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast._names import AREA, AREA_NAME
+from forecast._names import AREA, AREA_NAME, admin_name
 from forecast.io._areas import Gazetteer
 
 HERE = Path(__file__).parent / "data" / "somalia"
@@ -62,6 +64,7 @@ def build(shared: Path) -> None:
     full = pd.MultiIndex.from_tuples([(p, d, y, m) for p, d in places for y, m in months], names=counts.index.names)
     counts = counts.reindex(full, fill_value=0).astype(int).reset_index()
     counts.to_csv(HERE / "conflict_district_month.csv", index=False)
+    area_attributes(cov, gazetteer).to_csv(HERE / "area_attributes.csv", index=False)
 
     for name in ("som_adm1.geojson", "som_adm2.geojson"):
         shutil.copyfile(shared / "somalia-boundaries" / name, HERE / name)
@@ -77,6 +80,39 @@ def build(shared: Path) -> None:
     shutil.move(HERE / "_build" / "manifest.json", SAMPLE_MANIFEST)
     shutil.rmtree(HERE / "_build")
     print(f"rebuilt {SAMPLE_CUBE} ({result.manifest.cube_hash[:12]})")
+
+
+def area_attributes(cov: Path, gazetteer: Gazetteer) -> pd.DataFrame:
+    """One row per district, keyed by COD P-code: the groups and statistics LSHTM compiled.
+
+    ``zone`` is LSHTM's analysis stratum (``admin0`` in districts.csv); ``settlement`` is
+    ``urban`` where the district's livelihood zone is urban, else ``rural``; ``population`` and
+    ``idp_share_2014`` are UNPESS 2014 figures, values unchanged.
+    """
+    def read(name: str) -> pd.DataFrame:  # round_trip: pandas' fast parser drops the last digits
+        return pd.read_csv(cov / name, float_precision="round_trip")
+
+    strata = read("districts.csv")[["district", "admin0"]].rename(columns={"admin0": "zone"})
+    lhz = read("livelihood_zone_district.csv").rename(columns={"lhz": "livelihood"})
+    pop = read("population_district.csv")
+    pop = pop[pop["source_sheet"] == "pop_unpess"][["district", "pop"]].rename(columns={"pop": "population"})
+    idp = read("idp_proportion_unpess_2014_district.csv").rename(columns={"prop_idps": "idp_share_2014"})
+    table = strata
+    for part in (lhz, pop, idp):
+        if part["district"].duplicated().any() or set(part["district"]) != set(strata["district"]):
+            raise ValueError(f"{cov}: the district lists of districts.csv and {list(part.columns)} differ")
+        table = table.merge(part, on="district", how="left", validate="one_to_one")
+    res = gazetteer.resolve(2, table["district"], None, None, ("district", ""))
+    if res.bad.any():
+        raise ValueError(f"{cov}: districts without a COD P-code: {res.reasons[res.bad].tolist()}")
+    table["pcode"] = res.keys.to_numpy()
+    if table["pcode"].duplicated().any():
+        raise ValueError(f"{cov}: two LSHTM districts map to one P-code: {table[table['pcode'].duplicated(keep=False)]}")
+    region = dict(zip(gazetteer.areas[AREA], gazetteer.areas[admin_name(1)]))
+    table["region"] = table["pcode"].map(region)
+    table["settlement"] = table["livelihood"].eq("urban").map({True: "urban", False: "rural"})
+    columns = ["pcode", "region", "zone", "livelihood", "settlement", "population", "idp_share_2014"]
+    return table[columns].sort_values("pcode").reset_index(drop=True)
 
 
 if __name__ == "__main__":

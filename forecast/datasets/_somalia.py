@@ -1,4 +1,5 @@
-"""The shipped Somalia sample: real PRMN displacement flows, rainfall and conflict counts."""
+"""The shipped Somalia sample: real PRMN displacement flows, rainfall and conflict counts, and
+district attributes (region, livelihood zone, urban/rural, population) as fairness groups."""
 
 from __future__ import annotations
 
@@ -20,18 +21,19 @@ FILES = {
 }
 GAZETTEER = DATA / "som_adm2.geojson"
 ALIASES = DATA / "aliases.csv"
+ATTRIBUTES = DATA / "area_attributes.csv"
 
 
 def sample_files() -> dict[str, Path]:
-    """Paths of the shipped raw sample files, their formats, the gazetteer and the alias table.
+    """Paths of the shipped raw sample files, the gazetteer, the alias table and the area attributes.
 
     Use them to try ``forecast ingest`` on real data::
 
         forecast ingest prmn_flows_district_month.csv rainfall_district_month.csv \\
             conflict_district_month.csv -f flows -f table -f table \\
-            --areas som_adm2.geojson --aliases aliases.csv --out out/
+            --areas som_adm2.geojson --aliases aliases.csv --attributes area_attributes.csv --out out/
     """
-    return {**FILES, "areas": GAZETTEER, "aliases": ALIASES}
+    return {**FILES, "areas": GAZETTEER, "aliases": ALIASES, "attributes": ATTRIBUTES}
 
 
 def ingest_sample():
@@ -39,7 +41,7 @@ def ingest_sample():
     from forecast._ingest import ingest
 
     return ingest([FILES["flows"], FILES["rainfall"], FILES["conflict"]], ["flows", "table", "table"],
-                  areas=GAZETTEER, aliases=ALIASES)
+                  areas=GAZETTEER, aliases=ALIASES, attributes=ATTRIBUTES)
 
 
 def load_somalia() -> xr.Dataset:
@@ -48,7 +50,10 @@ def load_somalia() -> xr.Dataset:
     Variables: ``arrivals``, ``departures``, ``flows`` (origin x destination), ``arrivals_by_reason``
     (drought, conflict, flood, other) from UNHCR's PRMN; ``rainfall`` (mm, FAO SWALIM) and
     ``conflict_events`` / ``conflict_fatalities`` (counts from ACLED), 2016-2018 only. Unassessed
-    cells are NaN. Sources and licences: ``forecast/datasets/data/somalia/README.md``.
+    cells are NaN. Coordinates on ``area`` besides the admin hierarchy: ``region``, ``zone``
+    (LSHTM stratum), ``livelihood`` (FSNAU livelihood zone), ``settlement`` (urban/rural),
+    ``population`` and ``idp_share_2014`` (UNPESS 2014). Sources and licences:
+    ``forecast/datasets/data/somalia/README.md``.
 
     Examples
     --------
