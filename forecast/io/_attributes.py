@@ -131,26 +131,16 @@ def read_attributes(
     frame, ledger = raw.frame, raw.ledger
     keys, attributes, unused = _split_columns(path, frame)
     notes = []
-    names = frame[keys["name"]] if "name" in keys else None
-    pcodes = frame[keys["pcode"]] if "pcode" in keys else None
-    if not isinstance(resolver, Gazetteer) and pcodes is not None:
-        if names is None:
+    if not isinstance(resolver, Gazetteer) and "pcode" in keys:
+        if "name" not in keys:
             raise UnusableFileError(path, f"areas are keyed by name (no gazetteer), so the P-codes in "
                                     f"column '{keys['pcode']}' cannot be matched; add a 'name' column",
                                     hint="or give the gazetteer the other files were read with (--areas)")
-        notes.append(f"column '{keys['pcode']}' not used: without a gazetteer areas are keyed by name")
-        pcodes = None
-    keys_found, reasons, fields = _resolve(resolver, level, names, pcodes,
-                                           (keys.get("name", ""), keys.get("pcode", "")))
-    frame = frame.assign(**{AREA: keys_found})
-    bad = reasons.ne("").to_numpy()
-    for fld in pd.unique(fields[bad]):
-        sel = bad & fields.eq(fld).to_numpy()
-        frame = ledger.reject(frame, sel, fld, reasons)
-        keep = ~sel
-        bad, fields, reasons = bad[keep], fields[keep], reasons[keep]
+        unused.append(keys.pop("pcode"))
+        notes.append(f"column '{unused[-1]}' not used: without a gazetteer areas are keyed by name")
+    frame = _resolve_rows(frame, ledger, resolver, level, keys)
     known = resolver.areas_at(level)
-    frame = _drop_repeats(frame, ledger, pcodes is not None and keys["pcode"], keys.get("name"),
+    frame = _drop_repeats(frame, ledger, keys.get("pcode"), keys.get("name"),
                           dict(zip(known[AREA], known[AREA_NAME])))
     table, kinds = _typed(path, frame, attributes)
     listed = ", ".join(f"{name} ({kind})" for name, kind in kinds.items())
@@ -195,6 +185,21 @@ def _split_columns(path: Path, frame: pd.DataFrame) -> tuple[dict[str, str], lis
     if not by_name:
         raise UnusableFileError(path, f"no attribute columns besides the area key; columns found: {columns}")
     return keys, list(by_name.values()), unnamed
+
+
+def _resolve_rows(frame: pd.DataFrame, ledger: Ledger, resolver: Resolver, level: int,
+                  keys: dict[str, str]) -> pd.DataFrame:
+    """The rows whose area resolves at ``level``, with its key in ``area``; the others quarantined."""
+    names = frame[keys["name"]] if "name" in keys else None
+    pcodes = frame[keys["pcode"]] if "pcode" in keys else None
+    found, reasons, fields = _resolve(resolver, level, names, pcodes, (keys.get("name", ""), keys.get("pcode", "")))
+    frame = frame.assign(**{AREA: found})
+    bad = reasons.ne("").to_numpy()
+    for fld in pd.unique(fields[bad]):
+        sel = bad & fields.eq(fld).to_numpy()
+        frame = ledger.reject(frame, sel, fld, reasons)
+        bad, fields, reasons = bad[~sel], fields[~sel], reasons[~sel]
+    return frame
 
 
 def _resolve(resolver: Resolver, level: int, names, pcodes, fields: tuple[str, str]):
