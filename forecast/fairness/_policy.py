@@ -1,0 +1,197 @@
+"""The fairness policy: per-metric disparity limits and the sizes below which a group is not judged.
+
+The human-edited policy lives in ``ethics/policy.yaml`` at the root of a checkout; the package
+ships an identical copy (``forecast/fairness/policy.yaml``) so that an installed toolkit has a
+default too. :func:`load_policy` reads either into a frozen :class:`Policy` that rejects
+unknown keys, naming the file and the field at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from forecast.errors import ForecastError
+
+__all__ = ["Policy", "MetricLimit", "Minimums", "load_policy", "PACKAGED_POLICY", "REPO_POLICY"]
+
+#: The copy shipped inside the package (always present).
+PACKAGED_POLICY = Path(__file__).with_name("policy.yaml")
+#: The human-edited copy at the root of a checkout (absent in an installed package).
+REPO_POLICY = Path(__file__).resolve().parents[2] / "ethics" / "policy.yaml"
+
+#: Metrics compared between groups, in report order.
+METRICS = ("mase", "hit_rate", "false_alarm_ratio", "selection_rate", "equalized_odds")
+
+
+class MetricLimit(BaseModel):
+    """Allowed disparity of one metric between groups.
+
+    Attributes
+    ----------
+    max_difference : float or None
+        Largest allowed ``max - min`` over the judged groups; ``None`` = not checked.
+    min_ratio : float or None
+        Smallest allowed ``min / max`` over the judged groups, in (0, 1]; ``None`` = not checked.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_difference: float | None = Field(default=None, ge=0.0)
+    min_ratio: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @property
+    def checked(self) -> bool:
+        return self.max_difference is not None or self.min_ratio is not None
+
+
+class Minimums(BaseModel):
+    """Sizes below which a group is reported as too small to judge.
+
+    Attributes
+    ----------
+    min_areas : int
+        Areas with data in the group (every metric).
+    min_events : int
+        Real exceedances (hit rate); also non-events (equalized odds).
+    min_alarms : int
+        Activations (false-alarm ratio).
+    min_rows : int
+        Scored forecast rows (MASE) and assessed signal rows (selection rate).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_areas: int = Field(default=3, ge=1)
+    min_events: int = Field(default=5, ge=1)
+    min_alarms: int = Field(default=5, ge=1)
+    min_rows: int = Field(default=30, ge=1)
+
+
+class Metrics(BaseModel):
+    """One :class:`MetricLimit` per metric the report compares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mase: MetricLimit = MetricLimit(min_ratio=0.5)
+    hit_rate: MetricLimit = MetricLimit(max_difference=0.20)
+    false_alarm_ratio: MetricLimit = MetricLimit(max_difference=0.25)
+    selection_rate: MetricLimit = MetricLimit()
+    equalized_odds: MetricLimit = MetricLimit(max_difference=0.25)
+
+
+class Policy(BaseModel):
+    """The fairness policy: disparity limits per metric and minimum group sizes.
+
+    Load it with :func:`load_policy`; ``Policy()`` gives the documented defaults.
+
+    Attributes
+    ----------
+    version : int
+        Format version of the policy file (1).
+    metrics : Metrics
+        ``metrics.hit_rate``, ``metrics.mase``, ... each a :class:`MetricLimit`.
+    minimums : Minimums
+    source : str
+        The file the policy was read from (``"defaults"`` when built in code).
+
+    Examples
+    --------
+    >>> policy = Policy()
+    >>> policy.limit("hit_rate").max_difference, policy.minimums.min_areas
+    (0.2, 3)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(default=1, ge=1, le=1)
+    metrics: Metrics = Metrics()
+    minimums: Minimums = Minimums()
+    _source: str = PrivateAttr(default="defaults")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def limit(self, metric: str) -> MetricLimit:
+        """The :class:`MetricLimit` of ``metric`` (one of ``mase, hit_rate, false_alarm_ratio,
+        selection_rate, equalized_odds``)."""
+        if metric not in METRICS:
+            raise ForecastError(f"the policy has no limit for {metric!r}; metrics: {list(METRICS)}")
+        return getattr(self.metrics, metric)
+
+    def hash(self) -> str:
+        """SHA-256 of the policy's values (not its comments), for model cards and audit logs."""
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Read a fairness policy from YAML.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The policy file. Default: ``ethics/policy.yaml`` of the checkout the toolkit runs
+        from, or the copy shipped in the package when there is no checkout (an installed
+        toolkit).
+
+    Returns
+    -------
+    Policy
+        Frozen; ``policy.source`` names the file read.
+
+    Raises
+    ------
+    ForecastError
+        The file cannot be read, is not YAML, has a key the policy does not know, or a value
+        out of range; the message names the file and each field at fault.
+
+    Examples
+    --------
+    >>> load_policy().limit("mase").min_ratio
+    0.5
+    """
+    if path is None:
+        path = _default_path()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ForecastError(f"{path}: cannot read the fairness policy ({err.strerror or err}); "
+                            "pass the path of a policy file, or None for the default") from None
+    except yaml.YAMLError as err:
+        raise ForecastError(f"{path}: the fairness policy is not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ForecastError(f"{path}: a fairness policy is a mapping with 'metrics' and "
+                            f"'minimums'; got {type(data).__name__}")
+    try:
+        policy = Policy(**data)
+    except ValidationError as err:
+        lines = [f"  {_location(e['loc'])}: {_message(e)}" for e in err.errors()]
+        raise ForecastError(
+            f"{path}: invalid fairness policy\n" + "\n".join(lines)
+            + f"\n  (known metrics: {', '.join(METRICS)}; limits: max_difference, min_ratio; "
+            f"minimums: {', '.join(Minimums.model_fields)})"
+        ) from None
+    policy._source = str(path)
+    return policy
+
+
+def _default_path() -> Path:
+    # a checkout has pyproject.toml beside ethics/; an installed package has neither there
+    in_checkout = REPO_POLICY.is_file() and (REPO_POLICY.parents[1] / "pyproject.toml").is_file()
+    return REPO_POLICY if in_checkout else PACKAGED_POLICY
+
+
+def _location(loc: tuple) -> str:
+    return ".".join(map(str, loc)) or "policy"
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (a typo? it would otherwise be silently ignored)"
+    return f"{error['msg'].removeprefix('Value error, ')}, got {error.get('input')!r}"
