@@ -1,0 +1,254 @@
+"""Per-group metrics through fairlearn's MetricFrame, and the comparison of groups with the policy.
+
+Signal metrics treat an activation as a prediction of the event "the window crossed the
+trigger": the hit rate is the share of events signalled (recall, the true-positive rate), the
+false-alarm ratio the share of activations without an event (1 - precision), the selection
+rate the share of rows signalled. Rows whose event was not observed count in no metric.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, equalized_odds_difference, equalized_odds_ratio
+
+from forecast.fairness._policy import Policy
+
+__all__ = ["signal_table", "mase_table", "judge", "group_status", "too_small", "HIGHER_IS_BETTER",
+           "SIGNAL_METRICS"]
+
+SIGNAL_METRICS = ("hit_rate", "false_alarm_ratio", "selection_rate")
+#: Metrics where a larger value serves a group better; for the others a smaller value does.
+HIGHER_IS_BETTER = {"hit_rate": True, "selection_rate": True, "mase": False,
+                    "false_alarm_ratio": False, "false_positive_rate": False}
+GROUP = "group"
+
+
+# --------------------------------------------------------------------------- metric callables
+# Written out rather than taken from scikit-learn: a group without events (or without
+# activations) gets NaN, not a zero-division warning and a made-up 0.
+
+
+def hit_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of events (``y_true == 1``) that were signalled; NaN without events."""
+    events = np.asarray(y_true) == 1
+    return float(np.asarray(y_pred)[events].mean()) if events.any() else math.nan
+
+
+def false_alarm_ratio(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of activations (``y_pred == 1``) without an event; NaN without activations."""
+    alarms = np.asarray(y_pred) == 1
+    return float((np.asarray(y_true)[alarms] == 0).mean()) if alarms.any() else math.nan
+
+
+def false_positive_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of non-events that were signalled; NaN without non-events."""
+    quiet = np.asarray(y_true) == 0
+    return float(np.asarray(y_pred)[quiet].mean()) if quiet.any() else math.nan
+
+
+def selection_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of rows signalled."""
+    return float(np.mean(y_pred)) if len(y_pred) else math.nan
+
+
+def mase(y_true: np.ndarray, y_pred: np.ndarray, scale: np.ndarray) -> float:
+    """Mean of ``|actual - point| / scale``, exactly as :func:`forecast.backtest.score` pools it."""
+    return float(np.mean(np.abs(np.asarray(y_pred) - np.asarray(y_true)) / np.asarray(scale)))
+
+
+def _count(y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    return len(y_true)
+
+
+def _events(y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    return int((np.asarray(y_true) == 1).sum())
+
+
+def _alarms(y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    return int((np.asarray(y_pred) == 1).sum())
+
+
+# --------------------------------------------------------------------------- per-group tables
+
+
+def signal_table(rows: pd.DataFrame, labels: pd.Series, order: Sequence[str],
+                 signal: str = "signal") -> tuple[pd.DataFrame, dict[str, float]]:
+    """Signal metrics per group (rows ``order``) and overall, from one trigger x lead's rows.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Per group: ``n_rows`` (assessed rows), ``n_unassessed``, ``n_events``, ``n_alarms``,
+        ``hit_rate``, ``false_alarm_ratio``, ``selection_rate``, ``false_positive_rate``;
+        and the same over all rows.
+    """
+    group = rows["area"].map(labels).to_numpy()
+    assessed = rows["event"].notna().to_numpy()
+    unassessed = pd.Series(~assessed).groupby(group).sum()
+    metrics = {"n_rows": _count, "n_events": _events, "n_alarms": _alarms, "hit_rate": hit_rate,
+               "false_alarm_ratio": false_alarm_ratio, "selection_rate": selection_rate,
+               "false_positive_rate": false_positive_rate}
+    columns = list(metrics)
+    if assessed.any():
+        frame = MetricFrame(
+            metrics=metrics,
+            y_true=rows["event"].to_numpy()[assessed].astype(int),
+            y_pred=rows[signal].to_numpy()[assessed].astype(int),
+            sensitive_features=pd.Series(group[assessed], name=GROUP),
+        )
+        by_group = frame.by_group.reindex(order)
+        overall = {k: float(v) for k, v in frame.overall.items()}
+    else:
+        by_group = pd.DataFrame(index=pd.Index(order, name=GROUP), columns=columns, dtype=float)
+        overall = {k: math.nan for k in columns}
+    for count in ("n_rows", "n_events", "n_alarms"):
+        by_group[count] = by_group[count].fillna(0).astype("int64")
+        overall[count] = int(overall[count]) if not math.isnan(overall[count]) else 0
+    by_group.insert(1, "n_unassessed", unassessed.reindex(order, fill_value=0).to_numpy(dtype="int64"))
+    overall["n_unassessed"] = int((~assessed).sum())
+    return by_group, overall
+
+
+def mase_table(rows: pd.DataFrame, labels: pd.Series, order: Sequence[str]
+               ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """``n_scored`` and ``mase`` per group and overall, from scored rows (observed actuals)."""
+    if len(rows):
+        frame = MetricFrame(
+            metrics={"n_scored": _count, "mase": mase},
+            y_true=rows["actual"].to_numpy(dtype=float),
+            y_pred=rows["point"].to_numpy(dtype=float),
+            sensitive_features=pd.Series(rows["area"].map(labels).to_numpy(), name=GROUP),
+            sample_params={"mase": {"scale": rows["scale"].to_numpy(dtype=float)}},
+        )
+        by_group = frame.by_group.reindex(order)
+        overall = {"n_scored": int(frame.overall["n_scored"]), "mase": float(frame.overall["mase"])}
+    else:
+        by_group = pd.DataFrame(index=pd.Index(order, name=GROUP), columns=["n_scored", "mase"],
+                                dtype=float)
+        overall = {"n_scored": 0, "mase": math.nan}
+    by_group["n_scored"] = by_group["n_scored"].fillna(0).astype("int64")
+    by_group["mase"] = by_group["mase"].astype(float)
+    return by_group, overall
+
+
+# --------------------------------------------------------------------------- judging
+
+
+def too_small(row: pd.Series, metric: str, policy: Policy) -> str | None:
+    """Why a group (one row of a per-group table) is too small to judge ``metric``, or None."""
+    m = policy.minimums
+    row = row[["n_areas", "n_rows", "n_events", "n_alarms", "n_scored"]].astype(int)
+    if row["n_areas"] < m.min_areas:
+        return f"{row['n_areas']} area(s) < min_areas {m.min_areas}"
+    if metric == "mase" and row["n_scored"] < m.min_rows:
+        return f"{row['n_scored']} scored row(s) < min_rows {m.min_rows}"
+    if metric == "selection_rate" and row["n_rows"] < m.min_rows:
+        return f"{row['n_rows']} assessed row(s) < min_rows {m.min_rows}"
+    if metric in ("hit_rate", "equalized_odds") and row["n_events"] < m.min_events:
+        return f"{row['n_events']} event(s) < min_events {m.min_events}"
+    if metric == "equalized_odds" and row["n_rows"] - row["n_events"] < m.min_events:
+        return f"{row['n_rows'] - row['n_events']} non-event(s) < min_events {m.min_events}"
+    if metric == "false_alarm_ratio" and row["n_alarms"] < m.min_alarms:
+        return f"{row['n_alarms']} activation(s) < min_alarms {m.min_alarms}"
+    return None
+
+
+def group_status(table: pd.DataFrame, metrics: Sequence[str], policy: Policy) -> list[str]:
+    """``"ok"`` or ``"too small: <why>"`` per group, over the metrics the report compares."""
+    statuses = []
+    for _, row in table.iterrows():
+        if row["n_areas"] < policy.minimums.min_areas:
+            statuses.append(f"too small: {too_small(row, metrics[0], policy)}")
+            continue
+        reasons = [f"{metric} ({why})" for metric in metrics
+                   if (why := too_small(row, metric, policy)) is not None]
+        statuses.append("ok" if not reasons else "too small for " + ", ".join(reasons))
+    return statuses
+
+
+def judge(table: pd.DataFrame, metric: str, policy: Policy,
+          outcomes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+    """Compare the groups of ``table`` (index: group) that are large enough to judge ``metric``.
+
+    ``outcomes`` = (event, signal, group) per assessed row, needed for ``equalized_odds``.
+    Returns one row of the disparities table (without trigger, lead and group column).
+    """
+    limit = policy.limit(metric)
+    eligible, small = [], []
+    for group, row in table.iterrows():
+        why = too_small(row, metric, policy)
+        value = _value(row, metric)
+        if why is None and not np.isfinite(value):
+            why = f"no {metric} (nothing to measure)"
+        if why:
+            small.append(f"{group} ({why})")
+        else:
+            eligible.append(group)
+    result = {"metric": metric, "difference": math.nan, "ratio": math.nan,
+              "limit": _limit_text(limit), "passed": pd.NA, "status": "",
+              "groups_compared": ", ".join(map(str, eligible)), "n_groups_compared": len(eligible),
+              "measured": metric, "worst_group": None, "worst_value": math.nan, "best_group": None,
+              "best_value": math.nan, "groups_too_small": "; ".join(small)}
+    if len(eligible) < 2:
+        result["status"] = (f"cannot judge: {len(eligible)} group(s) large enough, 2 needed"
+                            + (f"; too small: {'; '.join(small)}" if small else ""))
+        return result
+    if metric == "equalized_odds":
+        _equalized_odds(result, table.loc[eligible], outcomes, eligible)
+    else:
+        values = table.loc[eligible, metric].astype(float)
+        high, low = values.max(), values.min()
+        result["difference"] = float(high - low)
+        result["ratio"] = float(low / high) if high > 0 else 1.0
+        better_high = HIGHER_IS_BETTER[metric]
+        worst = values.idxmin() if better_high else values.idxmax()
+        best = values.idxmax() if better_high else values.idxmin()
+        result.update(worst_group=worst, worst_value=float(values[worst]),
+                      best_group=best, best_value=float(values[best]))
+    if not limit.checked:
+        result["status"] = "not checked (no limit in the policy)"
+        return result
+    ok = True
+    if limit.max_difference is not None:
+        ok &= bool(result["difference"] <= limit.max_difference + 1e-12)
+    if limit.min_ratio is not None:
+        ok &= bool(np.isfinite(result["ratio"]) and result["ratio"] >= limit.min_ratio - 1e-12)
+    result["passed"] = ok
+    result["status"] = "passed" if ok else "failed"
+    return result
+
+
+def _value(row: pd.Series, metric: str) -> float:
+    if metric == "equalized_odds":
+        both = np.isfinite(row["hit_rate"]) and np.isfinite(row["false_positive_rate"])
+        return 0.0 if both else math.nan
+    return float(row[metric])
+
+
+def _equalized_odds(result: dict, table: pd.DataFrame, outcomes, eligible: list) -> None:
+    event, signal, group = outcomes
+    keep = np.isin(group, eligible)
+    args = (event[keep].astype(int), signal[keep].astype(int))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result["difference"] = float(equalized_odds_difference(*args, sensitive_features=group[keep]))
+        result["ratio"] = float(equalized_odds_ratio(*args, sensitive_features=group[keep]))
+    tpr, fpr = table["hit_rate"].astype(float), table["false_positive_rate"].astype(float)
+    if tpr.max() - tpr.min() >= fpr.max() - fpr.min():  # the gap fairlearn reports
+        worst, best, values, measured = tpr.idxmin(), tpr.idxmax(), tpr, "true_positive_rate"
+    else:
+        worst, best, values, measured = fpr.idxmax(), fpr.idxmin(), fpr, "false_positive_rate"
+    result.update(measured=measured, worst_group=worst, worst_value=float(values[worst]),
+                  best_group=best, best_value=float(values[best]))
+
+
+def _limit_text(limit) -> str:
+    parts = []
+    if limit.max_difference is not None:
+        parts.append(f"difference <= {limit.max_difference:g}")
+    if limit.min_ratio is not None:
+        parts.append(f"ratio >= {limit.min_ratio:g}")
+    return " and ".join(parts) or "not checked"

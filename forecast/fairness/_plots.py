@@ -1,0 +1,104 @@
+"""Bar charts of a fairness report: one panel per group column, the policy limit drawn in.
+
+Built on :class:`matplotlib.figure.Figure` directly, so they work headless (CI, MLflow
+artifacts) and display inline in Jupyter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from forecast.errors import ForecastError
+from forecast.fairness._metrics import HIGHER_IS_BETTER
+
+__all__ = ["disparity_chart"]
+
+PLOTTABLE = ("hit_rate", "false_alarm_ratio", "selection_rate", "mase")
+
+
+def disparity_chart(report, metric: str, *, trigger=None, lead=None) -> Figure:
+    """``metric`` per group of each group column, with the worst value the policy allows.
+
+    Parameters
+    ----------
+    report : FairnessReport
+    metric : {"hit_rate", "false_alarm_ratio", "selection_rate", "mase"}
+    trigger, lead : optional
+        The trigger x lead to draw; needed when the report has several.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if metric not in PLOTTABLE:
+        hint = (" (equalized odds compares hit rates and false-positive rates: plot 'hit_rate', "
+                "and read false_positive_rate in report.by_group)" if metric == "equalized_odds" else "")
+        raise ForecastError(f"can plot one of {list(PLOTTABLE)} per group, got {metric!r}{hint}")
+    rows, disparities, label = _one_combination(report, trigger, lead)
+    columns = list(dict.fromkeys(rows["group_column"]))
+    fig = Figure(figsize=(4.0 * len(columns) + 1.0, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(columns), squeeze=False)[0]
+    limit = report.policy.limit(metric)
+    for ax, column in zip(axes, columns):
+        table = rows[rows["group_column"] == column]
+        verdict = disparities[(disparities["group_column"] == column)
+                              & (disparities["metric"] == metric)].iloc[0]
+        compared = set(filter(None, str(verdict["groups_compared"]).split(", ")))
+        judged = table["group"].isin(compared).to_numpy()
+        values = table[metric].to_numpy(dtype=float)
+        x = np.arange(len(table))
+        ax.bar(x[judged], np.nan_to_num(values[judged]), color="tab:blue", label="judged")
+        ax.bar(x[~judged], np.nan_to_num(values[~judged]), color="lightgrey", hatch="//",
+               edgecolor="grey", label="too small to judge")
+        ax.set_xticks(x, table["group"].astype(str), rotation=30, ha="right", fontsize=8)
+        line = _allowed(limit, metric, verdict["best_value"])
+        if line is not None:
+            ax.axhline(line, color="tab:red", linestyle="--",
+                       label=f"policy limit ({verdict['limit']})")
+        ax.set_title(f"{column}: {verdict['status'].split(':')[0]}", fontsize=9)
+        ax.set_ylabel(metric.replace("_", " "))
+        if metric != "mase":
+            ax.set_ylim(0, 1.05)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{metric.replace('_', ' ')} by group{label}", fontsize=10)
+    return fig
+
+
+def _one_combination(report, trigger, lead):
+    rows, disparities = report.by_group, report.disparities
+    keys = rows[["trigger", "lead"]].drop_duplicates()
+    if trigger is not None:
+        keys = keys[keys["trigger"] == trigger]
+    if lead is not None:
+        keys = keys[keys["lead"] == lead]
+    if len(keys) != 1:
+        present = [f"(trigger={t!r}, lead={ld})" for t, ld in
+                   rows[["trigger", "lead"]].drop_duplicates().itertuples(index=False)]
+        raise ForecastError(f"pick one trigger x lead to plot with trigger= and lead=; the report "
+                            f"has {', '.join(present)}")
+    trig, ld = keys.iloc[0]
+
+    def match(frame: pd.DataFrame) -> pd.Series:
+        same_trigger = frame["trigger"].isna() if pd.isna(trig) else frame["trigger"] == trig
+        same_lead = frame["lead"].isna() if pd.isna(ld) else frame["lead"] == ld
+        return same_trigger & same_lead
+
+    label = "" if pd.isna(trig) else f" (trigger {trig!r}, lead {int(ld)})"
+    return rows[match(rows)], disparities[match(disparities)], label
+
+
+def _allowed(limit, metric: str, best: float) -> float | None:
+    """The worst value the policy allows, given the best judged group's value."""
+    if not np.isfinite(best):
+        return None
+    high = HIGHER_IS_BETTER[metric]
+    bounds = []
+    if limit.max_difference is not None:
+        bounds.append(best - limit.max_difference if high else best + limit.max_difference)
+    if limit.min_ratio is not None:
+        bounds.append(best * limit.min_ratio if high else best / limit.min_ratio)
+    if not bounds:
+        return None
+    return max(bounds) if high else min(bounds)
