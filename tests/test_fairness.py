@@ -103,7 +103,7 @@ def test_fairness_report_reports_group_too_small_but_leaves_it_out_when_it_has_t
     assert row["n_areas"] == 2 and row["hit_rate"] < 0.5  # reported, with its numbers
     for _, check in report.disparities.iterrows():
         assert "C" not in check["groups_compared"].split(", ")
-        assert "C (2 area(s) < min_areas 3)" in check["groups_too_small"]
+        assert "C (2 area(s) < min_areas 3)" in check["groups_left_out"]
     assert report.passed is True  # C's missed shocks are visible, but not judged on 2 areas
 
 
@@ -158,6 +158,18 @@ def test_fairness_report_fails_mase_ratio_naming_worse_group_when_its_forecasts_
     assert list(report.disparities["metric"]) == ["mase"]
     assert "mase by region: worst group 'B'" in report.failures[0]
     assert "ratio" in report.failures[0] and "< limit 0.5" in report.failures[0]
+
+
+def test_fairness_report_leaves_a_group_out_of_mase_saying_why_when_a_forecast_is_missing():
+    signals = make_signals({"A": 3, "B": 3, "C": 3}, origins=12)
+    scored = make_scored(sorted(set(signals["area"])))
+    scored.loc[(scored["area"] == "C00") & scored["actual"].notna() & (scored["horizon"] == 1), "point"] = np.nan
+    report = fairness_report(None, scored, groups_of(signals), policy=Policy(), model="gbm")
+
+    c = report.by_group.set_index("group").loc["C"]
+    assert np.isnan(c["mase"]) and c["status"].startswith("mase is NaN")
+    check = report.disparities.iloc[0]
+    assert check["groups_compared"] == "A, B" and check["groups_left_out"].startswith("C (mase is NaN")
 
 
 def test_fairness_report_asks_for_a_model_when_scored_holds_several():

@@ -157,16 +157,27 @@ def too_small(row: pd.Series, metric: str, policy: Policy) -> str | None:
     return None
 
 
+def left_out(row: pd.Series, metric: str, policy: Policy) -> str | None:
+    """Why a group is not compared on ``metric`` (too small, or the metric is NaN), or None."""
+    why = too_small(row, metric, policy)
+    if why is None and not np.isfinite(_value(row, metric)):
+        why = f"{metric} is NaN (a scored row without a point forecast?)"
+    return why
+
+
 def group_status(table: pd.DataFrame, metrics: Sequence[str], policy: Policy) -> list[str]:
-    """``"ok"`` or ``"too small: <why>"`` per group, over the metrics the report compares."""
+    """``"ok"``, ``"too small: <why>"`` or the metrics a group is left out of, per group."""
     statuses = []
     for _, row in table.iterrows():
         if row["n_areas"] < policy.minimums.min_areas:
             statuses.append(f"too small: {too_small(row, metrics[0], policy)}")
             continue
-        reasons = [f"{metric} ({why})" for metric in metrics
-                   if (why := too_small(row, metric, policy)) is not None]
-        statuses.append("ok" if not reasons else "too small for " + ", ".join(reasons))
+        small = [f"{metric} ({why})" for metric in metrics
+                 if (why := too_small(row, metric, policy)) is not None]
+        missing = [why for metric in metrics if too_small(row, metric, policy) is None
+                   and (why := left_out(row, metric, policy)) is not None]
+        parts = (["too small for " + ", ".join(small)] if small else []) + missing
+        statuses.append("; ".join(parts) or "ok")
     return statuses
 
 
@@ -180,10 +191,7 @@ def judge(table: pd.DataFrame, metric: str, policy: Policy,
     limit = policy.limit(metric)
     eligible, small = [], []
     for group, row in table.iterrows():
-        why = too_small(row, metric, policy)
-        value = _value(row, metric)
-        if why is None and not np.isfinite(value):
-            why = f"no {metric} (nothing to measure)"
+        why = left_out(row, metric, policy)
         if why:
             small.append(f"{group} ({why})")
         else:
@@ -192,10 +200,10 @@ def judge(table: pd.DataFrame, metric: str, policy: Policy,
               "limit": _limit_text(limit), "passed": pd.NA, "status": "",
               "groups_compared": ", ".join(map(str, eligible)), "n_groups_compared": len(eligible),
               "measured": metric, "worst_group": None, "worst_value": math.nan, "best_group": None,
-              "best_value": math.nan, "groups_too_small": "; ".join(small)}
+              "best_value": math.nan, "groups_left_out": "; ".join(small)}
     if len(eligible) < 2:
         result["status"] = (f"cannot judge: {len(eligible)} group(s) large enough, 2 needed"
-                            + (f"; too small: {'; '.join(small)}" if small else ""))
+                            + (f"; left out: {'; '.join(small)}" if small else ""))
         return result
     if metric == "equalized_odds":
         _equalized_odds(result, table.loc[eligible], outcomes, eligible)
