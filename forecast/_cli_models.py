@@ -18,6 +18,7 @@ CubeOpt = Annotated[Path, typer.Option("--cube", help="A cube.nc written by `for
 SpecOpt = Annotated[list[Path], typer.Option("--spec", help="Model spec YAML (repeatable), e.g. models/lightgbm.yaml.")]
 TrackOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")]
 ExpOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+TriggersOpt = Annotated[Path | None, typer.Option("--triggers", help="Trigger YAML, e.g. models/triggers.yaml.")]
 
 
 def _manifest_for(cube_path: Path) -> dict | None:
@@ -55,6 +56,10 @@ def backtest(
     refit_every: Annotated[int, typer.Option(help="Refit every N origins.")] = 1,
     baselines: Annotated[bool, typer.Option(help="Run the baselines beside the specs.")] = True,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Also write metrics.csv and forecasts.parquet here.")] = None,
+    triggers: TriggersOpt = None,
+    routes: Annotated[list[str] | None, typer.Option("--route", help="Trigger probability routes (repeatable): forecast, lightgbm, logistic. Default: all three.")] = None,
+    k: Annotated[int, typer.Option("--k", help="Areas acted on per origin, for precision@k and recall@k.")] = 5,
+    policy: Annotated[Path | None, typer.Option(help="Fairness policy YAML (default: ethics/policy.yaml).")] = None,
     experiment: ExpOpt = "displacement-forecast",
     tracking_uri: TrackOpt = None,
 ) -> None:
@@ -62,6 +67,9 @@ def backtest(
 
     Prints every model against the baselines at horizons 1, 3 and 6 (MASE, RMSLE, CRPS, 80%
     interval coverage) and the MLflow run id; metrics are logged as mase_h1, crps_h3, ...
+    With --triggers, also evaluates the triggers (hit rate, false-alarm ratio, precision@k,
+    Brier, return period per lead and route) and the fairness of forecasts and signals across
+    groups of areas, logged to the same run.
     """
     from forecast.backtest import RollingOrigin
     from forecast.backtest import backtest as run_backtest
@@ -77,10 +85,21 @@ def backtest(
         data = load_cube(cube)
         with _bar() as bar:
             result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar))
-        run_id = log_backtest(result, manifest=_manifest_for(cube), experiment=experiment, tracking_uri=tracking_uri)
+            evaluation = fairness = None
+            if triggers:
+                from forecast._cli_triggers import evaluate
+
+                evaluation, fairness = evaluate(result, data, triggers, routes, k, policy, _tracker(bar))
+        run_id = log_backtest(result, manifest=_manifest_for(cube), experiment=experiment,
+                              tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness)
     except ForecastError as error:
         _fail(error)
     _print_summary(result)
+    if evaluation is not None:
+        from forecast._cli_triggers import print_fairness, print_triggers
+
+        print_triggers(evaluation)
+        print_fairness(fairness)
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.scores().to_csv(out_dir / "metrics.csv", index=False)
@@ -121,12 +140,14 @@ def train(
     cube: CubeOpt,
     spec: Annotated[Path, typer.Option("--spec", help="Model spec YAML, e.g. models/lightgbm.yaml.")],
     target: Annotated[str | None, typer.Option(help="Override the spec's target.")] = None,
+    triggers: TriggersOpt = None,
     experiment: ExpOpt = "displacement-forecast",
     tracking_uri: TrackOpt = None,
 ) -> None:
     """Fit a model on all data (intervals calibrated on its last 12 origins); log it as an MLflow model.
 
     Prints the model URI for `forecast predict --model URI` and mlflow.pyfunc.load_model(URI).
+    With --triggers, the model can rank areas: `forecast prioritize --run RUN_ID`.
     """
     from forecast._train import train as run_train
     from forecast.cube import load_cube
@@ -135,15 +156,20 @@ def train(
 
     try:
         model_spec = load_spec(spec, target=target)
+        from forecast.triggers import load_triggers
+
+        trigger_specs = load_triggers(triggers) if triggers else []
         data = load_cube(cube)
         with _bar() as bar:
-            trained = run_train(data, model_spec, progress=_tracker(bar))
+            trained = run_train(data, model_spec, triggers=trigger_specs, progress=_tracker(bar))
         run_id, uri = log_trained(trained, data, manifest=_manifest_for(cube), experiment=experiment,
-                                  tracking_uri=tracking_uri)
+                                  tracking_uri=tracking_uri, cube_path=cube)
     except ForecastError as error:
         _fail(error)
     out.print(f"trained {model_spec.name} on {data.sizes['area']} areas x {data.sizes['time']} months")
     out.print(f"MLflow run {run_id}\nmodel URI  {uri}", soft_wrap=True)
+    if trigger_specs:
+        out.print(f"rank areas: forecast prioritize --run {run_id} --top 10", soft_wrap=True)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +49,41 @@ class TrainedModel:
     columns: list[str] = field(default_factory=list)
     cube_hash: str = ""
     n_calibration: dict[int, int] = field(default_factory=dict)
+    triggers: list = field(default_factory=list)
+    trigger_calibration: dict = field(default_factory=dict)
+
+    def prioritize(self, cube: xr.Dataset, trigger: str | None = None, lead: int | None = None, *,
+                   weight: str | None = None, max_staleness: int | None = None) -> pd.DataFrame:
+        """Areas ranked for anticipatory action from the cube's last month.
+
+        Parameters
+        ----------
+        cube : xarray.Dataset
+        trigger : str, optional
+            One of the triggers the model was trained with (default: the first).
+        lead : int, optional
+            One of the trigger's leads (default: its first).
+        weight : str, optional
+            An area coordinate to weight the score by (e.g. ``population``).
+        max_staleness : int, optional
+            Months without a record after which an area is not ranked (default 6).
+
+        See :func:`forecast.triggers.prioritize` for the score and the columns.
+        """
+        from forecast.triggers import MAX_STALENESS, prioritize
+
+        if not self.triggers:
+            raise ForecastError("this model was trained without triggers; train it with "
+                                "triggers=load_triggers(...) (forecast train --triggers FILE)")
+        names = [t.name for t in self.triggers]
+        spec = self.triggers[0] if trigger is None else next((t for t in self.triggers if t.name == trigger), None)
+        if spec is None:
+            raise ForecastError(f"no trigger {trigger!r}; this model has {', '.join(names)}")
+        lead = spec.leads[0] if lead is None else lead
+        return prioritize(self.predict(cube), cube, spec, lead, quantiles=self.spec.quantiles,
+                          missing_target=self.spec.resolved_missing_target,
+                          calibrator=self.trigger_calibration.get((spec.name, lead)), weight=weight,
+                          max_staleness=MAX_STALENESS if max_staleness is None else max_staleness)
 
     def predict(self, cube: xr.Dataset) -> pd.DataFrame:
         """Forecasts for every area and horizon from the cube's last month.
@@ -96,7 +131,7 @@ class TrainedModel:
 
 
 def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | None = None,
-          progress: Callable[[str, int, int], None] | None = None) -> TrainedModel:
+          triggers: Sequence = (), progress: Callable[[str, int, int], None] | None = None) -> TrainedModel:
     """Fit ``spec`` on all of ``cube`` and calibrate its intervals on a backtest of the last months.
 
     Parameters
@@ -105,6 +140,9 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
     spec : ModelSpec
     calibration : RollingOrigin, optional
         The origins whose errors calibrate the intervals (default: the last 12, every month).
+    triggers : sequence of TriggerSpec
+        Triggers to prioritize with; their probabilities are recalibrated (Platt) on the same
+        origins' known outcomes.
     progress : callable, optional
         As in :func:`forecast.backtest.backtest`.
     """
@@ -132,7 +170,29 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
     else:
         fitted, columns = spec.build(), []
     return TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns,
-                        cube_hash=cube_hash(cube), n_calibration=counts)
+                        cube_hash=cube_hash(cube), n_calibration=counts, triggers=list(triggers),
+                        trigger_calibration=_trigger_calibration(result, cube, triggers, shifts))
+
+
+def _trigger_calibration(result, cube, triggers, shifts) -> dict:
+    """Per (trigger, lead), Platt recalibration of the forecast route on the calibration origins,
+    their quantiles shifted as the final model shifts them."""
+    if not triggers:
+        return {}
+    from forecast.triggers import PlattCalibrator, trigger_signals
+
+    spec = result.specs[-1]
+    rows = result.forecasts.copy()
+    levels = list(spec.quantiles)
+    raw = np.column_stack([rows[f"raw_{quantile_column(q)}"] for q in levels])
+    shift = np.vstack([shifts.get(h, np.full(len(levels), np.nan)) for h in rows["horizon"]])
+    quant = np.maximum(np.sort(raw + shift * rows["scale"].to_numpy()[:, None], axis=1), 0.0)
+    for k, q in enumerate(levels):
+        rows[quantile_column(q)] = quant[:, k]
+    result = type(result)(**{**result.__dict__, "forecasts": rows})
+    signals = trigger_signals(result, cube, triggers, model=spec.name, routes=("forecast",), recalibrate="never")
+    return {(t, lead): PlattCalibrator().fit(part["probability_raw"], part["event"])
+            for (t, lead), part in signals.groupby(["trigger", "lead"])}
 
 
 def cube_from_table(table: pd.DataFrame) -> xr.Dataset:

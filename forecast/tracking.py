@@ -86,6 +86,8 @@ def log_backtest(
     run_name: str | None = None,
     sample_areas: int = 3,
     small_cell: int = SMALL_CELL,
+    triggers=None,
+    fairness=None,
 ) -> str:
     """Log a backtest to MLflow and return the parent run's id.
 
@@ -104,6 +106,14 @@ def log_backtest(
         Fan charts for this many areas (those with the most arrivals).
     small_cell : int
         Observed counts below this (and above zero) are blanked in the forecasts artifact.
+    triggers : TriggerEvaluation, optional
+        Logged to the parent run: ``<metric>_l<lead>_<route>_<trigger>`` metrics (hit_rate,
+        false_alarm_ratio, precision_at_k, brier, return_period, ...) and ``triggers/`` tables
+        and plots (reliability diagram, hit/miss timeline).
+    fairness : dict of str to FairnessReport, optional
+        One report per trigger route; logged to the parent run under ``fairness/<route>/``
+        (tables and plots), with tags ``fairness_passed_<route>`` and ``fairness_passed``
+        (every route's verdict: yes, no or cannot judge).
     """
     import mlflow
 
@@ -129,9 +139,70 @@ def log_backtest(
             if manifest:
                 (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
                 mlflow.log_artifact(str(tmp / "manifest.json"))
+        if triggers is not None:
+            _log_triggers(triggers)
+        if fairness is not None:
+            _log_fairness(fairness)
         for spec in result.specs:
             _log_model_run(result, spec, scores, tags, sample_areas, small_cell)
         return parent.info.run_id
+
+
+TRIGGER_METRICS = ("hit_rate", "false_alarm_ratio", "brier", "brier_skill", "activations",
+                   "return_period", "event_return_period")
+
+
+def _log_triggers(evaluation) -> None:
+    import mlflow
+
+    metrics = evaluation.metrics()
+    at_k = [c for c in metrics if c.startswith(("precision_at_", "recall_at_"))]
+    values = {}
+    for _, r in metrics.iterrows():
+        for m in (*TRIGGER_METRICS, *at_k):
+            v = float(r[m])
+            if np.isfinite(v):  # an infinite return period (never activated) is in the table
+                values[f"{m}_l{r['lead']}_{r['route']}_{r['trigger']}"] = v
+    mlflow.log_metrics(values)
+    mlflow.log_params({f"trigger.{t.name}": t.describe() for t in evaluation.triggers})
+    mlflow.log_dict({"triggers": [t.model_dump() for t in evaluation.triggers]}, "triggers/triggers.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        metrics.to_csv(tmp / "metrics.csv", index=False)
+        evaluation.reliability().to_csv(tmp / "reliability.csv", index=False)
+        evaluation.drift().to_csv(tmp / "drift.csv", index=False)
+        evaluation.signals.to_parquet(tmp / "signals.parquet", index=False)
+        for name in ("metrics.csv", "reliability.csv", "drift.csv", "signals.parquet"):
+            mlflow.log_artifact(str(tmp / name), "triggers")
+    for t in evaluation.triggers:
+        mlflow.log_figure(evaluation.plot_reliability(t.name), f"triggers/reliability_{t.name}.png")
+        for lead in t.leads:
+            for route in evaluation.signals["route"].unique():
+                mlflow.log_figure(evaluation.plot_timeline(t.name, lead, route),
+                                  f"triggers/timeline_{t.name}_lead{lead}_{route}.png")
+
+
+def _log_fairness(reports) -> None:
+    import mlflow
+
+    words = {True: "yes", False: "no", None: "cannot judge"}
+    verdicts = {route: report.passed for route, report in reports.items()}
+    overall = False if False in verdicts.values() else (True if True in verdicts.values() else None)
+    mlflow.set_tags({"fairness_passed": words[overall],
+                     **{f"fairness_passed_{route}": words[v] for route, v in verdicts.items()}})
+    for route, report in reports.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            for name, table in report.tables().items():
+                table.to_csv(tmp / f"{name}.csv", index=False)
+                mlflow.log_artifact(str(tmp / f"{name}.csv"), f"fairness/{route}")
+            (tmp / "summary.txt").write_text(report.summary() + "\n", encoding="utf-8")
+            mlflow.log_artifact(str(tmp / "summary.txt"), f"fairness/{route}")
+        combos = report.by_group[["trigger", "lead"]].drop_duplicates().itertuples(index=False)
+        for trigger, lead in combos:
+            for metric in ("hit_rate", "false_alarm_ratio", "mase"):
+                mlflow.log_figure(report.plot(metric, trigger=trigger, lead=lead),
+                                  f"fairness/{route}/{metric}_{trigger}_lead{lead}.png")
 
 
 def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None:
@@ -210,7 +281,7 @@ def cube_table(cube, *, areas=None, months: int | None = None) -> pd.DataFrame:
 
 
 def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: str = DEFAULT_EXPERIMENT,
-                tracking_uri: str | None = None) -> tuple[str, str]:
+                tracking_uri: str | None = None, cube_path: str | Path | None = None) -> tuple[str, str]:
     """Log a :class:`~forecast._train.TrainedModel` as an MLflow pyfunc model.
 
     Returns
@@ -237,6 +308,13 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
         _flat("", spec.model_dump(mode="json"), params)
         mlflow.log_params({k: v for k, v in params.items() if k != "description"})
         mlflow.log_metrics({f"n_calibration_h{h}": n for h, n in trained.n_calibration.items()})
+        if cube_path is not None:  # where `forecast prioritize --run` finds the data by default
+            mlflow.set_tag("cube_path", str(Path(cube_path).resolve()))
+        if trained.triggers:
+            mlflow.log_params({f"trigger.{t.name}": t.describe() for t in trained.triggers})
+            mlflow.log_dict({"triggers": [t.model_dump() for t in trained.triggers]}, "triggers.yaml")
+            mlflow.log_metrics({f"trigger_calibration_events_l{lead}_{name}": cal.n_events_
+                                for (name, lead), cal in trained.trigger_calibration.items()})
         info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
                                        signature=infer_signature(example, output))
         if manifest:

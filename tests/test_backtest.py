@@ -154,7 +154,7 @@ def test_shipped_specs_load_and_build():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "models"
-    specs = [load_spec(p) for p in sorted(root.glob("*.yaml"))]
+    specs = [load_spec(p) for p in sorted(root.glob("*.yaml")) if p.name != "triggers.yaml"]
     assert {s.name for s in specs} >= {"lightgbm", "hist_gradient_boosting", "ets", "sarimax"}
     for s in specs:
         assert s.build().get_params() is not None

@@ -1,0 +1,99 @@
+"""Trigger evaluation of a backtest: the signals table and its scores, reliability and drift."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import xarray as xr
+
+from forecast.triggers._evaluate import drift_table, reliability_table, trigger_metrics
+from forecast.triggers._signals import DEFAULT_ROUTES, MAX_STALENESS, Progress, trigger_signals
+from forecast.triggers._spec import TriggerSpec
+
+__all__ = ["TriggerEvaluation", "evaluate_triggers"]
+
+
+@dataclass
+class TriggerEvaluation:
+    """Signals of every trigger x lead x route x origin x area, and how good they were.
+
+    Attributes
+    ----------
+    signals : DataFrame
+        ``trigger, lead, origin, area, expected, lower, upper, event, threshold, route,
+        probability_raw, role, probability, calibrated, climatology, signal, status, score,
+        rank``.
+    triggers : list of TriggerSpec
+    model : str
+        The model whose forecasts gave the forecast route and the expected arrivals.
+    k : int
+        The ``k`` of precision@k and recall@k.
+    """
+
+    signals: pd.DataFrame
+    triggers: list[TriggerSpec]
+    model: str
+    k: int = 5
+
+    def metrics(self) -> pd.DataFrame:
+        """Hit rate, false-alarm ratio, precision/recall@k, Brier, activations, return periods."""
+        return trigger_metrics(self.signals, k=self.k)
+
+    def reliability(self, bins: int = 10) -> pd.DataFrame:
+        return reliability_table(self.signals, bins=bins)
+
+    def drift(self) -> pd.DataFrame:
+        return drift_table(self.signals)
+
+    def plot_reliability(self, trigger: str | None = None, bins: int = 10):
+        from forecast.triggers._plots import reliability_plot
+
+        return reliability_plot(self.signals, trigger or self.triggers[0].name, bins=bins)
+
+    def plot_timeline(self, trigger: str | None = None, lead: int | None = None, route: str = "forecast"):
+        from forecast.triggers._plots import timeline_plot
+
+        spec = next((t for t in self.triggers if t.name == trigger), self.triggers[0])
+        return timeline_plot(self.signals, spec.name, lead or spec.leads[0], route)
+
+
+def evaluate_triggers(
+    result,
+    cube: xr.Dataset,
+    triggers: Sequence[TriggerSpec],
+    *,
+    model: str | None = None,
+    routes: Sequence[str] = DEFAULT_ROUTES,
+    k: int = 5,
+    max_staleness: int = MAX_STALENESS,
+    recalibrate: str = "always",
+    progress: Progress | None = None,
+) -> TriggerEvaluation:
+    """Evaluate ``triggers`` on a backtest: probabilities, signals, outcomes and scores.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    cube : xarray.Dataset
+        The cube the backtest ran on.
+    triggers : sequence of TriggerSpec
+    model : str, optional
+        Default: the backtest's last spec.
+    routes : sequence of str
+        ``forecast`` (from the calibrated quantiles) and classifier names.
+    k : int
+        Areas an anticipatory-action team could act on per origin (precision@k, recall@k).
+    recalibrate : {"always", "auto", "never"}
+        Platt recalibration fitted on earlier origins (:func:`forecast.triggers.recalibrator`).
+
+    Examples
+    --------
+    >>> ev = evaluate_triggers(result, cube, load_triggers("models/triggers.yaml"))  # doctest: +SKIP
+    >>> ev.metrics()[["trigger", "lead", "route", "hit_rate", "false_alarm_ratio", "brier"]]  # doctest: +SKIP
+    """
+    signals = trigger_signals(result, cube, triggers, model=model, routes=routes,
+                              max_staleness=max_staleness, recalibrate=recalibrate, progress=progress)
+    return TriggerEvaluation(signals=signals, triggers=list(triggers),
+                             model=model or result.models[-1], k=k)

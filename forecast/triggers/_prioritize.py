@@ -1,0 +1,102 @@
+"""Rank areas for anticipatory action from a forecast made at the cube's last month.
+
+The score is ``probability of crossing the trigger within the lead time x expected arrivals
+over the lead time`` (x an optional weight, e.g. population or an IDP share, scaled to mean 1):
+the areas most likely to see the most people arrive come first. Equal scores share a rank.
+An area without a threshold, or whose last record is older than ``max_staleness`` months, is
+listed with its status and no rank: unassessed is never shown as safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from forecast._names import AREA, AREA_NAME, TIME
+from forecast._panel import Panel
+from forecast.errors import ForecastError
+from forecast.triggers._probability import PlattCalibrator
+from forecast.triggers._signals import MAX_STALENESS, _forecast_route, _status, last_observed, rank_areas
+from forecast.triggers._spec import TriggerSpec
+from forecast.triggers._thresholds import threshold_matrix
+
+__all__ = ["prioritize", "COLUMNS"]
+
+COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper",
+           "threshold", "trigger", "lead", "last_data", "status", "weight", "score"]
+
+
+def prioritize(
+    forecasts: pd.DataFrame,
+    cube: xr.Dataset,
+    trigger: TriggerSpec,
+    lead: int,
+    *,
+    quantiles: Sequence[float],
+    missing_target: str = "zero",
+    calibrator: PlattCalibrator | None = None,
+    weight: str | None = None,
+    max_staleness: int = MAX_STALENESS,
+) -> pd.DataFrame:
+    """Areas ranked for action, one row each (ranked areas first, then the unassessed).
+
+    Parameters
+    ----------
+    forecasts : DataFrame
+        :meth:`TrainedModel.predict` output: ``area, origin, horizon, point, q...`` from the
+        cube's last month.
+    cube : xarray.Dataset
+    trigger : TriggerSpec
+    lead : int
+        Months ahead the window covers (one of the trigger's leads).
+    quantiles : sequence of float
+        The forecast's quantile levels.
+    missing_target : {"zero", "skip"}
+        How the model read unobserved months (its spec's rule), for the thresholds.
+    calibrator : PlattCalibrator, optional
+        Recalibration fitted on the model's recent backtest (``TrainedModel.trigger_calibration``).
+    weight : str, optional
+        An area coordinate of the cube to weight the score by (scaled to mean 1; an area
+        without a value gets weight 1 and says so in its status).
+    """
+    if lead not in trigger.leads:
+        raise ForecastError(f"trigger {trigger.name!r} has leads {trigger.leads}; lead {lead} is not one of them")
+    time = pd.DatetimeIndex(cube[TIME].values)
+    o = len(time) - 1
+    panel = Panel.from_cube(cube, trigger.target, missing_target=missing_target)
+    thr = threshold_matrix(trigger, panel.y, cube)
+    frame = _forecast_route(forecasts.assign(origin=time[o]), quantiles, panel, thr, lead, time)
+    a = panel.areas.get_indexer(frame[AREA])
+    frame["threshold"] = thr[a, o]
+    p = frame["probability_raw"].to_numpy(float)
+    frame["probability"] = calibrator.transform(p) if calibrator is not None else p
+    frame["signal"] = frame["probability"] >= trigger.probability
+    last = last_observed(cube, trigger.target)
+    frame["status"] = _status(thr, last, o, time, max_staleness, trigger)[a]
+    frame["last_data"] = [f"{time[i]:%Y-%m}" if i >= 0 else "never" for i in last[a, o]]
+    frame["weight"] = 1.0
+    if weight is not None:
+        if weight not in cube.coords or cube[weight].dims != (AREA,):
+            have = [c for c in cube.coords if cube[c].dims == (AREA,)]
+            raise ForecastError(f"weight {weight!r} is not an area coordinate of the cube; it has {', '.join(have)}")
+        w = pd.to_numeric(pd.Series(cube[weight].values), errors="coerce").to_numpy(float)
+        if not np.isfinite(w).any() or np.nanmean(w) <= 0:
+            raise ForecastError(f"weight {weight!r} has no positive numeric value")
+        w = w / np.nanmean(w)
+        frame["weight"] = np.where(np.isfinite(w[a]), w[a], 1.0)
+        frame.loc[~np.isfinite(w[a]) & frame["status"].eq("ok"), "status"] = f"ok ({weight} unknown: weight 1)"
+    frame["score"] = frame["probability"] * frame["expected"] * frame["weight"]
+    frame["rank"] = rank_areas(frame.assign(status=frame["status"].str.startswith("ok").map({True: "ok", False: "x"})),
+                               ["origin"])
+    names = dict(zip(cube[AREA].values.astype(str), cube[AREA_NAME].values.astype(str))) if AREA_NAME in cube.coords else {}
+    region = "region" if "region" in cube.coords else ("admin1_name" if "admin1_name" in cube.coords else None)
+    regions = dict(zip(cube[AREA].values.astype(str), cube[region].values.astype(str))) if region else {}
+    frame[AREA_NAME] = frame[AREA].map(names).fillna("")
+    frame["region"] = frame[AREA].map(regions).fillna("")
+    frame["trigger"], frame["lead"] = trigger.name, lead
+    frame = frame.sort_values(["rank", "probability", AREA], ascending=[True, False, True], na_position="last")
+    return frame[COLUMNS].reset_index(drop=True)
+
