@@ -204,6 +204,28 @@ def test_fairness_report_has_rows_per_trigger_and_lead_when_signals_hold_several
         fairness_report(signals, None, groups_of(signals), lead=6)
 
 
+def test_fairness_report_judges_each_route_on_scored_origins_when_signals_come_from_trigger_layer():
+    base = make_signals({"A": 4, "B": 4}, missed=("B",), origins=24)
+    base["role"] = np.where(base["origin"] < "2020-07-01", "calibration", "scored")
+    no_probability = base.index[base["area"].eq("B00") & base["event"].notna()][-5:]
+    base.loc[no_probability, ["probability", "signal"]] = [np.nan, False]  # e.g. stale data
+    signals = pd.concat([base.assign(route="forecast"), base.assign(route="logistic")])
+    report = fairness_report(signals, None, groups_of(signals), policy=Policy())
+
+    assert set(report.by_group["route"]) == {"forecast", "logistic"}
+    assert set(report.disparities["route"]) == {"forecast", "logistic"}
+    assert any("route 'logistic'" in line for line in report.failures)
+    b = report.by_group.query("route == 'forecast' and group == 'B'").iloc[0]
+    scored_b = base[(base["role"] == "scored") & (base["area"].str[0] == "B")]
+    missing = scored_b["probability"].isna()
+    assert b["n_no_probability"] == missing.sum() > 0
+    assert b["n_rows"] == (scored_b["event"].notna() & ~missing).sum()
+    with pytest.raises(ForecastError, match=r"several rows for trigger 'surge', lead 3, origin "
+                                            r"2020-01, area 'A00'; keep one row per trigger x lead "
+                                            r"x origin x area \(or add a 'route' column"):
+        fairness_report(signals.drop(columns="route"), None, groups_of(signals))
+
+
 def test_fairness_report_keeps_a_group_without_data_as_too_small_when_groups_table_has_it():
     signals = make_signals({"A": 3, "B": 3}, origins=12)
     groups = pd.concat([groups_of(signals), pd.DataFrame({"region": ["Z"]}, index=["Z00"])])
@@ -242,7 +264,7 @@ def test_fairness_report_gives_tables_and_a_plot_with_the_limit_when_logged():
     limit = [line for line in ax.get_lines() if "policy limit" in line.get_label()]
     best = report.disparities.query("metric == 'hit_rate' and lead == 3")["best_value"].iloc[0]
     assert limit and limit[0].get_ydata()[0] == pytest.approx(best - 0.2)
-    with pytest.raises(ForecastError, match="pick one trigger x lead"):
+    with pytest.raises(ForecastError, match="pick one set of signals to plot"):
         report.plot("hit_rate")
     with pytest.raises(ForecastError, match="plot 'hit_rate'"):
         report.plot("equalized_odds", lead=3)
@@ -409,6 +431,17 @@ def test_group_thresholds_keeps_the_signal_and_says_why_when_history_is_short(mi
     one_class.loc[one_class["area"].str[0] == "B", "event"] = 0.0
     notes = set(_mitigated(one_class)["mitigation"])
     assert "unmitigated: group(s) ['B'] have only events or only non-events in the known history" in notes
+
+
+def test_group_thresholds_keeps_the_signal_of_rows_without_probability_when_thresholding(missed):
+    signals = missed.copy()
+    gap = signals.index[signals["area"].eq("A01")][-6:]
+    signals.loc[gap, ["probability", "signal"]] = [np.nan, False]
+    result = _mitigated(signals)
+
+    assert not result.loc[gap, "signal_mitigated"].any()
+    assert set(result.loc[gap, "mitigation"]) == {"unmitigated: no probability for this row"}
+    assert result["mitigation"].str.startswith("group thresholds fitted").any()
 
 
 def test_group_thresholds_is_reproducible_when_run_twice(missed):

@@ -11,9 +11,24 @@ from forecast.errors import ForecastError
 from forecast.fairness._groups import UNKNOWN
 
 __all__ = ["check_signals", "check_groups", "group_labels", "group_order", "month_index",
-           "select", "SIGNAL_COLUMNS"]
+           "select", "signal_keys", "assessed", "SIGNAL_COLUMNS"]
 
 SIGNAL_COLUMNS = ("trigger", "lead", "origin", "area", "probability", "signal", "event")
+#: Optional column of the trigger layer: one set of signals per probability route.
+ROUTE = "route"
+
+
+def signal_keys(frame: pd.DataFrame) -> list[str]:
+    """The columns that name one set of signals: trigger, lead and, when present, route."""
+    return ["trigger", "lead", *([ROUTE] if ROUTE in frame.columns else [])]
+
+
+def assessed(frame: pd.DataFrame) -> np.ndarray:
+    """Rows that count in the signal metrics: the window was observed and there is a probability.
+
+    The same rows :func:`forecast.triggers.trigger_metrics` scores, so the numbers agree.
+    """
+    return (frame["event"].notna() & frame["probability"].notna()).to_numpy()
 
 
 def check_signals(signals: pd.DataFrame) -> pd.DataFrame:
@@ -37,6 +52,8 @@ def check_signals(signals: pd.DataFrame) -> pd.DataFrame:
     frame = signals.reset_index(drop=True).copy()
     frame["area"] = frame["area"].astype(str)
     frame["trigger"] = frame["trigger"].astype(str)
+    if ROUTE in frame.columns:
+        frame[ROUTE] = frame[ROUTE].astype(str)
     try:
         frame["origin"] = pd.to_datetime(frame["origin"])
     except (TypeError, ValueError) as err:
@@ -46,8 +63,8 @@ def check_signals(signals: pd.DataFrame) -> pd.DataFrame:
     _reject(frame, ~((lead >= 1) & (lead == np.round(lead))), "lead", "a whole number of months >= 1")
     frame["lead"] = lead.astype(np.int64)
     probability = _floats(frame, "probability")
-    _reject(frame, ~((probability >= 0) & (probability <= 1)), "probability",
-            "a probability in [0, 1] (not missing)")
+    _reject(frame, ~(np.isnan(probability) | ((probability >= 0) & (probability <= 1))),
+            "probability", "a probability in [0, 1], or NaN where the trigger had none")
     frame["probability"] = probability
     event = _floats(frame, "event")
     _reject(frame, ~(np.isnan(event) | (event == 0) | (event == 1)), "event",
@@ -60,12 +77,14 @@ def check_signals(signals: pd.DataFrame) -> pd.DataFrame:
                 "True or False (a missing activation is not 'no activation')")
         signal = as_float == 1
     frame["signal"] = np.asarray(signal, dtype=bool)
-    if frame.duplicated(["trigger", "lead", "origin", "area"]).any():
-        first = frame[frame.duplicated(["trigger", "lead", "origin", "area"], keep=False)].iloc[0]
+    unique = [*signal_keys(frame), "origin", "area"]
+    if frame.duplicated(unique).any():
+        first = frame[frame.duplicated(unique, keep=False)].iloc[0]
         raise ForecastError(
             f"the signals table has several rows for trigger {first['trigger']!r}, lead "
             f"{first['lead']}, origin {first['origin']:%Y-%m}, area {first['area']!r}; keep one "
-            "row per trigger x lead x origin x area"
+            f"row per {' x '.join(unique)}"
+            + ("" if ROUTE in frame.columns else " (or add a 'route' column naming each set)")
         )
     return frame
 

@@ -77,18 +77,24 @@ def _alarms(y_true: np.ndarray, y_pred: np.ndarray) -> int:
 
 def signal_table(rows: pd.DataFrame, labels: pd.Series, order: Sequence[str],
                  signal: str = "signal") -> tuple[pd.DataFrame, dict[str, float]]:
-    """Signal metrics per group (rows ``order``) and overall, from one trigger x lead's rows.
+    """Signal metrics per group (rows ``order``) and overall, from one set of signals.
+
+    Only rows with an observed event and a probability count in the metrics (as in
+    :func:`forecast.triggers.trigger_metrics`); the others are counted per group.
 
     Returns
     -------
     (DataFrame, dict)
-        Per group: ``n_rows`` (assessed rows), ``n_unassessed``, ``n_events``, ``n_alarms``,
-        ``hit_rate``, ``false_alarm_ratio``, ``selection_rate``, ``false_positive_rate``;
-        and the same over all rows.
+        Per group: ``n_rows`` (assessed rows), ``n_unassessed`` (window not observed),
+        ``n_no_probability`` (window observed, but the trigger had no probability: no
+        threshold yet, stale data), ``n_events``, ``n_alarms``, ``hit_rate``,
+        ``false_alarm_ratio``, ``selection_rate``, ``false_positive_rate``; and the same over
+        all rows.
     """
     group = rows["area"].map(labels).to_numpy()
-    assessed = rows["event"].notna().to_numpy()
-    unassessed = pd.Series(~assessed).groupby(group).sum()
+    unobserved = rows["event"].isna().to_numpy()
+    no_probability = ~unobserved & rows["probability"].isna().to_numpy()
+    assessed = ~unobserved & ~no_probability
     metrics = {"n_rows": _count, "n_events": _events, "n_alarms": _alarms, "hit_rate": hit_rate,
                "false_alarm_ratio": false_alarm_ratio, "selection_rate": selection_rate,
                "false_positive_rate": false_positive_rate}
@@ -108,8 +114,11 @@ def signal_table(rows: pd.DataFrame, labels: pd.Series, order: Sequence[str],
     for count in ("n_rows", "n_events", "n_alarms"):
         by_group[count] = by_group[count].fillna(0).astype("int64")
         overall[count] = int(overall[count]) if not math.isnan(overall[count]) else 0
-    by_group.insert(1, "n_unassessed", unassessed.reindex(order, fill_value=0).to_numpy(dtype="int64"))
-    overall["n_unassessed"] = int((~assessed).sum())
+    for position, (name, flags) in enumerate((("n_unassessed", unobserved),
+                                              ("n_no_probability", no_probability)), start=1):
+        counts = pd.Series(flags).groupby(group).sum() if len(flags) else pd.Series(dtype="int64")
+        by_group.insert(position, name, counts.reindex(order, fill_value=0).to_numpy(dtype="int64"))
+        overall[name] = int(flags.sum())
     return by_group, overall
 
 

@@ -16,7 +16,15 @@ from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from forecast.errors import ForecastError
-from forecast.fairness._inputs import check_groups, check_signals, group_labels, month_index
+from forecast.fairness._inputs import (
+    ROUTE,
+    assessed,
+    check_groups,
+    check_signals,
+    group_labels,
+    month_index,
+    signal_keys,
+)
 from forecast.fairness._metrics import (
     false_alarm_ratio,
     false_positive_rate,
@@ -72,7 +80,7 @@ def group_thresholds(
 ) -> pd.DataFrame:
     """Signals with group-aware activations, each origin's thresholds fitted on its past only.
 
-    For every trigger x lead and every origin ``o``, fairlearn's
+    For every trigger x lead (x route) and every origin ``o``, fairlearn's
     :class:`~fairlearn.postprocessing.ThresholdOptimizer` (``prefit=True`` over the
     calibrated probability) chooses one threshold per group of ``groups[column]`` that
     maximises ``objective`` subject to ``constraint``, on the rows whose outcome was known at
@@ -81,13 +89,16 @@ def group_thresholds(
     and non-events, the origin keeps the unmitigated signal and ``mitigation`` says why.
 
     The optimizer may randomise between two thresholds for a group; the draw is seeded from
-    ``random_state``, the trigger, the lead and the origin, so results are reproducible and
-    an origin's draw does not depend on any other origin.
+    ``random_state``, the set of signals (trigger, lead, route) and the origin, so results
+    are reproducible and an origin's draw does not depend on any other origin. Rows without
+    a probability keep their signal.
 
     Parameters
     ----------
     signals : DataFrame
-        The trigger layer's signals (``trigger, lead, origin, area, probability, signal, event``).
+        The trigger layer's signals (``trigger, lead, origin, area, probability, signal,
+        event``, optionally ``route``). Every origin is mitigated, calibration origins too:
+        they are the history later origins learn from.
     groups : DataFrame
         Indexed by area P-code (:func:`forecast.fairness.area_groups`).
     column : str
@@ -127,19 +138,22 @@ def group_thresholds(
     optimizer = ThresholdOptimizer(estimator=_Probability(), constraints=constraint,
                                    objective=objective, grid_size=grid_size, prefit=True,
                                    predict_method="predict_proba")
-    for (trig, lead), rows in frame.groupby(["trigger", "lead"], sort=True):
+    has_probability = frame["probability"].notna().to_numpy()
+    for key, rows in frame.groupby(signal_keys(frame), sort=True):
+        lead = int(key[1])
         position = frame.index.get_indexer(rows.index)
         rows_month = month[position]
-        known_month = rows_month + int(lead)
-        observed = rows["event"].notna().to_numpy()
         for origin_month in np.unique(rows_month):
-            now = position[rows_month == origin_month]
-            history = position[observed & (known_month <= origin_month)]
+            now = position[(rows_month == origin_month) & has_probability[position]]
+            if not len(now):
+                continue
+            history = position[assessed(rows) & (rows_month + lead <= origin_month)]
             decided, note = _decide(frame, now, history, optimizer, min_history,
-                                    _seed(random_state, str(trig), int(lead), int(origin_month)))
+                                    _seed(random_state, "/".join(map(str, key)), int(origin_month)))
             if decided is not None:
                 frame.iloc[now, frame.columns.get_loc(MITIGATED)] = decided
             frame.iloc[now, frame.columns.get_loc(NOTE)] = note
+    frame.loc[~has_probability, NOTE] = "unmitigated: no probability for this row"
     frame[MITIGATED] = frame[MITIGATED].astype(bool)
     return frame
 
@@ -168,16 +182,17 @@ def _decide(frame, now, history, optimizer, min_history, seed):
     return decided, f"group thresholds fitted on {len(past)} outcome(s) known at this origin"
 
 
-def _seed(random_state: int, trigger: str, lead: int, origin_month: int) -> int:
-    sequence = np.random.SeedSequence([int(random_state), zlib.crc32(trigger.encode()), lead,
-                                       origin_month])
+def _seed(random_state: int, signals: str, origin_month: int) -> int:
+    """A seed of its own for every set of signals and origin (crc32: str hashes vary by process)."""
+    sequence = np.random.SeedSequence([int(random_state), zlib.crc32(signals.encode()), origin_month])
     return int(sequence.generate_state(1)[0])
 
 
 def mitigation_tradeoff(signals: pd.DataFrame, *, policy: Policy | None = None) -> pd.DataFrame:
     """Overall skill and between-group disparity before and after :func:`group_thresholds`.
 
-    Over rows whose event was observed, per trigger x lead: hit rate, false-alarm ratio,
+    Over rows with an observed event and a probability, on the scored origins when the
+    signals have a ``role`` column, per trigger x lead (x route): hit rate, false-alarm ratio,
     precision, F1, selection rate and the Peirce skill score (hit rate minus false-positive
     rate: a skill score of yes/no decisions, where the Brier score would need
     probabilities), then the between-group difference of hit rate, false-alarm ratio,
@@ -194,7 +209,7 @@ def mitigation_tradeoff(signals: pd.DataFrame, *, policy: Policy | None = None) 
     Returns
     -------
     DataFrame
-        ``trigger, lead, kind ("skill" or "disparity"), metric, before, after, change``, plus
+        ``trigger, lead, [route,] kind ("skill" or "disparity"), metric, before, after, change``, plus
         ``n_rows`` assessed and ``n_changed`` activations changed by the mitigation.
     """
     missing = [c for c in (MITIGATED, GROUP) if c not in signals.columns]
@@ -208,18 +223,22 @@ def mitigation_tradeoff(signals: pd.DataFrame, *, policy: Policy | None = None) 
                             "output of forecast.fairness.group_thresholds unchanged")
     frame[MITIGATED] = frame[MITIGATED].astype(bool)
     frame[GROUP] = frame[GROUP].astype(str)
+    if "role" in frame.columns:
+        frame = frame[frame["role"] == "scored"]
+    keys = signal_keys(frame)
     records = []
-    for (trig, lead), rows in frame.groupby(["trigger", "lead"], sort=True):
-        assessed = rows[rows["event"].notna()]
-        before = _skill(assessed, "signal") | _disparity(rows, "signal", policy)
-        after = _skill(assessed, MITIGATED) | _disparity(rows, MITIGATED, policy)
-        changed = int((assessed["signal"] != assessed[MITIGATED]).sum())
+    for key, rows in frame.groupby(keys, sort=True):
+        judged = rows[assessed(rows)]
+        before = _skill(judged, "signal") | _disparity(rows, "signal", policy)
+        after = _skill(judged, MITIGATED) | _disparity(rows, MITIGATED, policy)
+        changed = int((judged["signal"] != judged[MITIGATED]).sum())
+        names = {"trigger": key[0], "lead": int(key[1]), **({ROUTE: key[2]} if ROUTE in keys else {})}
         for metric in before:
             kind = "disparity" if metric.endswith("_difference") else "skill"
-            records.append({"trigger": trig, "lead": int(lead), "kind": kind, "metric": metric,
+            records.append({**names, "kind": kind, "metric": metric,
                             "before": before[metric], "after": after[metric],
                             "change": after[metric] - before[metric],
-                            "n_rows": len(assessed), "n_changed": changed})
+                            "n_rows": len(judged), "n_changed": changed})
     return pd.DataFrame(records)
 
 
@@ -238,11 +257,10 @@ def _disparity(rows: pd.DataFrame, signal: str, policy: Policy) -> dict[str, flo
     labels = rows.groupby("area")[GROUP].first()
     order = sorted(set(labels))
     table, _ = signal_table(rows, labels, order, signal=signal)
-    assessed_areas = rows.loc[rows["event"].notna()].groupby(GROUP)["area"].nunique()
-    table.insert(0, "n_areas", assessed_areas.reindex(order, fill_value=0).to_numpy(dtype="int64"))
+    judged = rows[assessed(rows)]
+    areas = judged.groupby(GROUP)["area"].nunique()
+    table.insert(0, "n_areas", areas.reindex(order, fill_value=0).to_numpy(dtype="int64"))
     table["n_scored"] = 0
-    assessed = rows[rows["event"].notna()]
-    outcomes = (assessed["event"].to_numpy(), assessed[signal].to_numpy(),
-                assessed[GROUP].to_numpy())
+    outcomes = (judged["event"].to_numpy(), judged[signal].to_numpy(), judged[GROUP].to_numpy())
     return {f"{metric}_difference": judge(table, metric, policy, outcomes)["difference"]
             for metric in ("hit_rate", "false_alarm_ratio", "selection_rate", "equalized_odds")}

@@ -18,15 +18,15 @@ __all__ = ["disparity_chart"]
 PLOTTABLE = ("hit_rate", "false_alarm_ratio", "selection_rate", "mase")
 
 
-def disparity_chart(report, metric: str, *, trigger=None, lead=None) -> Figure:
+def disparity_chart(report, metric: str, *, trigger=None, lead=None, route=None) -> Figure:
     """``metric`` per group of each group column, with the worst value the policy allows.
 
     Parameters
     ----------
     report : FairnessReport
     metric : {"hit_rate", "false_alarm_ratio", "selection_rate", "mase"}
-    trigger, lead : optional
-        The trigger x lead to draw; needed when the report has several.
+    trigger, lead, route : optional
+        The set of signals to draw; needed when the report has several.
 
     Returns
     -------
@@ -36,7 +36,7 @@ def disparity_chart(report, metric: str, *, trigger=None, lead=None) -> Figure:
         hint = (" (equalized odds compares hit rates and false-positive rates: plot 'hit_rate', "
                 "and read false_positive_rate in report.by_group)" if metric == "equalized_odds" else "")
         raise ForecastError(f"can plot one of {list(PLOTTABLE)} per group, got {metric!r}{hint}")
-    rows, disparities, label = _one_combination(report, trigger, lead)
+    rows, disparities, label = _one_combination(report, trigger, lead, route)
     columns = list(dict.fromkeys(rows["group_column"]))
     fig = Figure(figsize=(4.0 * len(columns) + 1.0, 3.8), layout="constrained")
     axes = fig.subplots(1, len(columns), squeeze=False)[0]
@@ -66,26 +66,30 @@ def disparity_chart(report, metric: str, *, trigger=None, lead=None) -> Figure:
     return fig
 
 
-def _one_combination(report, trigger, lead):
+def _one_combination(report, trigger, lead, route):
     rows, disparities = report.by_group, report.disparities
-    keys = rows[["trigger", "lead"]].drop_duplicates()
-    if trigger is not None:
-        keys = keys[keys["trigger"] == trigger]
-    if lead is not None:
-        keys = keys[keys["lead"] == lead]
+    names = ["trigger", "lead", "route"]
+    keys = rows[names].drop_duplicates()
+    for name, wanted in zip(names, (trigger, lead, route)):
+        if wanted is not None:
+            keys = keys[keys[name] == wanted]
     if len(keys) != 1:
-        present = [f"(trigger={t!r}, lead={ld})" for t, ld in
-                   rows[["trigger", "lead"]].drop_duplicates().itertuples(index=False)]
-        raise ForecastError(f"pick one trigger x lead to plot with trigger= and lead=; the report "
-                            f"has {', '.join(present)}")
-    trig, ld = keys.iloc[0]
+        present = ["(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, values) if not pd.isna(v)) + ")"
+                   for values in rows[names].drop_duplicates().itertuples(index=False)]
+        raise ForecastError(f"pick one set of signals to plot with trigger=, lead= and route=; the "
+                            f"report has {', '.join(present)}")
+    chosen = keys.iloc[0]
 
     def match(frame: pd.DataFrame) -> pd.Series:
-        same_trigger = frame["trigger"].isna() if pd.isna(trig) else frame["trigger"] == trig
-        same_lead = frame["lead"].isna() if pd.isna(ld) else frame["lead"] == ld
-        return same_trigger & same_lead
+        same = pd.Series(True, index=frame.index)
+        for name in names:
+            value = chosen[name]
+            same &= frame[name].isna() if pd.isna(value) else frame[name] == value
+        return same
 
-    label = "" if pd.isna(trig) else f" (trigger {trig!r}, lead {int(ld)})"
+    label = "" if pd.isna(chosen["trigger"]) else f" (trigger {chosen['trigger']!r}, lead {int(chosen['lead'])}"
+    label += "" if pd.isna(chosen["route"]) else f", route {chosen['route']!r}"
+    label += "" if pd.isna(chosen["trigger"]) else ")"
     return rows[match(rows)], disparities[match(disparities)], label
 
 

@@ -12,20 +12,23 @@ import pandas as pd
 from forecast.backtest._metrics import _check_scale, _numeric, _require_columns
 from forecast.errors import ForecastError
 from forecast.fairness._inputs import (
+    ROUTE,
+    assessed,
     check_groups,
     check_signals,
     group_labels,
     group_order,
     select,
+    signal_keys,
 )
 from forecast.fairness._metrics import group_status, judge, mase_table, signal_table
 from forecast.fairness._policy import Policy, load_policy
 
 __all__ = ["fairness_report", "FairnessReport"]
 
-KEYS = ["trigger", "lead", "group_column"]
+KEYS = ["trigger", "lead", ROUTE, "group_column"]
 BY_GROUP_COLUMNS = [*KEYS, "group", "n_areas", "n_rows", "n_events", "n_alarms", "n_unassessed",
-                    "n_scored", "mase", "hit_rate", "false_alarm_ratio", "selection_rate",
+                    "n_no_probability", "n_scored", "mase", "hit_rate", "false_alarm_ratio", "selection_rate",
                     "false_positive_rate", "status"]
 
 
@@ -36,16 +39,18 @@ class FairnessReport:
     Attributes
     ----------
     by_group : DataFrame
-        One row per trigger x lead x group column x group, every group of the groups table
-        (too-small ones included): ``n_areas`` (areas with data), ``n_rows`` (signal rows
-        whose event was observed), ``n_events``, ``n_alarms`` (activations), ``n_unassessed``
-        (signal rows whose window was not observed), ``n_scored`` (forecast rows scored for
-        MASE), ``mase``, ``hit_rate``, ``false_alarm_ratio``, ``selection_rate``,
+        One row per trigger x lead x route x group column x group, every group of the groups
+        table (too-small ones included): ``n_areas`` (areas with data), ``n_rows`` (signal
+        rows with an observed event and a probability), ``n_events``, ``n_alarms``
+        (activations), ``n_unassessed`` (window not observed), ``n_no_probability`` (window
+        observed but the trigger had no probability: no threshold yet, stale data; such rows
+        are in no metric, so a group with many of them is left behind in a way the metrics
+        cannot show), ``n_scored`` (forecast rows scored for MASE), ``mase``, ``hit_rate``, ``false_alarm_ratio``, ``selection_rate``,
         ``false_positive_rate`` and ``status``: ``"ok"``, ``"too small: <why>"`` (not judged
         at all), or ``"too small for <metric> (<why>), ..."`` and/or ``"<metric> is NaN
         ..."`` naming the metrics it is left out of.
     disparities : DataFrame
-        One row per trigger x lead x group column x metric: ``difference`` (best - worst),
+        One row per trigger x lead x route x group column x metric: ``difference`` (best - worst),
         ``ratio`` (min / max), ``limit``, ``passed`` (True, False or <NA> when not judged),
         ``status`` (``passed``, ``failed``, ``cannot judge: ...``, ``not checked ...``),
         ``groups_compared``, ``n_groups_compared``, ``measured`` (what the values measure:
@@ -53,7 +58,9 @@ class FairnessReport:
         gap), ``worst_group`` / ``worst_value``, ``best_group`` / ``best_value``, and
         ``groups_left_out`` with the reason for each (too small, or the metric is NaN).
     overall : DataFrame
-        The same metrics over all areas, one row per trigger x lead.
+        The same metrics over all areas, one row per trigger x lead x route. ``route`` is
+        None when the signals have no route column; ``trigger``, ``lead`` and ``route`` are
+        None in a report on forecasts only.
     policy : Policy
     model : str or None
         The forecast model whose MASE was measured.
@@ -109,7 +116,8 @@ class FairnessReport:
         frame.insert(0, "policy", self.policy.source)
         return frame
 
-    def plot(self, metric: str = "hit_rate", *, trigger: str | None = None, lead: int | None = None):
+    def plot(self, metric: str = "hit_rate", *, trigger: str | None = None, lead: int | None = None,
+             route: str | None = None):
         """Bar chart of ``metric`` per group, one panel per group column, with the policy limit.
 
         Groups too small to judge are drawn hatched and grey. The limit line sits where the
@@ -118,8 +126,8 @@ class FairnessReport:
         Parameters
         ----------
         metric : {"hit_rate", "false_alarm_ratio", "selection_rate", "mase"}
-        trigger, lead : optional
-            Which trigger x lead to draw; needed when the report has several.
+        trigger, lead, route : optional
+            Which set of signals to draw; needed when the report has several.
 
         Returns
         -------
@@ -127,7 +135,7 @@ class FairnessReport:
         """
         from forecast.fairness._plots import disparity_chart
 
-        return disparity_chart(self, metric, trigger=trigger, lead=lead)
+        return disparity_chart(self, metric, trigger=trigger, lead=lead, route=route)
 
 
 def fairness_report(
@@ -139,11 +147,12 @@ def fairness_report(
     model: str | None = None,
     trigger: str | Sequence[str] | None = None,
     lead: int | Sequence[int] | None = None,
+    route: str | Sequence[str] | None = None,
     columns: Sequence[str] | None = None,
 ) -> FairnessReport:
     """Measure forecast skill and trigger performance per group of areas and judge the gaps.
 
-    For every trigger x lead in ``signals`` and every group column, fairlearn's
+    For every trigger x lead (x route) in ``signals`` and every group column, fairlearn's
     :class:`~fairlearn.metrics.MetricFrame` computes per group the MASE of ``model``'s
     forecasts (horizons 1 .. lead, the forecasts a lead-``lead`` trigger reads), the hit
     rate, false-alarm ratio and selection rate of the signals. Groups smaller than the
@@ -155,9 +164,12 @@ def fairness_report(
     Parameters
     ----------
     signals : DataFrame or None
-        The trigger layer's signals: ``trigger, lead, origin, area, probability, signal,
-        event`` (event NaN = window not observed: counted in ``n_unassessed``, in no metric).
-        None to judge the forecasts only.
+        The trigger layer's signals (:func:`forecast.triggers.trigger_signals`): ``trigger,
+        lead, origin, area, probability, signal, event``, optionally ``route`` (one set of
+        signals per route) and ``role`` (only ``scored`` origins are judged, as in
+        :func:`forecast.triggers.trigger_metrics`). Event NaN = window not observed
+        (``n_unassessed``); probability NaN = no probability (``n_no_probability``); neither
+        counts in any metric. None to judge the forecasts only.
     scored : DataFrame or None
         The backtest's forecasts (``BacktestResult.scored``, or ``.forecasts``, whose
         calibration rows are then left out): ``model, horizon, area, actual, point, scale``.
@@ -170,9 +182,9 @@ def fairness_report(
         The limits; default :func:`forecast.fairness.load_policy` ().
     model : str, optional
         The model whose forecasts to score; needed when ``scored`` holds several.
-    trigger, lead : optional
-        Restrict the signals to these triggers / leads. Without signals, ``lead`` limits the
-        MASE to horizons up to it.
+    trigger, lead, route : optional
+        Restrict the signals to these triggers / leads / routes. Without signals, ``lead``
+        limits the MASE to horizons up to it.
     columns : sequence of str, optional
         Group columns to use; default all columns of ``groups``.
 
@@ -198,6 +210,12 @@ def fairness_report(
     sig = None
     if signals is not None:
         sig = select(select(check_signals(signals), "trigger", trigger), "lead", lead)
+        if route is not None:
+            if ROUTE not in sig.columns:
+                raise ForecastError(f"route={route!r} was given but the signals have no 'route' column")
+            sig = select(sig, ROUTE, route)
+        if "role" in sig.columns:
+            sig = sig[sig["role"] == "scored"]
         if model is not None and "model" in sig.columns:
             sig = select(sig, "model", model)
     forecasts, model = (None, model) if scored is None else _scored_rows(scored, model)
@@ -209,10 +227,10 @@ def fairness_report(
         ["hit_rate", "false_alarm_ratio", "selection_rate", "equalized_odds"] if sig is not None else [])
 
     by_group, disparities, overall = [], [], []
-    for trig, lead_months, rows in _combinations(sig, lead):
+    for key, rows in _combinations(sig, lead):
+        lead_months = key["lead"]
         fc = forecasts if forecasts is None or lead_months is None else \
             forecasts[forecasts["horizon"] <= lead_months]
-        key = {"trigger": trig, "lead": lead_months}
         for column in columns:
             table, whole = _group_table(rows, fc, group_labels(groups, column),
                                         group_order(groups, column))
@@ -263,19 +281,24 @@ def _scored_rows(scored: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame,
 
 
 def _combinations(sig: pd.DataFrame | None, lead):
-    """(trigger, lead, rows) per trigger x lead; one (None, lead, None) per lead without signals."""
+    """({trigger, lead, route}, rows) per set of signals; without signals, one per lead."""
     if sig is not None:
-        for (trig, lead_months), rows in sig.groupby(["trigger", "lead"], sort=True):
-            yield str(trig), int(lead_months), rows
+        keys = signal_keys(sig)
+        for values, rows in sig.groupby(keys, sort=True):
+            key = {"trigger": str(values[0]), "lead": int(values[1]), ROUTE: None}
+            if len(keys) == 3:
+                key[ROUTE] = str(values[2])
+            yield key, rows
         return
     leads = [None] if lead is None else (list(lead) if isinstance(lead, (list, tuple)) else [lead])
     for lead_months in leads:
-        yield None, (None if lead_months is None else int(lead_months)), None
+        yield {"trigger": None, "lead": None if lead_months is None else int(lead_months),
+               ROUTE: None}, None
 
 
 def _group_table(rows, forecasts, labels: pd.Series, order: list[str]):
     """Per-group metrics (index: group, in ``order``) and the same metrics over all rows."""
-    empty_signals = pd.DataFrame(columns=["area", "event", "signal"])
+    empty_signals = pd.DataFrame(columns=["area", "event", "probability", "signal"])
     empty_scored = pd.DataFrame(columns=["area", "actual", "point", "scale"])
     signals, whole = signal_table(empty_signals if rows is None else rows, labels, order)
     mase, whole_mase = mase_table(empty_scored if forecasts is None else forecasts, labels, order)
@@ -289,7 +312,7 @@ def _group_table(rows, forecasts, labels: pd.Series, order: list[str]):
 
 def _areas(rows, forecasts) -> set[str]:
     """Areas with data: an observed event, or a scored forecast."""
-    areas = set() if rows is None else set(rows.loc[rows["event"].notna(), "area"])
+    areas = set() if rows is None else set(rows.loc[assessed(rows), "area"])
     return areas | (set() if forecasts is None else set(forecasts["area"]))
 
 
@@ -298,15 +321,16 @@ def _n_areas(rows, forecasts) -> int:
 
 
 def _outcomes(rows: pd.DataFrame, labels: pd.Series):
-    assessed = rows[rows["event"].notna()]
-    return (assessed["event"].to_numpy(), assessed["signal"].to_numpy(),
-            assessed["area"].map(labels).to_numpy())
+    judged = rows[assessed(rows)]
+    return (judged["event"].to_numpy(), judged["signal"].to_numpy(),
+            judged["area"].map(labels).to_numpy())
 
 
 def _where(row: pd.Series) -> str:
     if pd.isna(row["trigger"]):
         return "" if pd.isna(row["lead"]) else f" (horizons 1-{int(row['lead'])})"
-    return f" (trigger {row['trigger']!r}, lead {int(row['lead'])})"
+    route = "" if pd.isna(row[ROUTE]) else f", route {row[ROUTE]!r}"
+    return f" (trigger {row['trigger']!r}, lead {int(row['lead'])}{route})"
 
 
 def _failure_line(row: pd.Series, policy: Policy) -> str:
