@@ -60,6 +60,7 @@ def backtest(
     routes: Annotated[list[str] | None, typer.Option("--route", help="Trigger probability routes (repeatable): forecast, lightgbm, logistic. Default: all three.")] = None,
     k: Annotated[int, typer.Option("--k", help="Areas acted on per origin, for precision@k and recall@k.")] = 5,
     policy: Annotated[Path | None, typer.Option(help="Fairness policy YAML (default: ethics/policy.yaml).")] = None,
+    mitigate: Annotated[str | None, typer.Option(help="With --triggers: also try group-aware thresholds for this group column (e.g. region) and report the trade-off.")] = None,
     experiment: ExpOpt = "displacement-forecast",
     tracking_uri: TrackOpt = None,
 ) -> None:
@@ -85,21 +86,24 @@ def backtest(
         data = load_cube(cube)
         with _bar() as bar:
             result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar))
-            evaluation = fairness = None
+            evaluation = fairness = tradeoff = None
             if triggers:
                 from forecast._cli_triggers import evaluate
 
-                evaluation, fairness = evaluate(result, data, triggers, routes, k, policy, _tracker(bar))
+                evaluation, fairness, tradeoff = evaluate(result, data, triggers, routes, k, policy,
+                                                          _tracker(bar), mitigate)
         run_id = log_backtest(result, manifest=_manifest_for(cube), experiment=experiment,
-                              tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness)
+                              tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness,
+                              mitigation=tradeoff)
     except ForecastError as error:
         _fail(error)
     _print_summary(result)
     if evaluation is not None:
-        from forecast._cli_triggers import print_fairness, print_triggers
+        from forecast._cli_triggers import print_fairness, print_tradeoff, print_triggers
 
         print_triggers(evaluation)
         print_fairness(fairness)
+        print_tradeoff(tradeoff)
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.scores().to_csv(out_dir / "metrics.csv", index=False)

@@ -13,9 +13,10 @@ from forecast.cli import _fail, app, out
 from forecast.errors import ForecastError
 
 
-def evaluate(result, cube, triggers_path: Path, routes, k: int, policy_path, progress):
-    """Trigger evaluation and fairness report of a backtest (what ``backtest --triggers`` adds)."""
-    from forecast.fairness import area_groups, fairness_report, load_policy
+def evaluate(result, cube, triggers_path: Path, routes, k: int, policy_path, progress, mitigate=None):
+    """Trigger evaluation, fairness reports (one per route) and, with ``mitigate`` (a group
+    column), the trade-off of group-aware thresholds: what ``backtest --triggers`` adds."""
+    from forecast.fairness import area_groups, fairness_report, group_thresholds, load_policy, mitigation_tradeoff
     from forecast.triggers import DEFAULT_ROUTES, evaluate_triggers, load_triggers
 
     triggers = load_triggers(triggers_path)
@@ -26,7 +27,38 @@ def evaluate(result, cube, triggers_path: Path, routes, k: int, policy_path, pro
     fairness = {route: fairness_report(judged[judged["route"] == route], result.scored, groups,
                                        policy=policy, model=evaluation.model)
                 for route in signals["route"].unique()}
-    return evaluation, fairness
+    tradeoff = None
+    if mitigate:
+        if mitigate not in groups.columns:
+            raise ForecastError(f"--mitigate {mitigate!r}: no such group column; the cube gives "
+                                f"{', '.join(groups.columns)}")
+        mitigated = group_thresholds(judged, groups, mitigate)
+        tradeoff = mitigation_tradeoff(mitigated, policy=policy)
+        tradeoff.insert(0, "group_column", mitigate)
+        scored = mitigated[mitigated["role"] == "scored"].drop_duplicates(["trigger", "lead", "route", "origin"])
+        done = scored["mitigation"].str.startswith("group thresholds")
+        reasons = scored.loc[~done, "mitigation"].value_counts()
+        tradeoff.attrs["note"] = (f"group thresholds fitted at {int(done.sum())} of {len(scored)} scored "
+                                  "origin x lead x route; " + (f"elsewhere {reasons.index[0]}" if len(reasons) else "everywhere"))
+    return evaluation, fairness, tradeoff
+
+
+def print_tradeoff(tradeoff) -> None:
+    """Skill and disparity before and after group-aware thresholds, per lead and route."""
+    if tradeoff is None:
+        return
+    column = tradeoff["group_column"].iloc[0]
+    wanted = {"skill": ("hit_rate", "false_alarm_ratio", "peirce_skill"),
+              "disparity": ("hit_rate_difference", "false_alarm_ratio_difference", "equalized_odds_difference")}
+    rows = tradeoff[[m in wanted.get(k, ()) for k, m in zip(tradeoff["kind"], tradeoff["metric"])]]
+    table = Table("lead", "route", "measure", "before", "after", title=f"group-aware thresholds by {column} "
+                  "(fitted on past origins only): overall skill vs gap between groups")
+    for _, r in rows.iterrows():
+        table.add_row(str(r["lead"]), str(r.get("route", "")), f"{r['kind']}: {r['metric']}",
+                      _num(r["before"]), _num(r["after"]))
+    out.print(table)
+    if tradeoff.attrs.get("note"):
+        out.print(f"  {tradeoff.attrs['note']}", soft_wrap=True)
 
 
 def _num(v, fmt="{:.2f}") -> str:
@@ -57,21 +89,45 @@ def print_triggers(evaluation) -> None:
         out.print(f"  {t.name}: {t.describe()}; activates at P >= {t.probability:g}")
 
 
-def print_fairness(reports) -> None:
-    """The verdict per route, each failed check, and the groups too small to judge."""
-    for route, report in (reports or {}).items():
-        verdict = {True: "[green]passed[/]", False: "[bold red]FAILED[/]",
-                   None: "[yellow]cannot judge[/]"}[report.passed]
-        out.print(f"fairness across groups of areas, {route} route (policy {report.policy.source}): {verdict}",
-                  soft_wrap=True)
-        for line in report.failures:
-            out.print(f"  - {line}", soft_wrap=True)
-        small = report.by_group[report.by_group["status"].str.startswith("too small: ")]
-        if len(small):
-            shown = small.drop_duplicates(["group_column", "group"])
-            out.print(f"  too small to judge (reported in fairness/{route}/fairness_by_group.csv): "
-                      + ", ".join(f"{r.group_column}={r.group}" for r in shown.head(6).itertuples())
-                      + (" ..." if len(shown) > 6 else ""), soft_wrap=True)
+def print_fairness(reports, route: str = "forecast") -> None:
+    """A table of the checks for ``route`` (the one that ranks areas), a verdict line for the rest.
+
+    Every failed check is in the MLflow run (fairness/<route>/summary.txt and the tables).
+    """
+    words = {True: "[green]passed[/]", False: "[bold red]FAILED[/]", None: "[yellow]cannot judge[/]"}
+    for name, report in (reports or {}).items():
+        d = report.disparities
+        failed, judged = int((d["status"] == "failed").sum()), int(d["passed"].notna().sum())
+        out.print(f"fairness, {name} route: {words[report.passed]} ({failed} of {judged} judged checks "
+                  f"failed; policy {report.policy.source})", soft_wrap=True)
+    report = (reports or {}).get(route)
+    if report is None:
+        return
+    d = report.disparities
+    metrics = [m for m in ("hit_rate", "false_alarm_ratio", "equalized_odds", "mase") if m in set(d["metric"])]
+    table = Table("lead", "groups", *metrics, title=f"fairness checks, {route} route: worst vs best group "
+                  "where a limit is broken (ok: within the limit; n/a: fewer than 2 groups large enough)")
+    for (lead, column), part in d.groupby(["lead", "group_column"], sort=False):
+        cells = []
+        for m in metrics:
+            row = part[part["metric"] == m]
+            if row.empty:
+                cells.append("")
+                continue
+            r = row.iloc[0]
+            cells.append("ok" if r["status"] == "passed" else
+                         f"[red]{str(r['worst_group']).removeprefix(column + ': ')} {r['worst_value']:.2f} vs {r['best_value']:.2f}[/]"
+                         if r["status"] == "failed" else "n/a")
+        table.add_row(str(lead), column, *cells)
+    if not out.is_terminal:
+        out.width = max(out.width, 160)
+    out.print(table)
+    small = report.by_group[report.by_group["status"].str.startswith("too small: ")]
+    if len(small):
+        shown = small.drop_duplicates(["group_column", "group"])
+        out.print("  groups too small to judge (reported, not compared): "
+                  + ", ".join(f"{r.group_column}={r.group}" for r in shown.head(8).itertuples())
+                  + (" ..." if len(shown) > 8 else ""), soft_wrap=True)
 
 
 @app.command()

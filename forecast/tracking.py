@@ -88,6 +88,7 @@ def log_backtest(
     small_cell: int = SMALL_CELL,
     triggers=None,
     fairness=None,
+    mitigation: pd.DataFrame | None = None,
 ) -> str:
     """Log a backtest to MLflow and return the parent run's id.
 
@@ -114,6 +115,9 @@ def log_backtest(
         One report per trigger route; logged to the parent run under ``fairness/<route>/``
         (tables and plots), with tags ``fairness_passed_<route>`` and ``fairness_passed``
         (every route's verdict: yes, no or cannot judge).
+    mitigation : DataFrame, optional
+        :func:`forecast.fairness.mitigation_tradeoff` output, logged as
+        ``fairness/mitigation_<group column>.csv``.
     """
     import mlflow
 
@@ -143,6 +147,12 @@ def log_backtest(
             _log_triggers(triggers)
         if fairness is not None:
             _log_fairness(fairness)
+        if mitigation is not None:
+            column = mitigation["group_column"].iloc[0] if len(mitigation) else "groups"
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"mitigation_{column}.csv"
+                mitigation.to_csv(path, index=False)
+                mlflow.log_artifact(str(path), "fairness")
         for spec in result.specs:
             _log_model_run(result, spec, scores, tags, sample_areas, small_cell)
         return parent.info.run_id

@@ -185,7 +185,7 @@ def test_load_triggers_names_the_file_when_it_cannot_be_read(tmp_path):
 @pytest.mark.parametrize(("trigger", "text"), [
     (TriggerSpec(name="a", kind="absolute", value=1000), ">= 1,000 arrivals in a month"),
     (TriggerSpec(name="s", kind="percentile", value=90, floor=1000),
-     "above the area's own 90th percentile of monthly arrivals (at least 1,000)"),
+     "at or above the area's own 90th percentile of monthly arrivals (at least 1,000)"),
     (TriggerSpec(name="p", kind="population", value=5, per=1000, target="departures"),
      ">= 5 departures per 1,000 residents in a month"),
 ])
@@ -225,7 +225,7 @@ def test_threshold_matrix_names_the_missing_population_coordinate_and_lists_the_
         threshold_matrix(POP, np.zeros((6, 6)), cube)
     assert str(err.value) == (
         "trigger 'pop' is relative to population, but the cube has no area coordinate 'population' "
-        "(it has: area, area_name, region); ingest an attributes table with a population column "
+        "(it has: area_name, region); ingest an attributes table with a population column "
         "(forecast ingest --attributes)")
 
 
@@ -321,8 +321,6 @@ def test_exceedance_probability_is_about_zero_when_every_quantile_is_zero_and_th
     assert (p < 1e-6).all()
 
 
-@pytest.mark.xfail(strict=True, reason="exceedance_probability gives P(Y >= 0) = 1 - tau_1 (0.9) when the "
-                   "lowest quantile is 0: the log1p tail below q_0.1 is negative counts, yet Y >= 0 always")
 def test_exceedance_probability_is_one_when_the_threshold_is_zero():
     q = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 10.0], [10.0, 20.0, 30.0]])
     np.testing.assert_allclose(exceedance_probability(q, LEVELS, np.zeros(3)), 1.0)
@@ -456,8 +454,6 @@ def test_trigger_metrics_counts_hits_misses_false_alarms_and_activations_on_a_ha
     assert m["brier_skill"] == pytest.approx(1 - expected_brier / brier(np.full(23, 0.25), judged["event"].to_numpy()))
 
 
-@pytest.mark.xfail(strict=True, reason="trigger_metrics takes years = scored origins / 12, which assumes "
-                   "monthly origins; with RollingOrigin(step=3) twelve origins span three years")
 def test_trigger_metrics_counts_the_years_the_origins_span_when_origins_are_quarterly():
     signals = signal_rows({"A": [1, 0] * 6}, {"A": [1, 0] * 6})
     signals["origin"] = [pd.Timestamp("2020-01-01") + pd.DateOffset(months=3 * i) for i in range(12)]
@@ -562,7 +558,7 @@ def test_prioritize_names_the_cubes_area_coords_when_the_weight_is_unknown():
     with pytest.raises(ForecastError) as err:
         prioritize_areas(hand_forecasts(QUANTILES), cube, POP, 3, quantiles=LEVELS, weight="idps")
     assert str(err.value) == ("weight 'idps' is not an area coordinate of the cube; "
-                              "it has area, area_name, region, population")
+                              "it has area_name, region, population")
 
 
 def test_prioritize_refuses_a_lead_the_trigger_does_not_have():
@@ -572,9 +568,6 @@ def test_prioritize_refuses_a_lead_the_trigger_does_not_have():
     assert str(err.value) == "trigger 'pop' has leads [1, 3]; lead 2 is not one of them"
 
 
-@pytest.mark.xfail(strict=True, reason="prioritize lists only the areas present in the forecasts; "
-                   "TrainedModel.predict leaves out areas never observed (skip targets), so they vanish "
-                   "instead of being listed as 'no data yet'")
 def test_prioritize_lists_an_area_never_observed_when_the_forecasts_leave_it_out():
     cube = hand_cube(population=[10_000] * 6, never=["F"])
     forecasts = hand_forecasts({a: q for a, q in QUANTILES.items() if a != "F"})
@@ -622,22 +615,17 @@ def test_evaluate_triggers_plots_are_figures(evaluation):
     timeline = evaluation.plot_timeline(lead=3, route="logistic")
     assert isinstance(reliability, Figure) and isinstance(timeline, Figure)
     assert len(reliability.axes) == 2  # one panel per lead
-    with pytest.raises(ForecastError, match=re.escape("no signals for trigger 'flood'; have: surge")):
+    with pytest.raises(ForecastError, match=re.escape("no trigger 'flood' in this evaluation; it has surge")):
         evaluation.plot_reliability("flood")
     for fig in (reliability, timeline):
         fig.clear()
 
 
-@pytest.mark.xfail(strict=True, reason="TriggerEvaluation.plot_timeline falls back to the first trigger "
-                   "when the named one does not exist, instead of raising as plot_reliability does")
 def test_evaluate_triggers_timeline_refuses_an_unknown_trigger(evaluation):
     with pytest.raises(ForecastError, match="flood"):
         evaluation.plot_timeline("flood").clear()
 
 
-@pytest.mark.xfail(strict=True, reason="_forecast_route sums the window's medians and bounds with "
-                   "pandas' skipna sum: a window whose forecasts lack quantiles gets expected 0 "
-                   "(or a partial sum) instead of NaN")
 def test_trigger_signals_expected_arrivals_are_missing_when_the_windows_forecasts_lack_quantiles(evaluation, result):
     f = result.forecasts
     window = f[f["horizon"] <= 3].groupby(["origin", "area"])["q0.5"].apply(lambda q: q.isna().any())
@@ -661,7 +649,8 @@ def test_trigger_signals_refuses_an_unknown_route_model_or_recalibration_and_a_l
     long = SURGE.model_copy(update={"leads": [1, 6]})
     with pytest.raises(ForecastError) as err:
         evaluate_triggers(result, cube, [long], routes=("forecast",))
-    assert str(err.value) == "trigger 'surge' has lead 6 but 'lgbm' forecasts only 3 months ahead"
+    assert str(err.value) == ("trigger 'surge' has lead 6, which needs forecasts 1..6 months ahead; "
+                              "'lgbm' has horizons [1, 2, 3] (missing [4, 5, 6])")
 
 
 def test_trigger_signals_rank_the_signals_of_each_origin_from_one(evaluation):

@@ -51,6 +51,13 @@ def _at_k(part: pd.DataFrame, k: int) -> tuple[float, float]:
             float(np.mean(recall)) if recall else np.nan)
 
 
+def _years(origins: pd.Series) -> float:
+    """Years of record the origins stand for: their count times the months between them."""
+    months = np.unique(pd.DatetimeIndex(origins).to_period("M").astype("int64"))
+    step = float(np.median(np.diff(months))) if len(months) > 1 else 1.0
+    return len(months) * step / 12
+
+
 def _brier(p: np.ndarray, y: np.ndarray) -> float:
     ok = np.isfinite(p) & np.isfinite(y)
     return float(np.mean((p[ok] - y[ok]) ** 2)) if ok.any() else np.nan
@@ -69,7 +76,7 @@ def trigger_metrics(signals: pd.DataFrame, *, k: int = 5) -> pd.DataFrame:
         hits = int((signal & (event == 1)).sum())
         events = int(event.sum())
         n_signals = int(signal.sum())
-        years = part["origin"].nunique() / 12
+        years = _years(part["origin"])
         n_areas = part["area"].nunique()
         activations = int(part["onset"].sum())
         event_onsets = int(part["event_onset"].sum())

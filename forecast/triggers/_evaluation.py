@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import xarray as xr
 
+from forecast.errors import ForecastError
 from forecast.triggers._evaluate import drift_table, reliability_table, trigger_metrics
 from forecast.triggers._signals import DEFAULT_ROUTES, MAX_STALENESS, Progress, trigger_signals
 from forecast.triggers._spec import TriggerSpec
@@ -50,13 +51,22 @@ class TriggerEvaluation:
     def plot_reliability(self, trigger: str | None = None, bins: int = 10):
         from forecast.triggers._plots import reliability_plot
 
-        return reliability_plot(self.signals, trigger or self.triggers[0].name, bins=bins)
+        return reliability_plot(self.signals, self._trigger(trigger).name, bins=bins)
 
     def plot_timeline(self, trigger: str | None = None, lead: int | None = None, route: str = "forecast"):
         from forecast.triggers._plots import timeline_plot
 
-        spec = next((t for t in self.triggers if t.name == trigger), self.triggers[0])
+        spec = self._trigger(trigger)
         return timeline_plot(self.signals, spec.name, lead or spec.leads[0], route)
+
+    def _trigger(self, name: str | None) -> TriggerSpec:
+        if name is None:
+            return self.triggers[0]
+        spec = next((t for t in self.triggers if t.name == name), None)
+        if spec is None:
+            raise ForecastError(f"no trigger {name!r} in this evaluation; it has "
+                                f"{', '.join(t.name for t in self.triggers)}")
+        return spec
 
 
 def evaluate_triggers(

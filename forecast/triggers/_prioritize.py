@@ -69,18 +69,23 @@ def prioritize(
     panel = Panel.from_cube(cube, trigger.target, missing_target=missing_target)
     thr = threshold_matrix(trigger, panel.y, cube)
     frame = _forecast_route(forecasts.assign(origin=time[o]), quantiles, panel, thr, lead, time)
+    # every area of the cube is listed: one the model could not forecast is unassessed, not absent
+    frame = frame.set_index(AREA).reindex(panel.areas).reset_index().assign(origin=time[o])
     a = panel.areas.get_indexer(frame[AREA])
     frame["threshold"] = thr[a, o]
     p = frame["probability_raw"].to_numpy(float)
     frame["probability"] = calibrator.transform(p) if calibrator is not None else p
     frame["signal"] = frame["probability"] >= trigger.probability
     last = last_observed(cube, trigger.target)
-    frame["status"] = _status(thr, last, o, time, max_staleness, trigger)[a]
+    status = _status(thr, last, o, time, max_staleness, trigger)[a]
+    no_forecast = (status == "ok") & frame["probability_raw"].isna().to_numpy()
+    status[no_forecast] = "no forecast: the model gave none for this area"
+    frame["status"] = status
     frame["last_data"] = [f"{time[i]:%Y-%m}" if i >= 0 else "never" for i in last[a, o]]
     frame["weight"] = 1.0
     if weight is not None:
         if weight not in cube.coords or cube[weight].dims != (AREA,):
-            have = [c for c in cube.coords if cube[c].dims == (AREA,)]
+            have = [c for c in cube.coords if cube[c].dims == (AREA,) and c != AREA]
             raise ForecastError(f"weight {weight!r} is not an area coordinate of the cube; it has {', '.join(have)}")
         w = pd.to_numeric(pd.Series(cube[weight].values), errors="coerce").to_numpy(float)
         if not np.isfinite(w).any() or np.nanmean(w) <= 0:

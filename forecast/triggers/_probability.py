@@ -64,6 +64,7 @@ def exceedance_probability(quantiles: np.ndarray, levels, threshold: np.ndarray)
         # a flat segment is a point mass: below it P(Y >= x) is the mass above, above it what is above
         zx[flat] = np.where(x[flat] <= lo[flat], z[j] - 8.0 * (x[flat] < lo[flat]), z[j + 1] + 8.0 * (x[flat] > hi[flat]))
     out[ok] = norm.sf(zx[ok])
+    out[ok & (x <= 0)] = 1.0  # counts are never negative: every outcome is >= 0
     return np.clip(out, 0.0, 1.0)
 
 

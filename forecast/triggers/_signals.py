@@ -126,9 +126,11 @@ def trigger_signals(
         last = last_observed(cube, trigger.target)
         status = {o: _status(thr, last, o, time, max_staleness, trigger) for o in origins}
         for lead in trigger.leads:
-            if lead > max(spec.horizons):
-                raise ForecastError(f"trigger {trigger.name!r} has lead {lead} but {model!r} forecasts "
-                                    f"only {max(spec.horizons)} months ahead")
+            missing = sorted(set(range(1, lead + 1)) - set(spec.horizons))
+            if missing:
+                raise ForecastError(f"trigger {trigger.name!r} has lead {lead}, which needs forecasts "
+                                    f"1..{lead} months ahead; {model!r} has horizons {spec.horizons} "
+                                    f"(missing {missing})")
             events = window_events(panel.y, thr, lead)
             base = _forecast_route(rows, spec.quantiles, panel, thr, lead, time)
             base["event"] = events[panel.areas.get_indexer(base[AREA]), time.get_indexer(base["origin"])]
@@ -170,9 +172,11 @@ def _forecast_route(rows, levels, panel, thr, lead, time) -> pd.DataFrame:
     })
     g = frame.groupby(["origin", AREA], sort=True)
     # the window needs every month's forecast; a missing interval leaves it without a probability
-    out = g.agg(p=("p", "max"), n=("p", "count"), expected=("expected", "sum"),
-                lower=("lower", "sum"), upper=("upper", "sum")).reset_index()
-    out["probability_raw"] = out["p"].where(out["n"] == lead)
+    out = g.agg(p=("p", "max"), n=("p", "count")).reset_index()
+    complete = (out["n"] == lead).to_numpy()
+    for column in ("expected", "lower", "upper"):  # a window missing a month's forecast has no sum
+        out[column] = np.where(complete, g[column].sum(min_count=lead).to_numpy(), np.nan)
+    out["probability_raw"] = out["p"].where(complete)
     return out.drop(columns=["p", "n"])
 
 
@@ -202,6 +206,8 @@ def _finish(part: pd.DataFrame, trigger: TriggerSpec, lead: int, time, areas, st
     part["calibrated"] = calibrated
     part["climatology"] = clim
     part["signal"] = part["probability"].to_numpy() >= trigger.probability
+    no_forecast = (state == "ok") & part["probability_raw"].isna().to_numpy()
+    state[no_forecast] = "no forecast: the model gave no interval for every month of the window"
     part["status"] = state
     part["score"] = part["probability"] * part["expected"]
     part["rank"] = rank_areas(part, ["origin"])

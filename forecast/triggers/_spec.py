@@ -99,7 +99,7 @@ class TriggerSpec(BaseModel):
         if self.kind == "absolute":
             rule = f">= {self.value:,.0f} {self.target} in a month"
         elif self.kind == "percentile":
-            rule = f"above the area's own {self.value:g}th percentile of monthly {self.target}"
+            rule = f"at or above the area's own {self.value:g}th percentile of monthly {self.target}"
         else:
             rule = f">= {self.value:g} {self.target} per {self.per:,} residents in a month"
         if self.floor:

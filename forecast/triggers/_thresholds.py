@@ -26,7 +26,7 @@ def threshold_matrix(trigger: TriggerSpec, y: np.ndarray, cube: xr.Dataset | Non
         thr = np.full((n_a, n_t), float(trigger.value))
     elif trigger.kind == "population":
         if cube is None or trigger.population not in cube.coords or cube[trigger.population].dims != (AREA,):
-            have = [] if cube is None else [c for c in cube.coords if cube[c].dims == (AREA,)]
+            have = [] if cube is None else [c for c in cube.coords if cube[c].dims == (AREA,) and c != AREA]
             raise ForecastError(
                 f"trigger {trigger.name!r} is relative to population, but the cube has no area "
                 f"coordinate {trigger.population!r} (it has: {', '.join(have) or 'none'}); ingest an "
