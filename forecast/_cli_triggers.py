@@ -13,13 +13,17 @@ from forecast.cli import _fail, app, out
 from forecast.errors import ForecastError
 
 
-def evaluate(result, cube, triggers_path: Path, routes, k: int, policy_path, progress, mitigate=None):
+def evaluate(result, cube, triggers, routes=None, k: int = 5, policy_path=None, progress=None, mitigate=None):
     """Trigger evaluation, fairness reports (one per route) and, with ``mitigate`` (a group
-    column), the trade-off of group-aware thresholds: what ``backtest --triggers`` adds."""
+    column), the trade-off of group-aware thresholds: what ``backtest --triggers`` adds.
+
+    ``triggers``: a trigger YAML path or a list of TriggerSpec.
+    """
     from forecast.fairness import area_groups, fairness_report, group_thresholds, load_policy, mitigation_tradeoff
     from forecast.triggers import DEFAULT_ROUTES, evaluate_triggers, load_triggers
 
-    triggers = load_triggers(triggers_path)
+    if isinstance(triggers, str | Path):
+        triggers = load_triggers(triggers)
     evaluation = evaluate_triggers(result, cube, triggers, routes=routes or DEFAULT_ROUTES, k=k, progress=progress)
     policy, groups = load_policy(policy_path), area_groups(cube)
     signals = evaluation.signals
@@ -130,6 +134,28 @@ def print_fairness(reports, route: str = "forecast") -> None:
                   + (" ..." if len(shown) > 8 else ""), soft_wrap=True)
 
 
+def print_ranking(ranking, spec, origin: str, top: int) -> None:
+    """The top of a ranked list, then the signalled count and the areas not ranked and why."""
+    name, lead = spec.name, int(ranking["lead"].iloc[0])
+    table = Table("rank", "area", "name", "region", "P(cross)", "expected (80% interval)", "threshold",
+                  "last data", title=f"areas to act on first: {name} ({spec.describe()}) within {lead} "
+                  f"month(s) of {origin}")
+    for _, r in ranking.head(top).iterrows():
+        flag = " [bold]*[/]" if r["signal"] else ""
+        table.add_row(_num(r["rank"], "{:.0f}"), r["area"], r["area_name"], r["region"],
+                      f"{_num(r['probability'])}{flag}",
+                      f"{_num(r['expected'], '{:,.0f}')} ({_num(r['lower'], '{:,.0f}')}-{_num(r['upper'], '{:,.0f}')})",
+                      _num(r["threshold"], "{:,.0f}"), r["last_data"])
+    if not out.is_terminal:
+        out.width = max(out.width, 140)
+    out.print(table)
+    unassessed = ranking[ranking["rank"].isna()]
+    out.print(f"* signal: P >= {spec.probability:g}. {int(ranking['signal'].sum())} area(s) signalled; "
+              f"{len(unassessed)} not ranked (no recent data, no threshold or no forecast): "
+              + (", ".join(f"{r.area_name or r.area} ({r.status})" for r in unassessed.head(5).itertuples())
+                 or "none") + (" ..." if len(unassessed) > 5 else ""), soft_wrap=True)
+
+
 @app.command()
 def prioritize(
     run: Annotated[str, typer.Option("--run", help="MLflow run id of `forecast train --triggers ...`.")],
@@ -167,7 +193,10 @@ def prioritize(
         if not path:
             raise ForecastError(f"run {run} does not say which cube it was trained on; pass --cube")
         data = load_cube(path)
-        trained = mlflow.pyfunc.load_model(f"runs:/{run}/model").unwrap_python_model().trained
+        try:
+            trained = mlflow.pyfunc.load_model(f"runs:/{run}/model").unwrap_python_model().trained
+        except Exception as error:  # MLflow raises several types for a run without a model
+            raise ForecastError(f"cannot load the model of run {run}: {error}") from None
         ranking = trained.prioritize(data, trigger, lead, weight=weight)
     except ForecastError as error:
         _fail(error)
@@ -177,23 +206,7 @@ def prioritize(
     target = out_dir / f"prioritize_{run[:8]}_{name}_lead{lead}.csv"
     ranking.to_csv(target, index=False)
     client.log_artifact(run, str(target), "prioritize")
-    origin = str(data["time"].values[-1])[:7]
-    table = Table("rank", "area", "name", "region", "P(cross)", "expected (80% interval)", "threshold",
-                  "last data", title=f"areas to act on first: {name} ({spec.describe()}) within {lead} "
-                  f"month(s) of {origin}")
-    for _, r in ranking.head(top).iterrows():
-        flag = " [bold]*[/]" if r["signal"] else ""
-        table.add_row(_num(r["rank"], "{:.0f}"), r["area"], r["area_name"], r["region"],
-                      f"{r['probability']:.2f}{flag}", f"{r['expected']:,.0f} ({r['lower']:,.0f}-{r['upper']:,.0f})",
-                      f"{r['threshold']:,.0f}", r["last_data"])
-    if not out.is_terminal:
-        out.width = max(out.width, 140)
-    out.print(table)
-    unassessed = ranking[ranking["rank"].isna()]
-    out.print(f"* signal: P >= {spec.probability:g}. {int(ranking['signal'].sum())} area(s) signalled; "
-              f"{len(unassessed)} not ranked (no recent data or no threshold): "
-              + (", ".join(f"{r.area_name or r.area} ({r.status})" for r in unassessed.head(5).itertuples()) or "none"),
-              soft_wrap=True)
+    print_ranking(ranking, spec, str(data["time"].values[-1])[:7], top)
     if cube_hash(data) != info.data.tags.get("cube_hash"):
         out.print("note: this cube differs from the one the model was trained on (newer data is expected; "
                   "retrain if the areas or variables changed)", soft_wrap=True)

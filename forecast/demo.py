@@ -1,9 +1,11 @@
 """``make demo``: run the pipeline on the shipped Somalia sample and say where everything is.
 
-The pipeline so far: ingest the real sample (PRMN flows, rainfall and conflict counts) into
-a cube with its manifest and quarantine; backtest LightGBM against the baselines on rolling
-origins and log every run to MLflow; train the model on all months and log it as an MLflow
-model. Later stages (the model card, review and the report) are added here as they land.
+The pipeline so far: ingest the real sample (PRMN flows, rainfall and conflict counts, district
+attributes) into a cube with its manifest and quarantine; backtest LightGBM against the
+baselines on rolling origins, evaluate the anticipatory-action trigger (models/triggers.yaml)
+and its fairness across groups of districts, and log every run to MLflow; train the model on
+all months and log it as an MLflow model; rank districts for action from the last month.
+Later stages (the model card, review and the report) are added here as they land.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from forecast.cli import _summary
 from forecast.datasets import ingest_sample, sample_files
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm_median.yaml"
+TRIGGERS = SPEC.with_name("triggers.yaml")
 
 console = Console()
 if not console.is_terminal:  # piped: rich assumes 80 columns, too few for the tables
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     files = sample_files()
     console.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO SWALIM, ACLED counts)")
-    console.print("1/3 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
+    console.print("1/4 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
                   + f" with gazetteer {files['areas'].name}")
     start = time.perf_counter()
     with console.status("ingesting the Somalia sample..."):
@@ -43,29 +46,46 @@ def main(argv: list[str] | None = None) -> int:
 
     import mlflow
 
+    from forecast._cli_triggers import evaluate, print_fairness, print_ranking, print_triggers
     from forecast._train import train
     from forecast.backtest import RollingOrigin, backtest
     from forecast.models import load_spec
     from forecast.tracking import log_backtest, log_trained
+    from forecast.triggers import load_triggers
 
     store = f"sqlite:///{out / 'mlflow.db'}"
     mlflow.set_tracking_uri(store)
     manifest = result.manifest.model_dump(mode="json")
     spec = load_spec(SPEC)
-    console.print(f"2/3 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
-                  f"intervals), horizons 1-6, target {spec.target}")
+    triggers = load_triggers(TRIGGERS)
+    console.print(f"2/4 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
+                  f"intervals), horizons 1-6, target {spec.target}; trigger '{triggers[0].name}' "
+                  f"({triggers[0].describe()}) and its fairness across groups of districts")
     start = time.perf_counter()
     with console.status("backtesting (a few minutes on two cores)..."):
         bt = backtest(result.cube, [spec], folds=RollingOrigin(n_origins=12, calibration_origins=12))
-        run_id = log_backtest(bt, manifest=manifest, experiment="demo")
+        evaluation, fairness, _ = evaluate(bt, result.cube, triggers)
+        run_id = log_backtest(bt, manifest=manifest, experiment="demo", triggers=evaluation, fairness=fairness)
     _print_summary(bt)
+    print_triggers(evaluation)
+    print_fairness(fairness)
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
-    console.print(f"3/3 train {spec.name} on all months and log it as an MLflow model")
+    console.print(f"3/4 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
     start = time.perf_counter()
     with console.status("training..."):
-        trained = train(result.cube, spec)
-        _, model_uri = log_trained(trained, result.cube, manifest=manifest, experiment="demo")
+        trained = train(result.cube, spec, triggers=triggers)
+        train_run, model_uri = log_trained(trained, result.cube, manifest=manifest, experiment="demo",
+                                           cube_path=paths["cube"])
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
+    lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
+    console.print(f"4/4 prioritize: districts ranked for action within {lead} months of the last month")
+    ranking = trained.prioritize(result.cube, triggers[0].name, lead)
+    ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
+    ranking_path.parent.mkdir(parents=True, exist_ok=True)
+    ranking.to_csv(ranking_path, index=False)
+    mlflow.MlflowClient().log_artifact(train_run, str(ranking_path), "prioritize")
+    print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
+    console.print()
 
     console.print("[bold]where things are[/]", soft_wrap=True)
     console.print(f"  cube (NetCDF):     {paths['cube']}", soft_wrap=True)
@@ -73,11 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"  quarantine (CSV):  {paths['quarantine']}  ({len(result.quarantine):,} rows, each with its reason)", soft_wrap=True)
     console.print(f"  MLflow runs:       {store}  (backtest run {run_id}; experiment 'demo')", soft_wrap=True)
     console.print(f"                     browse: mlflow ui --backend-store-uri {store}", soft_wrap=True)
+    console.print(f"  trigger evaluation: MLflow backtest run {run_id}: triggers/ and fairness/ artifacts, "
+                  "metrics hit_rate_l3_forecast_surge, ...", soft_wrap=True)
+    console.print(f"  ranked districts:  {ranking_path}", soft_wrap=True)
+    console.print(f"                     forecast prioritize --run {train_run} --tracking-uri {store}", soft_wrap=True)
     console.print(f"  trained model:     {model_uri}", soft_wrap=True)
     console.print(f"                     forecast predict --model {model_uri} --cube {paths['cube']} "
                   f"--tracking-uri {store}", soft_wrap=True)
     console.print("  report, model card: not produced yet - the review and report stages are still to "
-                  "come (issues 4-6)")
+                  "come (issues 5-6)")
     console.print(f"\nlook at it: forecast info {paths['cube']}", soft_wrap=True)
     return 0
 
