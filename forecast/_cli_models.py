@@ -84,13 +84,25 @@ def backtest(
         folds = RollingOrigin(n_origins=origins, step=step, calibration_origins=calibration_origins,
                               min_train=min_train, refit_every=refit_every)
         data = load_cube(cube)
+        if triggers:  # a bad trigger or policy file fails now, not after minutes of backtest
+            from forecast.fairness import load_policy
+            from forecast.triggers import load_triggers
+
+            trigger_specs, policy = load_triggers(triggers), load_policy(policy)
+            from forecast.triggers import CLASSIFIERS
+
+            unknown = [r for r in routes or () if r != "forecast" and r not in CLASSIFIERS]
+            if unknown:
+                raise ForecastError(f"unknown --route {', '.join(unknown)}; known: forecast, {', '.join(CLASSIFIERS)}")
+        elif mitigate or routes:
+            raise ForecastError("--mitigate and --route apply to trigger signals: add --triggers models/triggers.yaml")
         with _bar() as bar:
             result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar))
             evaluation = fairness = tradeoff = None
             if triggers:
                 from forecast._cli_triggers import evaluate
 
-                evaluation, fairness, tradeoff = evaluate(result, data, triggers, routes, k, policy,
+                evaluation, fairness, tradeoff = evaluate(result, data, trigger_specs, routes, k, policy,
                                                           _tracker(bar), mitigate)
         run_id = log_backtest(result, manifest=_manifest_for(cube), experiment=experiment,
                               tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness,

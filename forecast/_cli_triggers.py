@@ -13,19 +13,22 @@ from forecast.cli import _fail, app, out
 from forecast.errors import ForecastError
 
 
-def evaluate(result, cube, triggers, routes=None, k: int = 5, policy_path=None, progress=None, mitigate=None):
+def evaluate(result, cube, triggers, routes=None, k: int = 5, policy=None, progress=None, mitigate=None):
     """Trigger evaluation, fairness reports (one per route) and, with ``mitigate`` (a group
     column), the trade-off of group-aware thresholds: what ``backtest --triggers`` adds.
 
-    ``triggers``: a trigger YAML path or a list of TriggerSpec.
+    ``triggers``: a trigger YAML path or a list of TriggerSpec; ``policy``: a Policy, a path
+    or None (ethics/policy.yaml).
     """
-    from forecast.fairness import area_groups, fairness_report, group_thresholds, load_policy, mitigation_tradeoff
+    from forecast.fairness import (Policy, area_groups, fairness_report, group_thresholds, load_policy,
+                                   mitigation_tradeoff)
     from forecast.triggers import DEFAULT_ROUTES, evaluate_triggers, load_triggers
 
     if isinstance(triggers, str | Path):
         triggers = load_triggers(triggers)
     evaluation = evaluate_triggers(result, cube, triggers, routes=routes or DEFAULT_ROUTES, k=k, progress=progress)
-    policy, groups = load_policy(policy_path), area_groups(cube)
+    policy = policy if isinstance(policy, Policy) else load_policy(policy)
+    groups = area_groups(cube)
     signals = evaluation.signals
     judged = signals[signals["probability"].notna()]  # an area without a threshold has no signal to judge
     fairness = {route: fairness_report(judged[judged["route"] == route], result.scored, groups,

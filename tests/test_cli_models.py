@@ -25,6 +25,7 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     save_cube(make_panel(10, 40, seed=9, with_flows=True), root / "cube.nc")
     (root / "spec.yaml").write_text(SPEC)
+    (root / "triggers.yaml").write_text("name: spike\nkind: percentile\nvalue: 80\nmin_history: 6\nleads: [1]\n")
     return root
 
 
@@ -107,10 +108,13 @@ def test_mlflow_run_backtest_entry_point_works_with_the_local_env(files, tmp_pat
         [str(mlflow_cli), "run", str(root), "-e", "backtest", "--env-manager", "local",
          "-P", f"cube={files / 'cube.nc'}", "-P", f"spec={files / 'spec.yaml'}",
          "-P", "origins=2", "-P", "calibration_origins=8", "-P", "horizon=3",
+         "-P", f"triggers={files / 'triggers.yaml'}",
          "--experiment-name", "mlproject"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("mlproject").experiment_id])
     assert {"tiny_lgbm", "naive"} <= {r.info.run_name for r in runs}
+    parent = next(r for r in runs if r.data.tags.get("kind") == "backtest")
+    assert "brier_l1_forecast_spike" in parent.data.metrics  # the entry point evaluates the trigger
     shutil.rmtree(tmp_path / "mlruns", ignore_errors=True)
