@@ -13,6 +13,14 @@ Backtest models against the baselines and keep every number traceable in MLflow:
     result = forecast.backtest(cube, [spec])             # rolling origins, conformal intervals
     result.summary(horizons=[1, 3, 6])
     forecast.tracking.log_backtest(result)
+
+Turn forecasts into anticipatory-action signals, rank areas, and check who is left behind::
+
+    triggers = forecast.load_triggers("models/triggers.yaml")
+    evaluation = forecast.evaluate_triggers(result, cube, triggers)
+    evaluation.metrics()                                 # hit rate, false alarms, Brier, return period
+    report = forecast.fairness_report(evaluation.signals, result.scored, forecast.area_groups(cube))
+    forecast.train(cube, spec, triggers=triggers).prioritize(cube, lead=3)
 """
 
 from forecast import datasets
@@ -31,7 +39,9 @@ from forecast.errors import (
     IdentifyingDataError,
     UnusableFileError,
 )
+from forecast.fairness import area_groups, fairness_report, load_policy
 from forecast.features import build_features
+from forecast.triggers import TriggerSpec, evaluate_triggers, load_triggers
 from forecast.io import (
     Gazetteer,
     read_acled,
@@ -51,6 +61,8 @@ __all__ = [
     # features, models, backtests
     "build_features", "ModelSpec", "load_spec", "backtest", "BacktestResult", "RollingOrigin",
     "train", "TrainedModel",
+    # triggers, prioritization, fairness
+    "TriggerSpec", "load_triggers", "evaluate_triggers", "fairness_report", "area_groups", "load_policy",
     # sample and synthetic data
     "datasets", "load_somalia", "make_panel",
     # errors
