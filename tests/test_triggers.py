@@ -557,8 +557,20 @@ def test_prioritize_names_the_cubes_area_coords_when_the_weight_is_unknown():
     cube = hand_cube(population=[10_000] * 6)
     with pytest.raises(ForecastError) as err:
         prioritize_areas(hand_forecasts(QUANTILES), cube, POP, 3, quantiles=LEVELS, weight="idps")
-    assert str(err.value) == ("weight 'idps' is not an area coordinate of the cube; "
-                              "it has area_name, region, population")
+    assert str(err.value) == ("weight 'idps' is not an area coordinate of the cube (area_name, region, "
+                              "population) nor an area x month variable (arrivals)")
+
+
+def test_prioritize_weights_by_the_latest_observed_value_of_a_variable_such_as_the_idp_stock():
+    cube = hand_cube(population=[10_000] * 6)
+    stock = np.full((6, cube.sizes["time"]), np.nan)
+    stock[:, 3] = [100, 100, 100, 100, 100, 100]
+    stock[0, 10] = 300  # A's latest round counts, not its first
+    cube["idp_stock"] = (("area", "time"), stock)
+    by = prioritize_areas(hand_forecasts(QUANTILES), cube, POP, 3, quantiles=LEVELS,
+                          weight="idp_stock").set_index("area")
+    mean = (300 + 5 * 100) / 6
+    assert by.loc["A", "weight"] == pytest.approx(300 / mean) and by.loc["B", "weight"] == pytest.approx(100 / mean)
 
 
 def test_prioritize_refuses_a_lead_the_trigger_does_not_have():

@@ -59,8 +59,10 @@ def prioritize(
     calibrator : PlattCalibrator, optional
         Recalibration fitted on the model's recent backtest (``TrainedModel.trigger_calibration``).
     weight : str, optional
-        An area coordinate of the cube to weight the score by (scaled to mean 1; an area
-        without a value gets weight 1 and says so in its status).
+        What to weight the score by, scaled to mean 1: an area coordinate (``population``, a
+        needs index from an attributes table) or an area x month variable, whose latest
+        observed value counts (``idp_stock``: people already displaced there). An area without
+        a value gets weight 1 and says so in its status.
     """
     if lead not in trigger.leads:
         raise ForecastError(f"trigger {trigger.name!r} has leads {trigger.leads}; lead {lead} is not one of them")
@@ -84,10 +86,7 @@ def prioritize(
     frame["last_data"] = [f"{time[i]:%Y-%m}" if i >= 0 else "never" for i in last[a, o]]
     frame["weight"] = 1.0
     if weight is not None:
-        if weight not in cube.coords or cube[weight].dims != (AREA,):
-            have = [c for c in cube.coords if cube[c].dims == (AREA,) and c != AREA]
-            raise ForecastError(f"weight {weight!r} is not an area coordinate of the cube; it has {', '.join(have)}")
-        w = pd.to_numeric(pd.Series(cube[weight].values), errors="coerce").to_numpy(float)
+        w = _weights(cube, weight)
         if not np.isfinite(w).any() or np.nanmean(w) <= 0:
             raise ForecastError(f"weight {weight!r} has no positive numeric value")
         w = w / np.nanmean(w)
@@ -105,3 +104,18 @@ def prioritize(
     frame = frame.sort_values(["rank", "probability", AREA], ascending=[True, False, True], na_position="last")
     return frame[COLUMNS].reset_index(drop=True)
 
+
+
+def _weights(cube: xr.Dataset, name: str) -> np.ndarray:
+    """Per area: the coordinate's value, or the variable's last observed value."""
+    if name in cube.coords and cube[name].dims == (AREA,):
+        # a value that is not a number (a text attribute) is unknown: weight 1, flagged per area
+        return pd.to_numeric(pd.Series(cube[name].values), errors="coerce").to_numpy(float)
+    if name in cube.data_vars and set(cube[name].dims) == {AREA, TIME}:
+        values = cube[name].transpose(AREA, TIME).values.astype(float)
+        return pd.DataFrame(values).T.ffill().iloc[-1].to_numpy(float)
+    coords = [c for c in cube.coords if cube[c].dims == (AREA,) and c != AREA]
+    variables = [v for v, da in cube.data_vars.items() if set(da.dims) == {AREA, TIME}
+                 and not v.endswith("_observed")]
+    raise ForecastError(f"weight {name!r} is not an area coordinate of the cube ({', '.join(coords)}) "
+                        f"nor an area x month variable ({', '.join(variables)})")
