@@ -13,11 +13,13 @@ import json
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from forecast.errors import ForecastError
 
-__all__ = ["Policy", "MetricLimit", "Minimums", "load_policy", "PACKAGED_POLICY", "REPO_POLICY"]
+__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "load_policy", "PACKAGED_POLICY", "REPO_POLICY"]
 
 #: The copy shipped inside the package (always present).
 PACKAGED_POLICY = Path(__file__).with_name("policy.yaml")
@@ -84,6 +86,82 @@ class Metrics(BaseModel):
     equalized_odds: MetricLimit = MetricLimit(max_difference=0.25)
 
 
+_RATIONALE = Field(min_length=10, description="one line: why this threshold")
+
+
+class _Check(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rationale: str = _RATIONALE
+
+
+class SkillCheck(_Check):
+    """Skill against a baseline per horizon: ``1 - metric / metric of the reference``."""
+
+    reference: Literal["seasonal_naive", "naive"]
+    metric: Literal["mase", "crps", "rmsle"] = "mase"
+    min_skill: dict[int, float]
+
+    @model_validator(mode="after")
+    def _horizons(self) -> SkillCheck:
+        if not self.min_skill or any(h < 1 for h in self.min_skill):
+            raise ValueError("min_skill needs at least one horizon (whole months >= 1)")
+        return self
+
+
+class Band(_Check):
+    """A value that must lie in ``[low, high]``."""
+
+    low: float = Field(ge=0.0)
+    high: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Band:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class CoverageCheck(Band):
+    """Empirical coverage of the central ``interval`` % prediction interval."""
+
+    interval: int = Field(gt=0, lt=100)
+
+
+class SmallCellCheck(_Check):
+    """Observed counts from 1 to ``k - 1`` are withheld from anything published."""
+
+    k: int = Field(ge=2)
+
+
+class AdminLevelCheck(_Check):
+    """The finest admin level a published output may have, per sensitivity level."""
+
+    finest: dict[Literal["low", "moderate", "high", "severe"], int]
+
+    @model_validator(mode="after")
+    def _all_levels(self) -> AdminLevelCheck:
+        missing = {"low", "moderate", "high", "severe"} - set(self.finest)
+        if missing:
+            raise ValueError(f"finest needs every sensitivity level; missing {sorted(missing)}")
+        return self
+
+
+class ReleaseChecks(BaseModel):
+    """Thresholds of the automated release checks; every one states its rationale.
+
+    There are no defaults: a policy without a ``release`` section cannot release a model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skill: SkillCheck
+    coverage: CoverageCheck
+    level_ratio: Band
+    small_cell: SmallCellCheck
+    admin_level: AdminLevelCheck
+
+
 class Policy(BaseModel):
     """The fairness policy: disparity limits per metric and minimum group sizes.
 
@@ -96,6 +174,9 @@ class Policy(BaseModel):
     metrics : Metrics
         ``metrics.hit_rate``, ``metrics.mase``, ... each a :class:`MetricLimit`.
     minimums : Minimums
+    release : ReleaseChecks or None
+        Thresholds of the release gate's automated checks; None when the file has none (the
+        gate then refuses: release thresholds have no defaults).
     source : str
         The file the policy was read from (``"defaults"`` when built in code).
 
@@ -111,6 +192,7 @@ class Policy(BaseModel):
     version: int = Field(default=1, ge=1, le=1)
     metrics: Metrics = Metrics()
     minimums: Minimums = Minimums()
+    release: ReleaseChecks | None = None
     _source: str = PrivateAttr(default="defaults")
 
     @property

@@ -1,0 +1,62 @@
+"""The release section of ethics/policy.yaml: thresholds with reasons, no defaults."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from forecast.errors import ForecastError
+from forecast.fairness import load_policy
+from forecast.fairness._policy import REPO_POLICY
+
+
+@pytest.fixture
+def release():
+    return yaml.safe_load(REPO_POLICY.read_text(encoding="utf-8"))
+
+
+def _write(tmp_path, data):
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_shipped_policy_states_every_release_threshold_with_its_reason():
+    checks = load_policy().release
+    assert checks is not None
+    assert checks.skill.reference == "seasonal_naive" and checks.skill.min_skill[1] == 0.0
+    assert (checks.coverage.interval, checks.coverage.low, checks.coverage.high) == (80, 0.70, 0.90)
+    assert checks.small_cell.k == 5
+    assert checks.admin_level.finest == {"low": 3, "moderate": 3, "high": 2, "severe": 1}
+    for check in (checks.skill, checks.coverage, checks.level_ratio, checks.small_cell, checks.admin_level):
+        assert len(check.rationale) > 40
+
+
+def test_policy_without_a_release_section_loads_with_release_none_so_the_gate_can_refuse(tmp_path, release):
+    del release["release"]
+    assert load_policy(_write(tmp_path, release)).release is None
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda r: r["coverage"].pop("rationale"), "release.coverage.rationale: Field required"),
+    (lambda r: r["coverage"].update(rationale="short"), "release.coverage.rationale: String should have at least 10 characters"),
+    (lambda r: r["level_ratio"].update(low=3.0), "release.level_ratio: low (3.0) must be below high (2.0)"),
+    (lambda r: r["admin_level"]["finest"].pop("severe"), "release.admin_level: finest needs every sensitivity level; missing ['severe']"),
+    (lambda r: r["skill"].update(reference="mean"), "release.skill.reference: Input should be 'seasonal_naive' or 'naive'"),
+    (lambda r: r.pop("small_cell"), "release.small_cell: Field required"),
+    (lambda r: r["small_cell"].update(kk=5), "release.small_cell.kk: unknown key"),
+])
+def test_release_policy_errors_name_the_file_and_the_field(tmp_path, release, edit, message):
+    edit(release["release"])
+    path = _write(tmp_path, release)
+    with pytest.raises(ForecastError, match=re.escape(message)) as err:
+        load_policy(path)
+    assert str(err.value).startswith(f"{path}: invalid fairness policy")
+
+
+def test_release_thresholds_change_the_policy_hash(tmp_path, release):
+    before = load_policy(_write(tmp_path, release)).hash()
+    release["release"]["coverage"]["low"] = 0.75
+    assert load_policy(_write(tmp_path, release)).hash() != before
