@@ -380,6 +380,22 @@ def test_append_needs_a_key_when_signatures_are_required(tmp_path, alice):
     assert entry.signed and log.verify() == [] and log.find("release") == [entry]
 
 
+def test_append_refuses_to_sign_when_the_key_is_not_ed25519(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = ec.generate_private_key(ec.SECP256R1())
+    log = AuditLog(tmp_path / "a.jsonl")
+    with pytest.raises(AuditLogError, match="cannot sign with a ECPrivateKey object: key must be an Ed25519"):
+        log.append("release", "ci", {}, key=other)
+    pem = tmp_path / "ec.pem"
+    pem.write_bytes(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+    with pytest.raises(AuditLogError, match=r"ec.pem: holds a key of type ECPrivateKey, not Ed25519"):
+        log.append("release", "ci", {}, key=pem)
+    assert not log.path.exists()
+
+
 def test_generate_key_writes_a_private_key_only_its_owner_can_read(alice):
     pem, public = alice
     assert stat.S_IMODE(pem.stat().st_mode) == 0o600

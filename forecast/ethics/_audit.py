@@ -415,7 +415,7 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
         raise AuditLogError(path, f"not an unencrypted PEM private key ({error})",
                             hint="make one with `forecast audit keygen --out PATH`") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise AuditLogError(path, f"a {type(key).__name__}, not an Ed25519 key",
+        raise AuditLogError(path, f"holds a key of type {type(key).__name__}, not Ed25519",
                             hint="make one with `forecast audit keygen --out PATH`")
     return key
 
@@ -448,7 +448,7 @@ def load_public_keys(folder_or_file: str | Path) -> dict[str, PublicKey]:
         except ValueError as error:
             raise AuditLogError(file, f"not a PEM public key ({error})") from None
         if not isinstance(key, Ed25519PublicKey):
-            raise AuditLogError(file, f"a {type(key).__name__}, not an Ed25519 key")
+            raise AuditLogError(file, f"holds a key of type {type(key).__name__}, not Ed25519")
         public = PublicKey.of(key, file)
         if file.stem != public.key_id:
             raise AuditLogError(file, f"the file is named for key {file.stem} but holds key {public.key_id}",
@@ -600,6 +600,9 @@ class AuditLog:
             raise AuditLogError(self.path, "this log requires signed entries and no key was given",
                                 hint="pass key= a private key made by `forecast audit keygen`")
         private = load_private_key(key) if isinstance(key, str | Path) else key
+        if private is not None and not isinstance(private, Ed25519PrivateKey):
+            raise AuditLogError(self.path, f"cannot sign with a {type(private).__name__} object: key must be an Ed25519 "
+                                           "private key or the path of one", hint="make one with `forecast audit keygen`")
         existed = self.path.exists()
         with _locked(self.path, self.lock_timeout) as handle:
             handle.seek(0)
