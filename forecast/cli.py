@@ -167,6 +167,7 @@ def _summary(cube, manifest) -> None:
 
 from forecast import _cli_models  # noqa: E402,F401  (registers backtest, train, predict)
 from forecast import _cli_triggers  # noqa: E402,F401  (registers prioritize)
+from forecast import _cli_card  # noqa: E402,F401  (registers card)
 from forecast import _cli_audit  # noqa: E402,F401  (registers audit)
 
 if __name__ == "__main__":  # `python -m forecast.cli`: run the app the commands registered on

@@ -1,0 +1,482 @@
+"""The model card: generated from MLflow runs, rendered to Markdown and HTML, hashed.
+
+A card is about one ``forecast train`` run. Its evidence is the latest ``forecast backtest
+--triggers`` parent run of the same experiment with a child run of the same spec (``spec_hash``)
+on the same data (``cube_hash``). What no run can know (intended use, users, limitations,
+ethical considerations, the implementation plan) comes from a reviewed YAML per model,
+``models/cards/<model>.yaml``, loaded into :class:`CardInputs`.
+
+Sections follow Mitchell et al., "Model Cards for Model Reporting" (FAT* 2019), extended with
+the humanitarian items: data sensitivity and lineage, trigger evaluation, fairness by group
+with group sizes, the implementation plan and the review status. No section is ever left as a
+placeholder: a missing piece raises :class:`~forecast.errors.ForecastError` naming the section.
+The SHA-256 of the Markdown is the identity reviewers sign.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from forecast.errors import ForecastError
+
+__all__ = ["CardInputs", "ImplementationPlan", "ModelCard", "build_card", "load_card_inputs",
+           "write_card", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES"]
+
+DEFAULT_REVIEW_STATUS = "NOT REVIEWED — not for operational use"
+CARD_INPUTS_DIR = Path("models/cards")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+BASELINE_NAMES = ("naive", "seasonal_naive", "moving_average", "ewm", "historical_mean")
+#: Text that marks an unfinished field; matched case-insensitively anywhere in a string.
+_PLACEHOLDER = re.compile(r"\b(?:todo|tbd|fixme|xxx)\b|\.\.\.|…|lorem|<fill", re.IGNORECASE)
+_METRIC_COLUMNS = ("mase", "rmsle", "crps", "coverage80", "width80", "level_ratio", "skill_mase_vs_seasonal_naive")
+
+
+def _check_text(cls, value, info):
+    """Reject empty strings and lists and placeholder text, naming the field."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not value:
+        raise ValueError(f"{info.field_name}: must list at least one item")
+    for item in items:
+        if not str(item).strip():
+            raise ValueError(f"{info.field_name}: must not be empty")
+        found = _PLACEHOLDER.search(str(item))
+        if found:
+            raise ValueError(f"{info.field_name}: placeholder text {found.group(0)!r}; write the real content")
+    return [str(i).strip() for i in items] if isinstance(value, list) else str(value).strip()
+
+
+class ImplementationPlan(BaseModel):
+    """How the model's output is used once released, and what happens when it is wrong."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    readers: str
+    action: str
+    when_wrong: str
+    review_again: str
+
+    _text = field_validator("*")(_check_text)
+
+
+class CardInputs(BaseModel):
+    """The human-authored sections of a model card: every field required, none a placeholder.
+
+    Examples
+    --------
+    >>> inputs = load_card_inputs("models/cards/lightgbm_median.yaml")  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    owner: str
+    contact: str
+    intended_use: str
+    out_of_scope_uses: list[str]
+    users: list[str]
+    limitations: list[str]
+    ethical_considerations: list[str]
+    caveats: list[str]
+    implementation_plan: ImplementationPlan
+
+    _text = field_validator("model", "owner", "contact", "intended_use", "out_of_scope_uses", "users",
+                            "limitations", "ethical_considerations", "caveats")(_check_text)
+
+
+def _field_errors(error: ValidationError) -> str:
+    lines = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            message = "required field missing"
+        elif e["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling; fields: " + ", ".join(CardInputs.model_fields) + ")"
+        lines.append(f"field {where!r}: {message}")
+    return "; ".join(lines)
+
+
+def load_card_inputs(path: str | Path) -> CardInputs:
+    """Read and check ``models/cards/<model>.yaml``; errors name the file and every bad field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ForecastError(f"model card inputs {path} not found: write it (copy models/cards/lightgbm_median.yaml "
+                            "and replace every answer) or pass --inputs")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ForecastError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ForecastError(f"{path}: expected a mapping of card fields, got {type(data).__name__}")
+    try:
+        return CardInputs.model_validate(data)
+    except ValidationError as error:
+        raise ForecastError(f"{path}: {_field_errors(error)}") from None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Every section's data; render with :meth:`to_markdown` / :meth:`to_html`, identify with :meth:`sha256`.
+
+    Tables are lists of dicts (one per row) so the card is plain data.
+    """
+
+    details: dict
+    inputs: CardInputs
+    data: dict
+    evaluation: dict
+    metrics: list[dict]
+    calibration: dict
+    triggers: dict
+    fairness: dict
+    review_status: str = DEFAULT_REVIEW_STATUS
+    sections: tuple[str, ...] = field(default=(
+        "Model details", "Intended use", "Out-of-scope uses", "Users", "Data", "Evaluation design",
+        "Metrics against baselines", "Calibration", "Trigger evaluation", "Fairness", "Limitations",
+        "Ethical considerations", "Caveats", "Implementation plan", "Review status"))
+
+    @property
+    def train_run_id(self) -> str:
+        return self.details["train_run_id"]
+
+    def _context(self) -> dict:
+        return {"card": self, "d": self.details, "i": self.inputs, "plan": self.inputs.implementation_plan}
+
+    def to_markdown(self) -> str:
+        """The card as Markdown (the signed text)."""
+        return _environment(html=False).get_template("model_card.md.j2").render(**self._context())
+
+    def to_html(self) -> str:
+        """The card as one self-contained HTML page (inline CSS, every value escaped)."""
+        return _environment(html=True).get_template("model_card.html.j2").render(**self._context())
+
+    def sha256(self) -> str:
+        """SHA-256 of the Markdown's UTF-8 bytes: the identity reviewers sign."""
+        return hashlib.sha256(self.to_markdown().encode("utf-8")).hexdigest()
+
+
+def _num(value, digits: int = 3) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "-" if value is None or value == "" else str(value)
+    if v != v:
+        return "-"
+    if v in (float("inf"), float("-inf")):
+        return "never" if v > 0 else "-inf"
+    return f"{v:,.{digits}f}"
+
+
+def _cell(value) -> str:
+    """A Markdown table cell: no pipes or line breaks."""
+    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _environment(html: bool):
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=html,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    env.filters["num"] = _num
+    env.filters["cell"] = (lambda v: v) if html else _cell
+    return env
+
+
+# --- reading MLflow ---------------------------------------------------------------------------
+
+def _client(tracking_uri):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=tracking_uri)
+
+
+def _get_run(client, run_id: str, role: str):
+    try:
+        return client.get_run(run_id)
+    except Exception as error:  # MLflow raises several types for an unknown id
+        raise ForecastError(f"no MLflow {role} run {run_id!r} at {client.tracking_uri}: {error}") from None
+
+
+def _need(value, section: str, what: str, fix: str):
+    if value is None or (hasattr(value, "__len__") and len(value) == 0):
+        raise ForecastError(f"model card section {section!r}: {what} is missing; {fix}")
+    return value
+
+
+def _find_backtest(client, train) -> str:
+    tags = train.data.tags
+    spec_hash, cube = tags.get("spec_hash"), tags.get("cube_hash")
+    children = client.search_runs(
+        [train.info.experiment_id],
+        filter_string=f"tags.kind = 'model' and tags.spec_hash = '{spec_hash}' and tags.cube_hash = '{cube}'",
+        order_by=["attributes.start_time DESC"])
+    for child in children:
+        parent_id = child.data.tags.get("mlflow.parentRunId")
+        if parent_id and client.get_run(parent_id).data.tags.get("kind") == "backtest":
+            return parent_id
+    raise ForecastError(
+        f"no backtest of this spec on this data: run forecast backtest --spec <the {tags.get('model')} spec> "
+        f"--triggers models/triggers.yaml first, on the cube the model was trained on (spec_hash {spec_hash}, "
+        f"cube_hash {cube}, experiment {train.info.experiment_id}), or pass --backtest-run")
+
+
+def _check_backtest(client, backtest, train) -> None:
+    tags, want = backtest.data.tags, train.data.tags
+    if tags.get("kind") != "backtest":
+        raise ForecastError(f"run {backtest.info.run_id} is a {tags.get('kind', 'non-forecast')} run; "
+                            "the card's evidence is the parent run of `forecast backtest --triggers ...`")
+    if tags.get("cube_hash") != want.get("cube_hash"):
+        raise ForecastError(f"backtest run {backtest.info.run_id} ran on other data (cube_hash {tags.get('cube_hash')}) "
+                            f"than train run {train.info.run_id} ({want.get('cube_hash')})")
+    children = client.search_runs([backtest.info.experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{backtest.info.run_id}' and tags.spec_hash = '{want.get('spec_hash')}'"))
+    if not children:
+        raise ForecastError(f"backtest run {backtest.info.run_id} has no child run of spec {want.get('model')} "
+                            f"(spec_hash {want.get('spec_hash')}): it evaluated another spec")
+
+
+class _Artifacts:
+    """Artifacts of one run, downloaded on demand into a temporary folder."""
+
+    def __init__(self, client, run_id: str, folder: Path):
+        self.client, self.run_id, self.folder = client, run_id, folder
+
+    def exists(self, path: str) -> bool:
+        parent = str(Path(path).parent) if "/" in path else None
+        return path in {f.path for f in self.client.list_artifacts(self.run_id, parent)}
+
+    def read(self, path: str) -> Path | None:
+        if not self.exists(path):
+            return None
+        return Path(self.client.download_artifacts(self.run_id, path, str(self.folder)))
+
+    def table(self, path: str) -> pd.DataFrame | None:
+        local = self.read(path)
+        return None if local is None else pd.read_csv(local)
+
+
+def _records(frame: pd.DataFrame, columns) -> list[dict]:
+    frame = frame[[c for c in columns if c in frame.columns]]
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+
+
+def build_card(train_run_id: str, inputs: CardInputs | str | Path | None = None, *,
+               backtest_run_id: str | None = None, tracking_uri: str | None = None,
+               review_status: str = DEFAULT_REVIEW_STATUS) -> ModelCard:
+    """Build the model card of a ``forecast train`` run from MLflow.
+
+    Parameters
+    ----------
+    train_run_id : str
+        Run id printed by ``forecast train --triggers ...``.
+    inputs : CardInputs, path or None
+        The human-authored sections; a path is read with :func:`load_card_inputs`; None reads
+        ``models/cards/<model>.yaml`` (relative to the working folder).
+    backtest_run_id : str, optional
+        The evidence; default: the latest backtest parent run of the experiment with a child
+        run of the same spec hash on the same cube hash.
+    tracking_uri : str, optional
+    review_status : str
+        Shown at the top as a watermark and in the last section.
+
+    Raises
+    ------
+    ForecastError
+        Naming the section and what is missing, e.g. a backtest without ``--triggers``.
+    """
+    client = _client(tracking_uri)
+    train = _get_run(client, train_run_id, "train")
+    tags = train.data.tags
+    if tags.get("kind") != "train":
+        raise ForecastError(f"run {train_run_id} is a {tags.get('kind', 'non-forecast')} run; a model card is "
+                            "about a run of `forecast train --triggers models/triggers.yaml`")
+    model = tags.get("model", "")
+    if inputs is None:
+        inputs = CARD_INPUTS_DIR / f"{model}.yaml"
+    if not isinstance(inputs, CardInputs):
+        inputs = load_card_inputs(inputs)
+    if inputs.model != model:
+        raise ForecastError(f"card inputs are for model {inputs.model!r} but run {train_run_id} trained {model!r}: "
+                            f"pass models/cards/{model}.yaml")
+    if backtest_run_id is None:
+        backtest_run_id = _find_backtest(client, train)
+    backtest = _get_run(client, backtest_run_id, "backtest")
+    _check_backtest(client, backtest, train)
+    with tempfile.TemporaryDirectory() as tmp:
+        art = _Artifacts(client, backtest_run_id, Path(tmp))
+        details = _details(train)
+        data = _data(train, backtest, art)
+        metrics_table = art.table("metrics.csv")
+        _need(metrics_table, "Metrics against baselines", f"backtest run {backtest_run_id} metrics.csv",
+              "rerun forecast backtest")
+        evaluation, metrics = _evaluation(backtest, metrics_table, model)
+        triggers = _triggers(backtest, art)
+        calibration = _calibration(train, metrics, model, triggers, art)
+        fairness = _fairness(backtest, art)
+    details["backtest_run_id"] = backtest_run_id
+    return ModelCard(details=details, inputs=inputs, data=data, evaluation=evaluation, metrics=metrics,
+                     calibration=calibration, triggers=triggers, fairness=fairness,
+                     review_status=_check_status(review_status))
+
+
+def _check_status(status: str) -> str:
+    if not str(status).strip():
+        raise ForecastError("model card section 'Review status': the status is empty")
+    return str(status).strip()
+
+
+def _details(train) -> dict:
+    tags, params = train.data.tags, train.data.params
+    section = "Model details"
+    for key in ("model", "spec_hash", "git_commit", "forecast_version"):
+        _need(tags.get(key), section, f"tag {key!r} of train run {train.info.run_id}", "retrain with forecast train")
+    _need(params.get("estimator"), section, "parameter 'estimator'", "retrain with forecast train")
+    spec = {k: v for k, v in sorted(params.items()) if not k.startswith("trigger.")}
+    return {"name": tags["model"], "estimator": params["estimator"], "spec_hash": tags["spec_hash"],
+            "git_commit": tags["git_commit"], "forecast_version": tags["forecast_version"],
+            "version": f"{tags['forecast_version']} at commit {tags['git_commit']}",
+            "train_run_id": train.info.run_id, "experiment_id": train.info.experiment_id,
+            "date": datetime.fromtimestamp(train.info.start_time / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "target": tags.get("target") or params.get("target", ""), "horizons": params.get("horizons", ""),
+            "quantiles": params.get("quantiles", ""), "spec": spec,
+            "triggers": {k.removeprefix("trigger."): v for k, v in sorted(params.items()) if k.startswith("trigger.")}}
+
+
+def _data(train, backtest, art) -> dict:
+    section = "Data"
+    local = art.read("manifest.json")
+    manifest = json.loads(local.read_text(encoding="utf-8")) if local else None
+    _need(manifest, section, f"the cube's manifest (manifest.json) in backtest run {backtest.info.run_id}",
+          "run forecast backtest on a cube with its manifest.json beside it (as forecast ingest writes it)")
+    sources = [{"file": Path(str(f.get("path", ""))).name, "format": f.get("format", ""),
+                "rows_in": f.get("rows_in"), "rows_kept": f.get("rows_kept"),
+                "rows_quarantined": f.get("rows_quarantined")} for f in manifest.get("files") or []]
+    _need(sources, section, "the manifest's source files and row counts", "ingest the data with forecast ingest")
+    time_range = _need(manifest.get("time_range"), section, "the manifest's time range", "ingest again")
+    dims = manifest.get("dims") or {}
+    _need(dims.get("area"), section, "the manifest's number of areas", "ingest again")
+    sensitivity = manifest.get("sensitivity") or {}
+    return {"cube_hash": train.data.tags.get("cube_hash"),
+            "sensitivity": _need(train.data.tags.get("sensitivity"), section, "the sensitivity tag", "retrain"),
+            "sensitivity_reasons": list(sensitivity.get("reasons") or []),
+            "sources": sources, "months": f"{time_range[0]} to {time_range[1]}", "n_months": dims.get("time"),
+            "n_areas": dims["area"], "admin_level": manifest.get("admin_level"),
+            "variables": list(manifest.get("variables") or []), "cube_path": train.data.tags.get("cube_path", "")}
+
+
+def _evaluation(backtest, table: pd.DataFrame, model: str) -> tuple[dict, list[dict]]:
+    params = backtest.data.params
+    models = [m for m in params.get("models", "").split(",") if m]
+    baselines = [m for m in models if m in BASELINE_NAMES]
+    _need(baselines, "Evaluation design", "baselines in the backtest", "run forecast backtest with --baselines")
+    _need(table[table["model"] == model], "Metrics against baselines",
+          f"rows of {model} in the backtest metrics", "run forecast backtest with this spec")
+    horizons = sorted(int(h) for h in table["horizon"].unique())
+    evaluation = {"n_origins": params.get("n_origins"), "calibration_origins": params.get("calibration_origins"),
+                  "step": params.get("step"), "min_train": params.get("min_train"),
+                  "refit_every": params.get("refit_every"), "horizons": horizons, "baselines": baselines,
+                  "models": models, "target": params.get("target", "")}
+    for key in ("n_origins", "calibration_origins"):
+        _need(evaluation[key], "Evaluation design", f"backtest parameter {key!r}", "rerun forecast backtest")
+    order = {m: i for i, m in enumerate([model, *baselines])}
+    rows = table[table["model"].isin(order)].copy()
+    rows["order"] = rows["model"].map(order)
+    rows = rows.sort_values(["horizon", "order"])
+    return evaluation, _records(rows, ("horizon", "model", "n", *_METRIC_COLUMNS))
+
+
+def _triggers(backtest, art) -> dict:
+    section, fix = "Trigger evaluation", "run forecast backtest with --triggers models/triggers.yaml"
+    metrics = art.table("triggers/metrics.csv")
+    _need(metrics, section, f"the trigger evaluation (triggers/metrics.csv) of backtest run {backtest.info.run_id}", fix)
+    reliability = art.table("triggers/reliability.csv")
+    _need(reliability, "Calibration", "the trigger reliability table (triggers/reliability.csv)", fix)
+    drift = art.table("triggers/drift.csv")
+    _need(drift, section, "the drift table (triggers/drift.csv)", fix)
+    k = next((c.removeprefix("precision_at_") for c in metrics.columns if c.startswith("precision_at_")), None)
+    definitions = {k_.removeprefix("trigger."): v for k_, v in sorted(backtest.data.params.items())
+                   if k_.startswith("trigger.")}
+    _need(definitions, section, "the trigger definitions (parameters trigger.<name>)", fix)
+    columns = ("trigger", "lead", "route", "events", "signals", "hit_rate", "false_alarm_ratio",
+               f"precision_at_{k}", f"recall_at_{k}", "brier", "brier_raw", "brier_skill", "activations",
+               "return_period", "event_return_period")
+    rel = reliability.assign(gap=(reliability["predicted"] - reliability["observed"]).abs() * reliability["n"])
+    gaps = rel.groupby(["trigger", "lead", "route", "kind"], sort=False)[["gap", "n"]].sum().reset_index()
+    gaps["mean_abs_gap"] = gaps["gap"] / gaps["n"]
+    return {"k": k, "definitions": definitions, "table": _records(metrics, columns),
+            "drift": _records(drift, ("trigger", "lead", "route", "early", "signal_rate_early", "signal_rate_late",
+                                      "event_rate_early", "event_rate_late", "p_value")),
+            "reliability": _records(gaps, ("trigger", "lead", "route", "kind", "n", "mean_abs_gap"))}
+
+
+def _calibration(train, metrics: list[dict], model: str, triggers: dict, art) -> dict:
+    coverage = [{"horizon": r["horizon"], "n": r.get("n"), "coverage80": r.get("coverage80"),
+                 "width80": r.get("width80")} for r in metrics if r["model"] == model]
+    _need([r for r in coverage if r["coverage80"] is not None], "Calibration",
+          "the 80% interval coverage of the model", "backtest a spec with quantiles 0.1 and 0.9")
+    n_cal = {int(k.removeprefix("n_calibration_h")): int(v) for k, v in train.data.metrics.items()
+             if k.startswith("n_calibration_h")}
+    _need(n_cal, "Calibration", "the trained model's calibration counts (n_calibration_h*)", "retrain")
+    brier = [{k: r[k] for k in ("trigger", "lead", "route", "brier_raw", "brier", "brier_skill")}
+             for r in triggers["table"]]
+    return {"coverage": coverage, "n_calibration": dict(sorted(n_cal.items())), "brier": brier,
+            "reliability": triggers["reliability"]}
+
+
+def _fairness(backtest, art) -> dict:
+    section, fix = "Fairness", "run forecast backtest with --triggers models/triggers.yaml"
+    tags = backtest.data.tags
+    _need(tags.get("fairness_passed"), section, f"the fairness verdict (tag fairness_passed) of backtest run "
+          f"{backtest.info.run_id}", fix)
+    verdicts = {k.removeprefix("fairness_passed_"): v for k, v in sorted(tags.items())
+                if k.startswith("fairness_passed_")}
+    _need(verdicts, section, "the per-route verdicts (tags fairness_passed_<route>)", fix)
+    route = "forecast" if "forecast" in verdicts else next(iter(verdicts))
+    by_group = art.table(f"fairness/{route}/fairness_by_group.csv")
+    _need(by_group, section, f"the by-group table (fairness/{route}/fairness_by_group.csv)", fix)
+    failures, policy = {}, ""
+    for name in verdicts:
+        local = art.read(f"fairness/{name}/summary.txt")
+        _need(local, section, f"the fairness summary of route {name} (fairness/{name}/summary.txt)", fix)
+        lines = local.read_text(encoding="utf-8").splitlines()
+        found = re.search(r"\(policy (.+)\)\s*$", lines[0]) if lines else None
+        policy = policy or (found.group(1) if found else "")
+        failures[name] = [line.strip().removeprefix("failed: ") for line in lines if line.strip().startswith("failed:")]
+    columns = ("trigger", "lead", "group_column", "group", "n_areas", "n_events", "n_alarms", "hit_rate",
+               "false_alarm_ratio", "mase", "status")
+    return {"overall": tags["fairness_passed"], "verdicts": verdicts, "route": route, "policy": policy,
+            "by_group": _records(by_group, columns), "failures": failures}
+
+
+def write_card(card: ModelCard, train_run_id: str, *, tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:
+    """Log the card to its train run (``model_card/model_card.md`` and ``.html``) and tag ``card_sha256``.
+
+    Returns
+    -------
+    (sha256, paths)
+        ``paths`` maps ``markdown`` and ``html`` to the artifacts' URIs.
+    """
+    if card.train_run_id != train_run_id:
+        raise ForecastError(f"this card is about run {card.train_run_id}, not {train_run_id}: build the card "
+                            f"of run {train_run_id} first")
+    client = _client(tracking_uri)
+    run = _get_run(client, train_run_id, "train")
+    markdown = card.to_markdown()
+    digest = hashlib.sha256(markdown.encode("utf-8")).hexdigest()
+    client.log_text(train_run_id, markdown, "model_card/model_card.md")
+    client.log_text(train_run_id, card.to_html(), "model_card/model_card.html")
+    client.set_tag(train_run_id, "card_sha256", digest)
+    base = run.info.artifact_uri.rstrip("/")
+    return digest, {"markdown": f"{base}/model_card/model_card.md", "html": f"{base}/model_card/model_card.html"}

@@ -1,0 +1,274 @@
+"""The model card (forecast.ethics._card and `forecast card`), on a real tiny pipeline in MLflow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from forecast._cli_triggers import evaluate
+from forecast._train import train
+from forecast.backtest import RollingOrigin, backtest
+from forecast.cli import app
+from forecast.datasets import make_panel
+from forecast.errors import ForecastError
+from forecast.ethics._card import (
+    DEFAULT_REVIEW_STATUS,
+    CardInputs,
+    ModelCard,
+    build_card,
+    load_card_inputs,
+    write_card,
+)
+from forecast.models._spec import load_spec
+from forecast.tracking import log_backtest, log_trained
+from forecast.triggers import load_triggers
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = """\
+name: tiny_lgbm
+estimator: lightgbm
+horizons: [1, 2, 3]
+params: {n_estimators: 20, num_leaves: 7, min_child_samples: 5, max_bin: 31}
+"""
+TRIGGERS = """\
+triggers:
+  - name: spike
+    kind: percentile
+    value: 80
+    floor: 50
+    min_history: 6
+    leads: [1, 3]
+    probability: 0.4
+"""
+SECTIONS = ("Model details", "Intended use", "Out-of-scope uses", "Users", "Data", "Evaluation design",
+            "Metrics against baselines", "Calibration", "Trigger evaluation", "Fairness", "Limitations",
+            "Ethical considerations", "Caveats", "Implementation plan", "Review status")
+
+
+def _inputs(**change) -> dict:
+    data = yaml.safe_load((ROOT / "models/cards/lightgbm_median.yaml").read_text(encoding="utf-8"))
+    data["model"] = "tiny_lgbm"
+    data.update(change)
+    return data
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A backtest with triggers and fairness, and a train run of the same spec, in one sqlite store."""
+    root = tmp_path_factory.mktemp("card")
+    (root / "spec.yaml").write_text(SPEC)
+    (root / "triggers.yaml").write_text(TRIGGERS)
+    cube = make_panel(12, 48, seed=9, with_flows=True)
+    spec, triggers = load_spec(root / "spec.yaml"), load_triggers(root / "triggers.yaml")
+    result = backtest(cube, [spec], folds=RollingOrigin(n_origins=6, calibration_origins=8, min_train=12))
+    evaluation, fairness, _ = evaluate(result, cube, triggers, ["forecast"], 5)
+    manifest = {"cube_hash": result.cube_hash, "admin_level": 2, "dims": {"area": 12, "time": 48},
+                "time_range": ["2016-01", "2019-12"], "variables": ["arrivals", "conflict_events"],
+                "sensitivity": {"level": "moderate", "assessed": "moderate", "reasons": ["admin2 counts"]},
+                "files": [{"path": "/data/prmn.csv", "format": "flows", "rows_in": 1000, "rows_kept": 990,
+                           "rows_quarantined": 10}]}
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    backtest_id = log_backtest(result, manifest=manifest, tracking_uri=uri, triggers=evaluation,
+                               fairness=fairness, sample_areas=0)
+    trained = train(cube, spec, calibration=RollingOrigin(n_origins=6, calibration_origins=0), triggers=triggers)
+    train_id, _ = log_trained(trained, cube, manifest=manifest, tracking_uri=uri)
+    return {"uri": uri, "root": root, "backtest": backtest_id, "train": train_id,
+            "inputs": CardInputs.model_validate(_inputs())}
+
+
+@pytest.fixture(scope="module")
+def card(runs) -> ModelCard:
+    return build_card(runs["train"], runs["inputs"], tracking_uri=runs["uri"])
+
+
+def _copy_run(client, run, *, tags=None, drop=(), parent=None):
+    """A copy of ``run`` (tags, params, top-level artifacts and folders not in ``drop``)."""
+    # another experiment: the copies must not become the latest evidence of the real train run
+    found = client.get_experiment_by_name("copies")
+    new = client.create_run(found.experiment_id if found else client.create_experiment("copies"))
+    run_id = new.info.run_id
+    merged = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    merged.update(tags or {})
+    if parent:
+        merged["mlflow.parentRunId"] = parent
+    for k, v in merged.items():
+        client.set_tag(run_id, k, v)
+    for k, v in run.data.params.items():
+        client.log_param(run_id, k, v)
+    for k, v in run.data.metrics.items():
+        client.log_metric(run_id, k, v)
+    with tempfile.TemporaryDirectory() as tmp:
+        for item in Path(client.download_artifacts(run.info.run_id, "", tmp)).iterdir():
+            if item.name in drop:
+                continue
+            if item.is_dir():
+                client.log_artifacts(run_id, str(item), item.name)
+            else:
+                client.log_artifact(run_id, str(item))
+    client.set_terminated(run_id)
+    return run_id
+
+
+def _copy_backtest(runs, drop=(), tags=None) -> str:
+    client = MlflowClient(tracking_uri=runs["uri"])
+    parent = client.get_run(runs["backtest"])
+    new = _copy_run(client, parent, drop=drop, tags=tags)
+    child = client.search_runs([parent.info.experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{runs['backtest']}' and tags.model = 'tiny_lgbm'"))[0]
+    _copy_run(client, child, drop=("fan_charts", "forecasts.parquet", "feature_importance.png"), parent=new)
+    return new
+
+
+def test_card_has_every_section_and_the_logged_numbers(card, runs):
+    md = card.to_markdown()
+    headings = re.findall(r"^## \d+\. (.+)$", md, flags=re.M)
+    assert headings == list(SECTIONS)
+    assert md.splitlines()[2] == f"> **Review status: {DEFAULT_REVIEW_STATUS}**"
+    client = MlflowClient(tracking_uri=runs["uri"])
+    child = client.search_runs([client.get_run(runs["backtest"]).info.experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{runs['backtest']}' and tags.model = 'tiny_lgbm'"))[0]
+    for metric in ("mase_h1", "rmsle_h3", "coverage80_h2"):
+        assert f"{child.data.metrics[metric]:,.3f}" in md, metric
+    assert f"{child.data.metrics['crps_h1']:,.1f}" in md
+    train_run = client.get_run(runs["train"])
+    for value in (train_run.data.tags["spec_hash"], train_run.data.tags["cube_hash"], runs["train"],
+                  runs["backtest"], train_run.data.tags["git_commit"], "moderate", "prmn.csv"):
+        assert value in md
+    assert card.evaluation["baselines"] == ["naive", "seasonal_naive", "moving_average", "ewm", "historical_mean"]
+    assert {r["model"] for r in card.metrics} == {"tiny_lgbm", *card.evaluation["baselines"]}
+    assert {(r["trigger"], r["lead"], r["route"]) for r in card.triggers["table"]} == {
+        ("spike", 1, "forecast"), ("spike", 3, "forecast")}
+    by_group = card.fairness["by_group"]
+    assert by_group and {"n_areas", "n_events", "status"} <= set(by_group[0])
+    assert card.fairness["verdicts"]["forecast"] == client.get_run(runs["backtest"]).data.tags["fairness_passed_forecast"]
+    for line in card.fairness["failures"]["forecast"]:
+        assert line in md
+    assert "Who reads the output:" in md and "Nobody is denied assistance" in md
+
+
+def test_card_hash_is_stable_across_builds_and_changes_with_an_input(card, runs):
+    again = build_card(runs["train"], runs["inputs"], tracking_uri=runs["uri"])
+    assert again.sha256() == card.sha256() == hashlib.sha256(card.to_markdown().encode()).hexdigest()
+    changed = CardInputs.model_validate(_inputs(owner="Another team"))
+    assert build_card(runs["train"], changed, tracking_uri=runs["uri"]).sha256() != card.sha256()
+    reviewed = build_card(runs["train"], runs["inputs"], tracking_uri=runs["uri"], review_status="approved")
+    assert reviewed.sha256() != card.sha256()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("users", [], "users: must list at least one item"),
+    ("intended_use", "  ", "intended_use: must not be empty"),
+    ("caveats", ["fine", "TODO: write the caveats"], "caveats: placeholder text 'TODO'"),
+    ("limitations", ["tbd"], "limitations: placeholder text 'tbd'"),
+    ("owner", "<fill in the owner>", "owner: placeholder text '<fill'"),
+    ("contact", "Lorem ipsum", "contact: placeholder text 'Lorem'"),
+    ("ethical_considerations", ["see ..."], "ethical_considerations: placeholder text '...'"),
+])
+def test_card_inputs_are_rejected_naming_the_field_when_empty_or_placeholder(field, value, message):
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        CardInputs.model_validate(_inputs(**{field: value}))
+
+
+def test_load_card_inputs_names_file_and_field_when_missing_unknown_or_placeholder(tmp_path):
+    data = _inputs(typo_field="x")
+    del data["caveats"]
+    data["implementation_plan"] = {**data["implementation_plan"], "when_wrong": "FIXME"}
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ForecastError) as error:
+        load_card_inputs(path)
+    text = str(error.value)
+    assert text.startswith(f"{path}: ")
+    assert "field 'caveats': required field missing" in text
+    assert "field 'typo_field': unknown field" in text
+    assert "field 'implementation_plan.when_wrong': when_wrong: placeholder text 'FIXME'" in text
+    with pytest.raises(ForecastError, match="not found"):
+        load_card_inputs(tmp_path / "absent.yaml")
+
+
+def test_shipped_card_inputs_for_lightgbm_median_are_complete():
+    inputs = load_card_inputs(ROOT / "models/cards/lightgbm_median.yaml")
+    assert inputs.model == "lightgbm_median"
+    text = json.dumps(inputs.model_dump())
+    for fact in ("0.26", "2018-12", "PRMN", "fairness"):
+        assert fact in text
+
+
+def test_build_card_fails_naming_the_section_when_the_backtest_has_no_trigger_evaluation(runs):
+    bare = _copy_backtest(runs, drop=("triggers",))
+    with pytest.raises(ForecastError, match=r"section 'Trigger evaluation'.*run forecast backtest with --triggers"):
+        build_card(runs["train"], runs["inputs"], backtest_run_id=bare, tracking_uri=runs["uri"])
+    client = MlflowClient(tracking_uri=runs["uri"])
+    no_fairness = _copy_backtest(runs)
+    for key in [k for k in client.get_run(no_fairness).data.tags if k.startswith("fairness_passed")]:
+        client.delete_tag(no_fairness, key)
+    with pytest.raises(ForecastError, match=r"section 'Fairness'.*run forecast backtest with --triggers"):
+        build_card(runs["train"], runs["inputs"], backtest_run_id=no_fairness, tracking_uri=runs["uri"])
+
+
+def test_build_card_fails_clearly_when_no_backtest_matches_the_spec_and_data(runs):
+    client = MlflowClient(tracking_uri=runs["uri"])
+    other = _copy_run(client, client.get_run(runs["train"]), tags={"spec_hash": "0" * 16},
+                      drop=("model",))
+    with pytest.raises(ForecastError, match="no backtest of this spec on this data: run forecast backtest "
+                                            r"--spec .* --triggers .* first"):
+        build_card(other, runs["inputs"], tracking_uri=runs["uri"])
+    with pytest.raises(ForecastError, match="is a backtest run"):
+        build_card(runs["backtest"], runs["inputs"], tracking_uri=runs["uri"])
+    with pytest.raises(ForecastError, match="card inputs are for model 'lightgbm_median'"):
+        build_card(runs["train"], load_card_inputs(ROOT / "models/cards/lightgbm_median.yaml"),
+                   tracking_uri=runs["uri"])
+
+
+def test_card_html_is_self_contained_and_escapes_inputs(runs):
+    inputs = CardInputs.model_validate(_inputs(intended_use="<script>alert('x')</script> & more"))
+    html = build_card(runs["train"], inputs, tracking_uri=runs["uri"]).to_html()
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more" in html
+    assert "<style>" in html and not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<link" not in html
+
+
+def test_write_card_logs_markdown_html_and_the_hash_tag(card, runs):
+    digest, paths = write_card(card, runs["train"], tracking_uri=runs["uri"])
+    assert digest == card.sha256()
+    client = MlflowClient(tracking_uri=runs["uri"])
+    assert client.get_run(runs["train"]).data.tags["card_sha256"] == digest
+    names = {f.path for f in client.list_artifacts(runs["train"], "model_card")}
+    assert names == {"model_card/model_card.md", "model_card/model_card.html"}
+    local = client.download_artifacts(runs["train"], "model_card/model_card.md", str(runs["root"]))
+    assert hashlib.sha256(Path(local).read_bytes()).hexdigest() == digest
+    assert paths["markdown"].endswith("model_card/model_card.md")
+    with pytest.raises(ForecastError, match="this card is about run"):
+        write_card(card, runs["backtest"], tracking_uri=runs["uri"])
+
+
+def test_cli_card_prints_the_hash_and_writes_files_then_exits_2_on_an_unknown_run(runs, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")
+    (tmp_path / "models/cards").mkdir(parents=True)
+    (tmp_path / "models/cards/tiny_lgbm.yaml").write_text(yaml.safe_dump(_inputs()))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["card", runs["train"], "--out", "out", "--tracking-uri", runs["uri"]])
+    assert res.exit_code == 0, res.output
+    digest = re.search(r"sha256 ([0-9a-f]{64})", res.output).group(1)
+    assert hashlib.sha256((tmp_path / "out/model_card.md").read_bytes()).hexdigest() == digest
+    assert (tmp_path / "out/model_card.html").is_file() and "model_card/model_card.html" in res.output
+    res = CliRunner().invoke(app, ["card", "f" * 32, "--tracking-uri", runs["uri"]])
+    assert res.exit_code == 2
+    assert "no MLflow train run" in res.output and "Traceback" not in res.output
+
+
+def test_packaged_templates_are_identical_to_the_ethics_templates():
+    for name in ("model_card.md.j2", "model_card.html.j2"):
+        assert (ROOT / "ethics/templates" / name).read_bytes() == \
+               (ROOT / "forecast/ethics/templates" / name).read_bytes(), name
