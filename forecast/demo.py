@@ -4,8 +4,9 @@ The pipeline so far: ingest the real sample (PRMN flows, rainfall and conflict c
 attributes) into a cube with its manifest and quarantine; backtest LightGBM against the
 baselines on rolling origins, evaluate the anticipatory-action trigger (models/triggers.yaml)
 and its fairness across groups of districts, and log every run to MLflow; train the model on
-all months and log it as an MLflow model; rank districts for action from the last month.
-Later stages (the model card, review and the report) are added here as they land.
+all months and log it as an MLflow model; rank districts for action from the last month;
+write the model card from those runs. Later stages (sign-off, release, the report) are added
+here as they land.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from forecast.datasets import ingest_sample, sample_files
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm_median.yaml"
 TRIGGERS = SPEC.with_name("triggers.yaml")
+CARDS = SPEC.parent / "cards"
 
 console = Console()
 if not console.is_terminal:  # piped: rich assumes 80 columns, too few for the tables
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     files = sample_files()
     console.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO SWALIM, ACLED counts)")
-    console.print("1/4 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
+    console.print("1/5 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
                   + f" with gazetteer {files['areas'].name}")
     start = time.perf_counter()
     with console.status("ingesting the Somalia sample..."):
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = result.manifest.model_dump(mode="json")
     spec = load_spec(SPEC)
     triggers = load_triggers(TRIGGERS)
-    console.print(f"2/4 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
+    console.print(f"2/5 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
                   f"intervals), horizons 1-6, target {spec.target}; trigger '{triggers[0].name}' "
                   f"({triggers[0].describe()}) and its fairness across groups of districts")
     start = time.perf_counter()
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     print_triggers(evaluation)
     print_fairness(fairness)
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
-    console.print(f"3/4 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
+    console.print(f"3/5 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
     start = time.perf_counter()
     with console.status("training..."):
         trained = train(result.cube, spec, triggers=triggers)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                                            cube_path=paths["cube"])
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
     lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
-    console.print(f"4/4 prioritize: districts ranked for action within {lead} months of the last month")
+    console.print(f"4/5 prioritize: districts ranked for action within {lead} months of the last month")
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
     ranking_path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     mlflow.MlflowClient().log_artifact(train_run, str(ranking_path), "prioritize")
     print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
     console.print()
+
+    from forecast.ethics import build_card, write_card
+
+    console.print(f"5/5 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
+    card = build_card(train_run, CARDS / f"{spec.name}.yaml")
+    card_sha, card_uris = write_card(card, train_run)
+    card_dir = out / "model_card"
+    card_dir.mkdir(parents=True, exist_ok=True)
+    (card_dir / "model_card.md").write_text(card.to_markdown(), encoding="utf-8")
+    (card_dir / "model_card.html").write_text(card.to_html(), encoding="utf-8")
+    console.print(f"card SHA-256 {card_sha} (what reviewers will sign); status: not reviewed\n", soft_wrap=True)
 
     console.print("[bold]where things are[/]", soft_wrap=True)
     console.print(f"  cube (NetCDF):     {paths['cube']}", soft_wrap=True)
@@ -100,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"  trained model:     {model_uri}", soft_wrap=True)
     console.print(f"                     forecast predict --model {model_uri} --cube {paths['cube']} "
                   f"--tracking-uri {store}", soft_wrap=True)
-    console.print("  report, model card: not produced yet - the review and report stages are still to "
-                  "come (issues 5-6)")
+    console.print(f"  model card:        {card_dir / 'model_card.html'} (and .md; logged to train run "
+                  f"{train_run}, tag card_sha256)", soft_wrap=True)
+    console.print("  review, release:   not yet: checklists (ethics/checklists/) and the audit log "
+                  "(forecast audit verify) exist; sign-off and the release gate come next (issue 5)", soft_wrap=True)
     console.print(f"\nlook at it: forecast info {paths['cube']}", soft_wrap=True)
     return 0
 

@@ -16,6 +16,13 @@ optionally Ed25519-signed)::
     log = AuditLog("ethics/audit.log.jsonl")
     log.append("review.sign", "amina", {"run_id": run_id, "card_hash": sha, "decision": "approve"})
     log.verify()                     # [] when intact; else every edited, removed or reordered line
+
+The model card is built from a train run and its backtest (same spec, same cube) plus the
+human-written inputs in ``models/cards/<model>.yaml``; its SHA-256 is what reviewers sign::
+
+    from forecast.ethics import build_card, write_card
+    card = build_card(train_run_id)          # fails naming any section it cannot fill
+    sha256, uris = write_card(card, train_run_id)
 """
 
 from forecast.ethics._audit import (
@@ -29,6 +36,15 @@ from forecast.ethics._audit import (
     load_private_key,
     load_public_keys,
 )
+from forecast.ethics._card import (
+    DEFAULT_REVIEW_STATUS,
+    CardInputs,
+    ImplementationPlan,
+    ModelCard,
+    build_card,
+    load_card_inputs,
+    write_card,
+)
 from forecast.ethics._checklists import (
     Checklist,
     ChecklistItem,
@@ -40,6 +56,9 @@ from forecast.ethics._checklists import (
 __all__ = [
     # the review checklists
     "load_checklists", "Checklist", "ChecklistItem", "checklist_items", "checklists_hash",
+    # the model card
+    "build_card", "write_card", "ModelCard", "CardInputs", "ImplementationPlan", "load_card_inputs",
+    "DEFAULT_REVIEW_STATUS",
     # the audit log
     "AuditLog", "AuditLogError", "Entry", "Problem", "PublicKey", "generate_key", "load_public_keys",
     "load_private_key", "DEFAULT_LOG",
