@@ -15,6 +15,7 @@ import json
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,25 @@ def suppress_small_cells(frame: pd.DataFrame, columns=("actual",), k: int = SMAL
         out[col] = np.where(small, np.nan, values)
         out[f"{col}_suppressed"] = small
     return out
+
+
+@contextmanager
+def _store(tracking_uri: str | None):
+    """Use ``tracking_uri`` while logging, then give the caller back its own tracking URI
+    (a library call must not move every later MLflow call of the session to another store)."""
+    import mlflow
+
+    if not tracking_uri:
+        yield
+        return
+    from mlflow.tracking._tracking_service import utils
+
+    before = utils._tracking_uri  # None: the caller had set none, MLflow's default applies
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
 
 
 def _start_run(experiment: str, run_name: str):
@@ -121,41 +141,40 @@ def log_backtest(
     """
     import mlflow
 
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    scores = result.scores()
-    sensitivity = (manifest or {}).get("sensitivity", {}).get("level", "unknown") if manifest else "unknown"
-    tags = {"cube_hash": result.cube_hash, "git_commit": git_commit(), "sensitivity": sensitivity,
-            "forecast_version": __version__, "target": result.target}
-    folds = result.folds
-    with _start_run(experiment, run_name or f"backtest-{result.target}") as parent:
-        mlflow.set_tags({**tags, "kind": "backtest"})
-        mlflow.log_params({"target": result.target, "models": ",".join(result.models),
-                           "n_origins": folds.n_origins, "step": folds.step,
-                           "calibration_origins": folds.calibration_origins,
-                           "min_train": folds.min_train, "refit_every": folds.refit_every})
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            scores.to_csv(tmp / "metrics.csv", index=False)
-            result.summary().to_csv(tmp / "summary.csv")
-            mlflow.log_artifact(str(tmp / "metrics.csv"))
-            mlflow.log_artifact(str(tmp / "summary.csv"))
-            if manifest:
-                (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-                mlflow.log_artifact(str(tmp / "manifest.json"))
-        if triggers is not None:
-            _log_triggers(triggers)
-        if fairness is not None:
-            _log_fairness(fairness)
-        if mitigation is not None:
-            column = mitigation["group_column"].iloc[0] if len(mitigation) else "groups"
+    with _store(tracking_uri):
+        scores = result.scores()
+        sensitivity = (manifest or {}).get("sensitivity", {}).get("level", "unknown") if manifest else "unknown"
+        tags = {"cube_hash": result.cube_hash, "git_commit": git_commit(), "sensitivity": sensitivity,
+                "forecast_version": __version__, "target": result.target}
+        folds = result.folds
+        with _start_run(experiment, run_name or f"backtest-{result.target}") as parent:
+            mlflow.set_tags({**tags, "kind": "backtest"})
+            mlflow.log_params({"target": result.target, "models": ",".join(result.models),
+                               "n_origins": folds.n_origins, "step": folds.step,
+                               "calibration_origins": folds.calibration_origins,
+                               "min_train": folds.min_train, "refit_every": folds.refit_every})
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"mitigation_{column}.csv"
-                mitigation.to_csv(path, index=False)
-                mlflow.log_artifact(str(path), "fairness")
-        for spec in result.specs:
-            _log_model_run(result, spec, scores, tags, sample_areas, small_cell)
-        return parent.info.run_id
+                tmp = Path(tmp)
+                scores.to_csv(tmp / "metrics.csv", index=False)
+                result.summary().to_csv(tmp / "summary.csv")
+                mlflow.log_artifact(str(tmp / "metrics.csv"))
+                mlflow.log_artifact(str(tmp / "summary.csv"))
+                if manifest:
+                    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+                    mlflow.log_artifact(str(tmp / "manifest.json"))
+            if triggers is not None:
+                _log_triggers(triggers)
+            if fairness is not None:
+                _log_fairness(fairness)
+            if mitigation is not None:
+                column = mitigation["group_column"].iloc[0] if len(mitigation) else "groups"
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / f"mitigation_{column}.csv"
+                    mitigation.to_csv(path, index=False)
+                    mlflow.log_artifact(str(path), "fairness")
+            for spec in result.specs:
+                _log_model_run(result, spec, scores, tags, sample_areas, small_cell)
+            return parent.info.run_id
 
 
 TRIGGER_METRICS = ("hit_rate", "false_alarm_ratio", "brier", "brier_skill", "activations",
@@ -302,31 +321,30 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
     import mlflow
     from mlflow.models import infer_signature
 
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    spec = trained.spec
-    sensitivity = (manifest or {}).get("sensitivity", {}).get("level", "unknown") if manifest else "unknown"
-    example = cube_table(cube, areas=cube["area"].values[:3], months=24)
-    model = _pyfunc_class()(trained)
-    output = model.predict(None, example)
-    with _start_run(experiment, spec.name) as run:
-        mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(),
-                         "cube_hash": trained.cube_hash, "git_commit": git_commit(),
-                         "sensitivity": sensitivity, "forecast_version": __version__,
-                         "target": spec.target})
-        params: dict = {}
-        _flat("", spec.model_dump(mode="json"), params)
-        mlflow.log_params({k: v for k, v in params.items() if k != "description"})
-        mlflow.log_metrics({f"n_calibration_h{h}": n for h, n in trained.n_calibration.items()})
-        if cube_path is not None:  # where `forecast prioritize --run` finds the data by default
-            mlflow.set_tag("cube_path", str(Path(cube_path).resolve()))
-        if trained.triggers:
-            mlflow.log_params({f"trigger.{t.name}": t.describe() for t in trained.triggers})
-            mlflow.log_dict({"triggers": [t.model_dump() for t in trained.triggers]}, "triggers.yaml")
-            mlflow.log_metrics({f"trigger_calibration_events_l{lead}_{name}": cal.n_events_
-                                for (name, lead), cal in trained.trigger_calibration.items()})
-        info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
-                                       signature=infer_signature(example, output))
-        if manifest:
-            mlflow.log_dict(dict(manifest), "manifest.json")
-        return run.info.run_id, info.model_uri
+    with _store(tracking_uri):
+        spec = trained.spec
+        sensitivity = (manifest or {}).get("sensitivity", {}).get("level", "unknown") if manifest else "unknown"
+        example = cube_table(cube, areas=cube["area"].values[:3], months=24)
+        model = _pyfunc_class()(trained)
+        output = model.predict(None, example)
+        with _start_run(experiment, spec.name) as run:
+            mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(),
+                             "cube_hash": trained.cube_hash, "git_commit": git_commit(),
+                             "sensitivity": sensitivity, "forecast_version": __version__,
+                             "target": spec.target})
+            params: dict = {}
+            _flat("", spec.model_dump(mode="json"), params)
+            mlflow.log_params({k: v for k, v in params.items() if k != "description"})
+            mlflow.log_metrics({f"n_calibration_h{h}": n for h, n in trained.n_calibration.items()})
+            if cube_path is not None:  # where `forecast prioritize --run` finds the data by default
+                mlflow.set_tag("cube_path", str(Path(cube_path).resolve()))
+            if trained.triggers:
+                mlflow.log_params({f"trigger.{t.name}": t.describe() for t in trained.triggers})
+                mlflow.log_dict({"triggers": [t.model_dump() for t in trained.triggers]}, "triggers.yaml")
+                mlflow.log_metrics({f"trigger_calibration_events_l{lead}_{name}": cal.n_events_
+                                    for (name, lead), cal in trained.trigger_calibration.items()})
+            info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
+                                           signature=infer_signature(example, output))
+            if manifest:
+                mlflow.log_dict(dict(manifest), "manifest.json")
+            return run.info.run_id, info.model_uri
