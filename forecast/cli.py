@@ -169,6 +169,7 @@ from forecast import _cli_models  # noqa: E402,F401  (registers backtest, train,
 from forecast import _cli_triggers  # noqa: E402,F401  (registers prioritize)
 from forecast import _cli_card  # noqa: E402,F401  (registers card)
 from forecast import _cli_audit  # noqa: E402,F401  (registers audit)
+from forecast import _cli_review  # noqa: E402,F401  (registers review)
 
 if __name__ == "__main__":  # `python -m forecast.cli`: run the app the commands registered on
     from forecast.cli import app as registered

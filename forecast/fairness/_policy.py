@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from forecast.errors import ForecastError
 
-__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "load_policy", "PACKAGED_POLICY", "REPO_POLICY"]
+__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "load_policy", "PACKAGED_POLICY", "REPO_POLICY"]
 
 #: The copy shipped inside the package (always present).
 PACKAGED_POLICY = Path(__file__).with_name("policy.yaml")
@@ -162,6 +162,39 @@ class ReleaseChecks(BaseModel):
     admin_level: AdminLevelCheck
 
 
+class Approvals(_Check):
+    """Valid approvals needed per reviewer role before a model may be released."""
+
+    technical: int = Field(ge=1)
+    ethics: int = Field(ge=1)
+
+
+class Expiry(_Check):
+    """Days after which a sign-off no longer counts."""
+
+    days: int = Field(ge=1)
+
+
+class ReviewRules(BaseModel):
+    """Rules of the human review (``forecast review``); every one states its rationale.
+
+    There are no defaults: a policy without a ``review`` section approves no model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approvals: Approvals
+    expiry: Expiry
+
+    def needed(self) -> dict[str, int]:
+        """Approvals needed per role, ``{"technical": 1, "ethics": 1}``."""
+        return {"technical": self.approvals.technical, "ethics": self.approvals.ethics}
+
+    @property
+    def expire_days(self) -> int:
+        return self.expiry.days
+
+
 class Policy(BaseModel):
     """The fairness policy: disparity limits per metric and minimum group sizes.
 
@@ -177,6 +210,9 @@ class Policy(BaseModel):
     release : ReleaseChecks or None
         Thresholds of the release gate's automated checks; None when the file has none (the
         gate then refuses: release thresholds have no defaults).
+    review : ReviewRules or None
+        Approvals needed per reviewer role and how long a sign-off holds; None when the file
+        has none (then no review is approved: review rules have no defaults).
     source : str
         The file the policy was read from (``"defaults"`` when built in code).
 
@@ -193,6 +229,7 @@ class Policy(BaseModel):
     metrics: Metrics = Metrics()
     minimums: Minimums = Minimums()
     release: ReleaseChecks | None = None
+    review: ReviewRules | None = None
     _source: str = PrivateAttr(default="defaults")
 
     @property

@@ -1,0 +1,148 @@
+"""``forecast review start | answer | sign | status``: a thin shell over :mod:`forecast.ethics._review`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+import forecast.cli as _cli  # the consoles are read at call time, so that tests can widen them
+from forecast.cli import _fail, app
+from forecast.errors import ForecastError
+from forecast.ethics._audit import DEFAULT_LOG
+
+review_app = typer.Typer(
+    name="review",
+    help="The ethics review of a train run: start it, answer the checklist items, sign off, see where it stands.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(review_app, name="review")
+
+
+class Answer(str, Enum):
+    yes = "yes"
+    no = "no"
+    na = "n/a"
+
+
+class Role(str, Enum):
+    technical = "technical"
+    ethics = "ethics"
+
+
+class Decision(str, Enum):
+    approve = "approve"
+    reject = "reject"
+
+
+RunArg = Annotated[str, typer.Argument(help="MLflow run id of `forecast train` (with a model card).", show_default=False)]
+ReviewsOpt = Annotated[Path, typer.Option("--reviews", help="Folder of review records.")]
+UriOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")]
+LogOpt = Annotated[Path, typer.Option("--log", help="The audit log (JSON Lines).")]
+
+
+def _print(text: str) -> None:
+    _cli.out.print(text, soft_wrap=True, highlight=False, markup=False)
+
+
+@review_app.command()
+def start(
+    run_id: RunArg,
+    restart: Annotated[bool, typer.Option("--restart", help="Start a new review when one exists (after a rejection); "
+                                          "the old file is kept, renamed with a timestamp.")] = False,
+    reviews: ReviewsOpt = Path("ethics/reviews"),
+    tracking_uri: UriOpt = None,
+) -> None:
+    """Write the review record (one entry per checklist item) of a train run."""
+    from forecast.ethics._review import read_review, start_review
+
+    try:
+        path = start_review(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, restart=restart)
+        review = read_review(run_id, reviews_dir=reviews)
+    except ForecastError as error:
+        _fail(error)
+    _print(f"review of run {run_id}: {path} ({len(review.items)} items to answer)")
+    _print(f"card sha256 {review.card_sha256}\nmodel digest {review.model_digest}")
+
+
+@review_app.command("answer")
+def answer_item(
+    run_id: RunArg,
+    item: Annotated[str, typer.Argument(help="Checklist item id, e.g. dseg.problem.needs_based.", show_default=False)],
+    answer: Annotated[Answer, typer.Option("--answer", help="yes, no or n/a.", show_default=False)],
+    by: Annotated[str, typer.Option("--by", help="Who answers.", show_default=False)],
+    evidence: Annotated[str | None, typer.Option("--evidence", help="The evidence (for n/a: why it does not apply).")] = None,
+    reviews: ReviewsOpt = Path("ethics/reviews"),
+) -> None:
+    """Record the answer to one checklist item, with its evidence."""
+    from forecast.ethics._review import answer as record
+
+    try:
+        done = record(run_id, item, answer.value, evidence, by=by, reviews_dir=reviews)
+    except ForecastError as error:
+        _fail(error)
+    _print(f"{done.id}: {done.answer} (by {done.answered_by_name})")
+
+
+@review_app.command("sign")
+def sign_off(
+    run_id: RunArg,
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Your name.", show_default=False)],
+    role: Annotated[Role, typer.Option("--role", help="technical or ethics.", show_default=False)],
+    decision: Annotated[Decision, typer.Option("--decision", help="approve or reject.", show_default=False)],
+    comment: Annotated[str, typer.Option("--comment", help="Why; recorded in the audit log.")] = "",
+    key: Annotated[Path | None, typer.Option("--key", help="Sign the entry with this private key "
+                                             "(`forecast audit keygen`).")] = None,
+    log: LogOpt = DEFAULT_LOG,
+    reviews: ReviewsOpt = Path("ethics/reviews"),
+    tracking_uri: UriOpt = None,
+) -> None:
+    """Record a sign-off in the audit log, bound to the run id, the card hash and the model digest."""
+    from forecast.ethics._review import sign
+
+    try:
+        entry = sign(run_id, reviewer, role.value, decision.value, comment, key=key, log=log,
+                     tracking_uri=tracking_uri, reviews_dir=reviews)
+    except ForecastError as error:
+        _fail(error)
+    signed = f", signed with key {entry.key_id}" if entry.key_id else ""
+    _print(f"{decision.value} by {reviewer} ({role.value}) recorded in {log} as entry {entry.seq}{signed}")
+
+
+@review_app.command()
+def status(
+    run_id: RunArg,
+    log: LogOpt = DEFAULT_LOG,
+    reviews: ReviewsOpt = Path("ethics/reviews"),
+    tracking_uri: UriOpt = None,
+) -> None:
+    """Show the items per role and every unmet rule. Exit 0 when approved, 1 when not."""
+    from forecast.ethics._review import read_review, review_state
+
+    try:
+        state = review_state(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=log)
+        review = read_review(run_id, reviews_dir=reviews)
+    except ForecastError as error:
+        _fail(error)
+    table = Table("role", "item", "blocking", "answer", "by", title=f"review of run {run_id}")
+    for item in sorted(review.items, key=lambda i: i.answered_by):
+        shown = item.answer or "-"
+        style = "red" if item.answer == "no" and item.blocking else "yellow" if item.answer is None else "green"
+        table.add_row(item.answered_by, escape(item.id), "yes" if item.blocking else "no", f"[{style}]{shown}[/]",
+                      escape(item.answered_by_name or "-"))
+    _cli.out.print(table)
+    for role, names in state.valid_approvals.items():
+        _print(f"{role} approvals: {', '.join(names) or 'none'}")
+    if state.approved:
+        _print(f"run {run_id}: approved")
+        return
+    _print(f"run {run_id}: not approved")
+    for problem in state.problems:
+        _print(f"  - {problem}")
+    raise typer.Exit(code=1)

@@ -1,0 +1,391 @@
+"""Review records and sign-offs: reviewers answer the checklists and approve or reject a run.
+
+A review of a train run is a YAML file, ``ethics/reviews/<run_id>.yaml``, written by
+:func:`start_review` from the checklists: one entry per item, answered with :func:`answer` (or
+by editing the file; it is validated on every read). :func:`sign` appends a ``review.sign``
+entry to the hash-chained audit log, bound to the run id, the card's SHA-256 and the model's
+digest. :func:`review_state` applies the rules of the ``review:`` section of the policy: a
+changed card or model voids earlier sign-offs, both roles must approve, the run's author is
+never the only approver, a rejection blocks until a new review, approvals expire.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from forecast.errors import ForecastError
+from forecast.ethics._audit import DEFAULT_LOG, AuditLog, Entry
+from forecast.ethics._checklists import ROLES, checklists_hash, load_checklists
+
+__all__ = ["REVIEWS_DIR", "ReviewItem", "Review", "ReviewState", "start_review", "answer", "sign",
+           "review_state", "read_review", "model_digest"]
+
+#: Where review records live (relative to the working folder).
+REVIEWS_DIR = Path("ethics/reviews")
+ANSWERS = ("yes", "no", "n/a")
+DECISIONS = ("approve", "reject")
+SIGN_KIND = "review.sign"
+# libyaml when present: a review has a hundred items and is read on every answer
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class ReviewItem(BaseModel):
+    """One checklist item of a review, with its answer (``None`` until answered)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    question: str
+    evidence_asked: str
+    answered_by: Literal["technical", "ethics"]
+    blocking: bool
+    answer: Literal["yes", "no", "n/a"] | None = None
+    evidence: str | None = None
+    answered_by_name: str | None = None
+
+    @model_validator(mode="after")
+    def _answer_complete(self) -> ReviewItem:
+        if self.answer is None:
+            if self.evidence or self.answered_by_name:
+                raise ValueError("has evidence or answered_by_name but no answer (yes, no or n/a)")
+            return self
+        if self.answer in ("yes", "n/a") and not (self.evidence or "").strip():
+            why = "the reason it does not apply" if self.answer == "n/a" else "the evidence"
+            raise ValueError(f"answered {self.answer!r} without evidence: give {why}")
+        if not (self.answered_by_name or "").strip():
+            raise ValueError("answered without answered_by_name (who answered)")
+        return self
+
+
+class Review(BaseModel):
+    """The review record of one train run (the YAML file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    card_sha256: str
+    model_digest: str
+    checklists_hash: str
+    started: str
+    items: list[ReviewItem]
+
+    def item(self, item_id: str) -> ReviewItem:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        ids = [i.id for i in self.items]
+        close = difflib.get_close_matches(item_id, ids, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; items: {', '.join(ids[:5])}, ..."
+        raise ForecastError(f"the review of run {self.run_id} has no item {item_id!r}{hint}")
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """Where the review of a run stands; ``approved`` is True only when ``problems`` is empty."""
+
+    run_id: str
+    card_sha256: str | None
+    model_digest: str
+    checklist_complete: bool
+    unanswered: list[str] = field(default_factory=list)
+    blocking_no: list[str] = field(default_factory=list)
+    valid_approvals: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def approved(self) -> bool:
+        return not self.problems
+
+
+# --- MLflow -------------------------------------------------------------------------------
+
+def _train_run(run_id: str, tracking_uri: str | None):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    try:
+        run = client.get_run(run_id)
+    except Exception as error:  # MLflow raises several types for an unknown id
+        raise ForecastError(f"no MLflow train run {run_id!r} at {client.tracking_uri}: {error}") from None
+    if run.data.tags.get("kind") != "train":
+        raise ForecastError(f"run {run_id} is a {run.data.tags.get('kind', 'non-forecast')} run; reviews are of "
+                            "runs of `forecast train`")
+    return client, run
+
+
+def model_digest(client, run_id: str) -> str:
+    """SHA-256 over the run's ``model/`` artifact files: each relative path and its content's
+    SHA-256, in path order. Changes whenever any file of the logged model changes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = _download_model(client, run_id, tmp)
+        except Exception as error:  # MLflow raises several types for a missing artifact
+            raise ForecastError(f"run {run_id} has no model/ artifact to review ({error}); log the model with "
+                                "`forecast train`") from None
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        if not files:
+            raise ForecastError(f"run {run_id} has an empty model/ artifact; log the model with `forecast train`")
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
+def _download_model(client, run_id: str, folder: str) -> Path:
+    """The run's ``model/`` files: MLflow 3 keeps a model logged with ``name="model"`` as a logged
+    model of the run (read from its own location, so that no global tracking URI is involved);
+    older runs and copies keep it among the run's artifacts."""
+    import mlflow
+
+    outputs = client.get_run(run_id).outputs
+    for output in outputs.model_outputs if outputs is not None else []:
+        logged = client.get_logged_model(output.model_id)
+        if logged.name == "model":
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=logged.artifact_location, dst_path=folder))
+    return Path(client.download_artifacts(run_id, "model", folder))
+
+
+def _card_sha256(run, run_id: str) -> str:
+    card = run.data.tags.get("card_sha256")
+    if not card:
+        raise ForecastError(f"run {run_id} has no model card (tag card_sha256); run `forecast card {run_id}` first")
+    return card
+
+
+# --- the review file ----------------------------------------------------------------------
+
+def _path(run_id: str, reviews_dir: str | Path) -> Path:
+    return Path(reviews_dir) / f"{run_id}.yaml"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def start_review(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,
+                 restart: bool = False) -> Path:
+    """Write the review record of a train run from the checklists, every item unanswered.
+
+    Parameters
+    ----------
+    run_id : str
+        A train run with a model card (tag ``card_sha256``).
+    restart : bool
+        Start a new review when one exists (needed after a rejection); the old file is kept,
+        renamed ``<run_id>.<time>.yaml``.
+
+    Returns
+    -------
+    Path
+        ``<reviews_dir>/<run_id>.yaml``.
+    """
+    client, run = _train_run(run_id, tracking_uri)
+    card = _card_sha256(run, run_id)
+    path = _path(run_id, reviews_dir)
+    if path.exists():
+        if not restart:
+            raise ForecastError(f"{path}: a review of run {run_id} already exists; answer it, or start a new one with "
+                                f"`forecast review start {run_id} --restart` (the old file is kept)")
+        path.rename(path.with_name(f"{run_id}.{_now().strftime('%Y%m%dT%H%M%S%fZ')}.yaml"))
+    checklists = load_checklists()
+    items = [ReviewItem(id=i.id, question=i.question, evidence_asked=i.evidence, answered_by=i.answered_by,
+                        blocking=i.blocking) for c in checklists for i in c.items]
+    review = Review(run_id=run_id, card_sha256=card, model_digest=model_digest(client, run_id),
+                    checklists_hash=checklists_hash(checklists), started=_now().isoformat(), items=items)
+    _write(review, path)
+    return path
+
+
+def read_review(run_id: str, *, reviews_dir: str | Path = REVIEWS_DIR) -> Review:
+    """Read and validate the review record of a run; errors name the file and the item."""
+    path = _path(run_id, reviews_dir)
+    if not path.is_file():
+        raise ForecastError(f"{path}: no review of run {run_id}; start one with `forecast review start {run_id}`")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except yaml.YAMLError as error:
+        raise ForecastError(f"{path}: the review is not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise ForecastError(f"{path}: a review is a mapping with run_id, card_sha256, ..., items; "
+                            f"got {type(data).__name__}")
+    try:
+        review = Review(**data)
+    except ValidationError as error:
+        lines = [f"  {_where(e['loc'], data)}: {_message(e)}" for e in error.errors()]
+        raise ForecastError(f"{path}: invalid review\n" + "\n".join(lines)) from None
+    if review.run_id != run_id:
+        raise ForecastError(f"{path}: the file reviews run {review.run_id}, not {run_id}")
+    return review
+
+
+def _where(loc: tuple, data: dict) -> str:
+    if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
+        items = data.get("items") or []
+        name = items[loc[1]].get("id") if loc[1] < len(items) and isinstance(items[loc[1]], dict) else None
+        where = f"item {name!r}" if name else f"items[{loc[1]}]"
+        return " ".join([where, ".".join(map(str, loc[2:]))]).strip()
+    return ".".join(map(str, loc)) or "review"
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (a typo? it would otherwise be silently ignored)"
+    if error["type"] == "missing":
+        return "missing (required)"
+    if error["type"] == "value_error":  # a whole-item rule; its input is the whole item
+        return error["msg"].removeprefix("Value error, ")
+    return f"{error['msg']}, got {error.get('input')!r}"
+
+
+def _write(review: Review, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = ("# Review record written by `forecast review start`; answer items with `forecast review answer`\n"
+            "# or edit answer (yes, no, n/a), evidence and answered_by_name here.\n")
+    text += yaml.dump(review.model_dump(mode="json"), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def answer(run_id: str, item_id: str, answer: str, evidence: str | None, *, by: str,
+           reviews_dir: str | Path = REVIEWS_DIR) -> ReviewItem:
+    """Record the answer to one item: ``yes`` / ``n/a`` need evidence (for n/a, the reason)."""
+    review = read_review(run_id, reviews_dir=reviews_dir)
+    item = review.item(item_id)
+    if answer not in ANSWERS:
+        raise ForecastError(f"answer must be one of {', '.join(ANSWERS)}; got {answer!r}")
+    if not by or not by.strip():
+        raise ForecastError("say who answers (by=NAME)")
+    evidence = (evidence or "").strip() or None
+    if answer in ("yes", "n/a") and evidence is None:
+        need = "the reason the item does not apply" if answer == "n/a" else "the evidence (an artifact, a document)"
+        raise ForecastError(f"item {item_id}: answer {answer!r} needs {need}")
+    updated = item.model_copy(update={"answer": answer, "evidence": evidence, "answered_by_name": by.strip()})
+    review.items[review.items.index(item)] = updated
+    _write(review, _path(run_id, reviews_dir))
+    return updated
+
+
+# --- sign-offs ----------------------------------------------------------------------------
+
+def _log(log: AuditLog | str | Path | None) -> AuditLog:
+    return log if isinstance(log, AuditLog) else AuditLog(DEFAULT_LOG if log is None else log)
+
+
+def sign(run_id: str, reviewer: str, role: str, decision: str, comment: str = "", *, key=None,
+         log: AuditLog | str | Path | None = None, tracking_uri: str | None = None,
+         reviews_dir: str | Path = REVIEWS_DIR) -> Entry:
+    """Append a ``review.sign`` entry to the audit log, bound to the run's current card and model.
+
+    Refuses to approve while items of the reviewer's role are unanswered or a blocking one is
+    answered "no", or when the card or model changed since the review started.
+    """
+    if role not in ROLES:
+        raise ForecastError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    if decision not in DECISIONS:
+        raise ForecastError(f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
+    if not reviewer or not reviewer.strip():
+        raise ForecastError("the reviewer's name is empty")
+    client, run = _train_run(run_id, tracking_uri)
+    card = _card_sha256(run, run_id)
+    review = read_review(run_id, reviews_dir=reviews_dir)
+    digest = model_digest(client, run_id)
+    if decision == "approve":
+        if (card, digest) != (review.card_sha256, review.model_digest):
+            what = "model card" if card != review.card_sha256 else "model"
+            raise ForecastError(f"the {what} of run {run_id} changed since the review started; start a new review "
+                                f"with `forecast review start {run_id} --restart`")
+        mine = [i for i in review.items if i.answered_by == role]
+        open_items = [i.id for i in mine if i.answer is None]
+        blocking = [i.id for i in mine if i.blocking and i.answer == "no"]
+        if open_items or blocking:
+            lines = ([f"  unanswered: {i}" for i in open_items] + [f"  blocking, answered no: {i}" for i in blocking])
+            raise ForecastError(f"cannot approve run {run_id} as {role} reviewer:\n" + "\n".join(lines)
+                                + f"\n  answer them with `forecast review answer {run_id} ITEM ...`, or reject")
+    payload = {"run_id": run_id, "card_sha256": card, "model_digest": digest,
+               "checklists_hash": review.checklists_hash, "role": role, "decision": decision,
+               "comment": comment, "review_started": review.started}
+    return _log(log).append(SIGN_KIND, reviewer.strip(), payload, key=key)
+
+
+def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,
+                 log: AuditLog | str | Path | None = None, policy=None, now: datetime | None = None) -> ReviewState:
+    """Apply the review rules to a run; ``state.approved`` is True only when nothing is wrong.
+
+    Raises ForecastError only when the run or its review cannot be read; every unmet rule is a
+    readable line of ``state.problems``.
+    """
+    from forecast.fairness._policy import load_policy
+
+    client, run = _train_run(run_id, tracking_uri)
+    card = run.data.tags.get("card_sha256")
+    author = run.data.tags.get("mlflow.user")
+    digest = model_digest(client, run_id)
+    review = read_review(run_id, reviews_dir=reviews_dir)
+    policy = load_policy() if policy is None else policy
+    now = _now() if now is None else now
+    problems: list[str] = []
+    if card is None:
+        problems.append(f"run {run_id} has no model card: run `forecast card {run_id}`")
+    unanswered = [i.id for i in review.items if i.answer is None]
+    blocking_no = [i.id for i in review.items if i.blocking and i.answer == "no"]
+    if unanswered:
+        problems.append(f"{len(unanswered)} checklist item(s) unanswered: {', '.join(unanswered[:5])}"
+                        + (", ..." if len(unanswered) > 5 else ""))
+    problems += [f"blocking item {i} answered no" for i in blocking_no]
+    if (review.card_sha256, review.model_digest) != (card, digest):
+        problems.append(f"the review answered an earlier model card or model; start a new review "
+                        f"(forecast review start {run_id} --restart)")
+    valid: dict[str, list[str]] = {role: [] for role in ROLES}
+    problems += _sign_offs(run_id, review, card, digest, _log(log), policy, now, valid)
+    if policy.review is None:
+        problems.append(f"the policy {policy.source} has no review section: no approval rules, no model is approved")
+    else:
+        for role, needed in policy.review.needed().items():
+            have = len(valid[role])
+            if have < needed:
+                problems.append(f"no valid {role} approval ({needed} needed)" if have == 0
+                                else f"{have} valid {role} approval(s), {needed} needed")
+    approvers = {name for names in valid.values() for name in names}
+    if author and approvers == {author}:
+        problems.append(f"the run's author {author} is the only approver")
+    return ReviewState(run_id=run_id, card_sha256=card, model_digest=digest, checklist_complete=not unanswered,
+                       unanswered=unanswered, blocking_no=blocking_no, valid_approvals=valid, problems=problems)
+
+
+def _sign_offs(run_id, review, card, digest, log, policy, now, valid) -> list[str]:
+    problems = [p for p in log.verify() if p.severity == "error"]
+    if problems:
+        return [f"the audit log {log.path} fails to verify ({len(problems)} problem(s), first: {problems[0]}); "
+                "its sign-offs cannot be trusted: run `forecast audit verify`"]
+    out = []
+    expire_days = policy.review.expire_days if policy.review is not None else None
+    for entry in log.entries(check=False):
+        p = entry.payload
+        if entry.kind != SIGN_KIND or p.get("run_id") != run_id or p.get("review_started") != review.started:
+            continue  # another run, or a review before the current one
+        who, role, day = entry.actor, p.get("role"), entry.time[:10]
+        if p.get("decision") == "reject":
+            out.append(f"rejected by {who} ({role}) on {day}: a new review is needed "
+                       f"(forecast review start {run_id} --restart)")
+        elif p.get("card_sha256") != card:
+            out.append(f"approval by {who} voided: the model card changed after it was signed")
+        elif p.get("model_digest") != digest:
+            out.append(f"approval by {who} voided: the model changed")
+        elif expire_days is not None and (
+                expires := datetime.fromisoformat(entry.time) + timedelta(days=expire_days)) < now:
+            out.append(f"approval by {who} expired on {expires.date().isoformat()}")
+        elif role in valid and who not in valid[role]:
+            valid[role].append(who)
+    return out
