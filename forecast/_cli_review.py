@@ -127,16 +127,11 @@ def status(
 
     try:
         state = review_state(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=log)
-        review = read_review(run_id, reviews_dir=reviews)
+        review = read_review(run_id, reviews_dir=reviews) if (reviews / f"{run_id}.yaml").is_file() else None
     except ForecastError as error:
         _fail(error)
-    table = Table("role", "item", "blocking", "answer", "by", title=f"review of run {run_id}")
-    for item in sorted(review.items, key=lambda i: i.answered_by):
-        shown = item.answer or "-"
-        style = "red" if item.answer == "no" and item.blocking else "yellow" if item.answer is None else "green"
-        table.add_row(item.answered_by, escape(item.id), "yes" if item.blocking else "no", f"[{style}]{shown}[/]",
-                      escape(item.answered_by_name or "-"))
-    _cli.out.print(table)
+    if review is not None:
+        _cli.out.print(_items_table(run_id, review))
     for role, names in state.valid_approvals.items():
         _print(f"{role} approvals: {', '.join(names) or 'none'}")
     if state.approved:
@@ -146,3 +141,13 @@ def status(
     for problem in state.problems:
         _print(f"  - {problem}")
     raise typer.Exit(code=1)
+
+
+def _items_table(run_id: str, review) -> Table:
+    table = Table("role", "item", "blocking", "answer", "by", title=f"review of run {run_id}")
+    for item in sorted(review.items, key=lambda i: i.answered_by):
+        shown = item.answer or "-"
+        style = "red" if item.answer == "no" and item.blocking else "yellow" if item.answer is None else "green"
+        table.add_row(item.answered_by, escape(item.id), "yes" if item.blocking else "no", f"[{style}]{shown}[/]",
+                      escape(item.answered_by_name or "-"))
+    return table

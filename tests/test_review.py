@@ -338,3 +338,23 @@ def test_review_rules_errors_name_the_field(tmp_path, edit, message):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ForecastError, match=message):
         load_policy(path)
+
+
+def test_review_state_says_no_review_yet(env):
+    state = _state(env)
+    assert state.problems == [f"no review of run {env['run']}: start one with `forecast review start {env['run']}`"]
+    assert not state.approved
+
+
+def test_cli_sign_with_a_key_writes_a_signed_entry_that_verifies(env, tmp_path):
+    from forecast.ethics._audit import generate_key
+
+    public = generate_key(tmp_path / "lena.pem")
+    _start(env)
+    _answer_all(env, "ethics")
+    result = _cli(env, "sign", env["run"], "--reviewer", "lena", "--role", "ethics", "--decision", "approve",
+                  "--key", str(tmp_path / "lena.pem"), "--log", str(env["log"]), "--reviews", str(env["reviews"]),
+                  "--tracking-uri", env["uri"])
+    assert result.exit_code == 0, result.output
+    assert f"signed with key {public.key_id}" in result.output
+    assert AuditLog(env["log"], public_keys=public.path, require_signatures=True).verify() == []

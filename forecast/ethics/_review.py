@@ -323,8 +323,8 @@ def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
                  log: AuditLog | str | Path | None = None, policy=None, now: datetime | None = None) -> ReviewState:
     """Apply the review rules to a run; ``state.approved`` is True only when nothing is wrong.
 
-    Raises ForecastError only when the run or its review cannot be read; every unmet rule is a
-    readable line of ``state.problems``.
+    Raises ForecastError only when the run cannot be read or its review file is invalid; every
+    unmet rule (no review yet included) is a readable line of ``state.problems``.
     """
     from forecast.fairness._policy import load_policy
 
@@ -332,6 +332,10 @@ def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
     card = run.data.tags.get("card_sha256")
     author = run.data.tags.get("mlflow.user")
     digest = model_digest(client, run_id)
+    if not _path(run_id, reviews_dir).is_file():
+        return ReviewState(run_id=run_id, card_sha256=card, model_digest=digest, checklist_complete=False,
+                           valid_approvals={role: [] for role in ROLES},
+                           problems=[f"no review of run {run_id}: start one with `forecast review start {run_id}`"])
     review = read_review(run_id, reviews_dir=reviews_dir)
     policy = load_policy() if policy is None else policy
     now = _now() if now is None else now
