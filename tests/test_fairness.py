@@ -378,10 +378,10 @@ def test_packaged_policy_is_identical_to_ethics_policy_when_shipped():
 def test_load_policy_defaults_equal_the_documented_defaults_when_no_path_is_given():
     policy = load_policy()
     assert policy.source == str(REPO_POLICY)
-    # the fairness limits in the file are the documented ones; release thresholds have no
-    # defaults in code (tests/test_release_policy.py)
-    assert policy.model_dump(exclude={"release"}) == Policy().model_dump(exclude={"release"})
-    assert Policy().release is None
+    # the fairness limits in the file are the documented ones; release thresholds and review
+    # rules have no defaults in code (tests/test_release_policy.py, tests/test_review.py)
+    assert policy.model_dump(exclude={"release", "review"}) == Policy().model_dump(exclude={"release", "review"})
+    assert Policy().release is None and Policy().review is None
     with pytest.raises(Exception):  # frozen
         policy.version = 2
 

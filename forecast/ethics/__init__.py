@@ -23,6 +23,14 @@ human-written inputs in ``models/cards/<model>.yaml``; its SHA-256 is what revie
     from forecast.ethics import build_card, write_card
     card = build_card(train_run_id)          # fails naming any section it cannot fill
     sha256, uris = write_card(card, train_run_id)
+
+Reviewers answer the checklists and sign against the card's hash and the model's digest::
+
+    from forecast.ethics import answer, review_state, sign, start_review
+    start_review(run_id)                                  # ethics/reviews/<run_id>.yaml
+    answer(run_id, "dseg.problem.needs_based", "yes", "the AA framework, p. 3", by="amina")
+    sign(run_id, "amina", "ethics", "approve")            # appended to the audit log
+    review_state(run_id).problems                         # what still blocks release
 """
 
 from forecast.ethics._audit import (
@@ -45,6 +53,18 @@ from forecast.ethics._card import (
     load_card_inputs,
     write_card,
 )
+from forecast.ethics._review import (
+    REVIEWS_DIR,
+    Review,
+    ReviewItem,
+    ReviewState,
+    answer,
+    model_digest,
+    read_review,
+    review_state,
+    sign,
+    start_review,
+)
 from forecast.ethics._checklists import (
     Checklist,
     ChecklistItem,
@@ -59,6 +79,9 @@ __all__ = [
     # the model card
     "build_card", "write_card", "ModelCard", "CardInputs", "ImplementationPlan", "load_card_inputs",
     "DEFAULT_REVIEW_STATUS",
+    # review and sign-off
+    "start_review", "answer", "sign", "review_state", "read_review", "model_digest", "Review",
+    "ReviewItem", "ReviewState", "REVIEWS_DIR",
     # the audit log
     "AuditLog", "AuditLogError", "Entry", "Problem", "PublicKey", "generate_key", "load_public_keys",
     "load_private_key", "DEFAULT_LOG",
