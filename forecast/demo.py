@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"--tracking-uri {store}", soft_wrap=True)
     console.print(f"  model card:        {card_dir / 'model_card.html'} (and .md; logged to train run "
                   f"{train_run}, tag card_sha256)", soft_wrap=True)
-    console.print("  review, release:   not yet: checklists (ethics/checklists/) and the audit log "
-                  "(forecast audit verify) exist; sign-off and the release gate come next (issue 5)", soft_wrap=True)
+    console.print(f"  review:            forecast review start {train_run} --tracking-uri {store}  "
+                  "(then answer, sign, status); the release gate comes next (issue 5)", soft_wrap=True)
     console.print(f"\nlook at it: forecast info {paths['cube']}", soft_wrap=True)
     return 0
 
