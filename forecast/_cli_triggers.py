@@ -184,14 +184,10 @@ def prioritize(
     try:
         if tracking_uri:
             mlflow.set_tracking_uri(tracking_uri)
-        client = mlflow.MlflowClient()
-        try:
-            info = client.get_run(run)
-        except Exception as error:  # MLflow raises several types for an unknown id
-            raise ForecastError(f"no MLflow run {run!r} at {mlflow.get_tracking_uri()}: {error}") from None
-        if info.data.tags.get("kind") != "train":
-            raise ForecastError(f"run {run} is a {info.data.tags.get('kind', 'non-forecast')} run; prioritize "
-                                "needs a run of `forecast train --triggers models/triggers.yaml`")
+        from forecast.tracking import get_run
+
+        client, info = get_run(run, kind="train", purpose="prioritize needs a run of "
+                               "`forecast train --triggers models/triggers.yaml`")
         path = cube or info.data.tags.get("cube_path")
         if not path:
             raise ForecastError(f"run {run} does not say which cube it was trained on; pass --cube")

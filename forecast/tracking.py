@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from forecast._version import __version__
+from forecast.errors import ForecastError
 from forecast.backtest import BacktestResult, metrics_by_horizon
 from forecast.backtest._plots import fan_chart, importance_chart
 
-__all__ = ["log_backtest", "git_commit", "suppress_small_cells", "DEFAULT_EXPERIMENT", "SMALL_CELL"]
+__all__ = ["log_backtest", "git_commit", "suppress_small_cells", "get_run", "DEFAULT_EXPERIMENT", "SMALL_CELL"]
 
 DEFAULT_EXPERIMENT = "displacement-forecast"
 #: Observed counts from 1 to SMALL_CELL - 1 people are withheld from published artifacts: a
@@ -56,6 +57,24 @@ def suppress_small_cells(frame: pd.DataFrame, columns=("actual",), k: int = SMAL
         out[col] = np.where(small, np.nan, values)
         out[f"{col}_suppressed"] = small
     return out
+
+
+def get_run(run_id: str, *, kind: str | None = None, purpose: str = "", tracking_uri: str | None = None,
+            client=None):
+    """``(client, run)`` for an MLflow run id, refused with a clear message when unknown or not
+    of ``kind`` (``train``, ``backtest``); ``purpose`` ends that message (what the run is for)."""
+    import mlflow
+
+    client = client or mlflow.MlflowClient(tracking_uri=tracking_uri)
+    try:
+        run = client.get_run(run_id)
+    except Exception as error:  # MLflow raises several types for an unknown id
+        raise ForecastError(f"no MLflow {kind + ' ' if kind else ''}run {run_id!r} at {client.tracking_uri}: "
+                            f"{error}") from None
+    actual = run.data.tags.get("kind", "non-forecast")
+    if kind is not None and actual != kind:
+        raise ForecastError(f"run {run_id} is a {actual} run; {purpose or f'a {kind} run is needed'}")
+    return client, run
 
 
 @contextmanager

@@ -125,7 +125,7 @@ def test_prioritize_refuses_a_backtest_run_with_a_clear_message(backtest_run, mo
 
 def test_prioritize_with_an_unknown_run_exits_2(tmp_path, monkeypatch):
     res = _run(["prioritize", "--run", "0123456789abcdef0123456789abcdef"], tmp_path, monkeypatch)
-    assert res.exit_code == 2 and "no MLflow run '0123456789abcdef0123456789abcdef'" in res.output
+    assert res.exit_code == 2 and "no MLflow train run '0123456789abcdef0123456789abcdef'" in res.output
 
 
 def test_prioritize_of_a_model_trained_without_triggers_says_how_to_train_it(files, tmp_path, monkeypatch):

@@ -202,10 +202,15 @@ def _client(tracking_uri):
 
 
 def _get_run(client, run_id: str, role: str):
-    try:
-        return client.get_run(run_id)
-    except Exception as error:  # MLflow raises several types for an unknown id
-        raise ForecastError(f"no MLflow {role} run {run_id!r} at {client.tracking_uri}: {error}") from None
+    from forecast.tracking import get_run
+
+    return get_run(run_id, client=client, kind=role, purpose=_PURPOSE[role])[1]
+
+
+_PURPOSE = {
+    "train": "a model card is about a run of `forecast train --triggers models/triggers.yaml`",
+    "backtest": "the card's evidence is the parent run of `forecast backtest --triggers ...`",
+}
 
 
 def _need(value, section: str, what: str, fix: str):
@@ -232,10 +237,7 @@ def _find_backtest(client, train) -> str:
 
 
 def _check_backtest(client, backtest, train) -> None:
-    tags, want = backtest.data.tags, train.data.tags
-    if tags.get("kind") != "backtest":
-        raise ForecastError(f"run {backtest.info.run_id} is a {tags.get('kind', 'non-forecast')} run; "
-                            "the card's evidence is the parent run of `forecast backtest --triggers ...`")
+    tags, want = backtest.data.tags, train.data.tags  # its kind was checked when it was read
     if tags.get("cube_hash") != want.get("cube_hash"):
         raise ForecastError(f"backtest run {backtest.info.run_id} ran on other data (cube_hash {tags.get('cube_hash')}) "
                             f"than train run {train.info.run_id} ({want.get('cube_hash')})")
@@ -299,9 +301,6 @@ def build_card(train_run_id: str, inputs: CardInputs | str | Path | None = None,
     client = _client(tracking_uri)
     train = _get_run(client, train_run_id, "train")
     tags = train.data.tags
-    if tags.get("kind") != "train":
-        raise ForecastError(f"run {train_run_id} is a {tags.get('kind', 'non-forecast')} run; a model card is "
-                            "about a run of `forecast train --triggers models/triggers.yaml`")
     model = tags.get("model", "")
     if inputs is None:
         inputs = CARD_INPUTS_DIR / f"{model}.yaml"

@@ -110,17 +110,10 @@ class ReviewState:
 # --- MLflow -------------------------------------------------------------------------------
 
 def _train_run(run_id: str, tracking_uri: str | None):
-    import mlflow
+    from forecast.tracking import get_run
 
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    try:
-        run = client.get_run(run_id)
-    except Exception as error:  # MLflow raises several types for an unknown id
-        raise ForecastError(f"no MLflow train run {run_id!r} at {client.tracking_uri}: {error}") from None
-    if run.data.tags.get("kind") != "train":
-        raise ForecastError(f"run {run_id} is a {run.data.tags.get('kind', 'non-forecast')} run; reviews are of "
-                            "runs of `forecast train`")
-    return client, run
+    return get_run(run_id, kind="train", tracking_uri=tracking_uri,
+                   purpose="reviews are of runs of `forecast train`")
 
 
 def model_digest(client, run_id: str) -> str:
