@@ -100,9 +100,9 @@ def backtest(
             result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar))
             evaluation = fairness = tradeoff = None
             if triggers:
-                from forecast._cli_triggers import evaluate
+                from forecast._assess import assess
 
-                evaluation, fairness, tradeoff = evaluate(result, data, trigger_specs, routes, k, policy,
+                evaluation, fairness, tradeoff = assess(result, data, trigger_specs, routes, k, policy,
                                                           _tracker(bar), mitigate)
         run_id = log_backtest(result, manifest=_manifest_for(cube), experiment=experiment,
                               tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness,

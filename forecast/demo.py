@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import mlflow
 
-    from forecast._cli_triggers import evaluate, print_fairness, print_ranking, print_triggers
+    from forecast._assess import assess
+    from forecast._cli_triggers import print_fairness, print_ranking, print_triggers
     from forecast._train import train
     from forecast.backtest import RollingOrigin, backtest
     from forecast.models import load_spec
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with console.status("backtesting (a few minutes on two cores)..."):
         bt = backtest(result.cube, [spec], folds=RollingOrigin(n_origins=12, calibration_origins=12))
-        evaluation, fairness, _ = evaluate(bt, result.cube, triggers)
+        evaluation, fairness, _ = assess(bt, result.cube, triggers)
         run_id = log_backtest(bt, manifest=manifest, experiment="demo", triggers=evaluation, fairness=fairness)
     _print_summary(bt)
     print_triggers(evaluation)
