@@ -42,7 +42,8 @@ class SeriesForecaster(BaseEstimator):
         return Forecast(point=self._point(horizons))
 
     def _point(self, horizons: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        # the hook of simple forecasters; models with intervals override forecast() instead
+        raise TypeError(f"{type(self).__name__} must define _point(horizons) or override forecast()")
 
 
 def last_observed(y: np.ndarray) -> np.ndarray:

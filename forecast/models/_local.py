@@ -38,6 +38,8 @@ Rules shared by both models
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,7 +76,7 @@ class _AreaFit:
     seasonal_dropped: bool = False
 
 
-class _PerAreaForecaster(SeriesForecaster):
+class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
     """Fit one statsmodels model per area in parallel; shared fallback and output rules."""
 
     def fit(self, panel: Panel) -> _PerAreaForecaster:
@@ -181,14 +183,16 @@ class _PerAreaForecaster(SeriesForecaster):
     def _check_horizons_allowed(self, horizons: np.ndarray) -> None:
         pass
 
+    @abstractmethod
     def _tasks(self, panel: Panel, y_t: np.ndarray, todo: list[int]) -> list[tuple]:
-        raise NotImplementedError
+        """One fitting task per area index in ``todo`` (run in parallel)."""
 
     def _store(self, fits: list[_AreaFit]) -> None:
         pass
 
+    @abstractmethod
     def _predict_area(self, i: int, result, steps: int) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """Mean and variance of area ``i``'s transformed target, ``steps`` months ahead."""
 
 
 class ETS(_PerAreaForecaster):
