@@ -117,6 +117,7 @@ def trigger_signals(
     roles = rows.drop_duplicates("origin").set_index("origin")["role"]
     fm = None
     frames = []
+    total = sum(len(t.leads) for t in triggers) * len(routes)
     for trigger in triggers:
         if trigger.target != result.target:
             raise ForecastError(f"trigger {trigger.name!r} is on {trigger.target!r} but the backtest "
@@ -149,7 +150,7 @@ def trigger_signals(
                     part["probability_raw"] = probs[o_pos, panel.areas.get_indexer(part[AREA])]
                 frames.append(_finish(part, trigger, lead, time, panel.areas, status, roles, recalibrate))
                 if progress:
-                    progress(f"{trigger.name} lead {lead}", len(frames), len(triggers) * len(trigger.leads) * len(routes))
+                    progress("trigger signals", len(frames), total)
     return pd.concat(frames, ignore_index=True)
 
 
