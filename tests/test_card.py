@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from forecast._cli_triggers import evaluate
+from forecast._assess import assess
 from forecast._train import train
 from forecast.backtest import RollingOrigin, backtest
 from forecast.cli import app
@@ -70,7 +70,7 @@ def runs(tmp_path_factory):
     cube = make_panel(12, 48, seed=9, with_flows=True)
     spec, triggers = load_spec(root / "spec.yaml"), load_triggers(root / "triggers.yaml")
     result = backtest(cube, [spec], folds=RollingOrigin(n_origins=6, calibration_origins=8, min_train=12))
-    evaluation, fairness, _ = evaluate(result, cube, triggers, ["forecast"], 5)
+    evaluation, fairness, _ = assess(result, cube, triggers, ["forecast"], 5)
     manifest = {"cube_hash": result.cube_hash, "admin_level": 2, "dims": {"area": 12, "time": 48},
                 "time_range": ["2016-01", "2019-12"], "variables": ["arrivals", "conflict_events"],
                 "sensitivity": {"level": "moderate", "assessed": "moderate", "reasons": ["admin2 counts"]},
