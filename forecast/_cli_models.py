@@ -210,8 +210,11 @@ def predict(
         except Exception as error:  # MLflow raises several types for a bad URI
             raise ForecastError(f"cannot load model {model!r}: {error}") from None
         frames = loaded.unwrap_python_model().trained.predict(data)
+        status = _release_label(_source_run(model, loaded, tracking_uri), tracking_uri)
     except ForecastError as error:
         _fail(error)
+    frames.insert(0, "release_status", status)  # travels with every row of the file
+    _watermark(status)
     if out_path:
         frames.to_csv(out_path, index=False)
         out.print(f"forecasts: {out_path}", soft_wrap=True)
@@ -225,3 +228,46 @@ def predict(
         table.add_row(r["area"], names.get(r["area"], ""), str(r["time"])[:7], f"{r['point']:,.0f}",
                       *[f"{r[c]:,.0f}" for c in qcols])
     out.print(table)
+
+
+def _source_run(uri: str, loaded, tracking_uri: str | None) -> str | None:
+    """The train run behind a model URI: ``runs:/RUN/...``, a registry version's run for
+    ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``, else the run the model files name."""
+    import re
+
+    import mlflow
+
+    if found := re.match(r"runs:/([^/]+)/", uri):
+        return found.group(1)
+    if found := re.match(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))/?$", uri):
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        name, alias, number = found.groups()
+        try:
+            version = (client.get_model_version_by_alias(name, alias) if alias
+                       else client.get_model_version(name, number))
+        except Exception:  # a logged model's id (models:/m-...) is not a registered name
+            version = None
+        if version is not None:
+            return version.run_id
+    return loaded.metadata.run_id
+
+
+def _release_label(run_id: str | None, tracking_uri: str | None) -> str:
+    """``released: NAME version V`` or the NOT RELEASED watermark for the model of ``run_id``."""
+    from forecast.ethics._gate import NOT_RELEASED, release_status
+
+    if not run_id:
+        return NOT_RELEASED
+    return release_status(run_id, tracking_uri=tracking_uri).label
+
+
+def _watermark(status: str) -> None:
+    """Say loudly, before any number, that a model has not passed the release gate."""
+    from forecast.ethics._gate import NOT_RELEASED
+
+    if status == NOT_RELEASED:
+        out.print(f"[bold red]{NOT_RELEASED}[/]: this model has not passed `forecast release`; its numbers are "
+                  "not for operational decisions", soft_wrap=True)
+    else:
+        out.print(status, soft_wrap=True, highlight=False, markup=False)
+

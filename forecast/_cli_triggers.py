@@ -145,6 +145,7 @@ def prioritize(
     """
     import mlflow
 
+    from forecast._cli_models import _release_label, _watermark
     from forecast.cube import cube_hash, load_cube
 
     try:
@@ -163,8 +164,11 @@ def prioritize(
         except Exception as error:  # MLflow raises several types for a run without a model
             raise ForecastError(f"cannot load the model of run {run}: {error}") from None
         ranking = trained.prioritize(data, trigger, lead, weight=weight)
+        status = _release_label(run, tracking_uri)
     except ForecastError as error:
         _fail(error)
+    ranking.insert(0, "release_status", status)  # travels with every row of the file
+    _watermark(status)
     name, lead = ranking["trigger"].iloc[0], int(ranking["lead"].iloc[0])
     spec = next(t for t in trained.triggers if t.name == name)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+# MLflow draws a progress bar per downloaded artifact; the gate and the card read dozens
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 out = Console()
 err = Console(stderr=True)
 if not out.is_terminal:  # piped (make demo, CI logs): rich assumes 80 columns, too few for tables
@@ -170,6 +173,7 @@ from forecast import _cli_triggers  # noqa: E402,F401  (registers prioritize)
 from forecast import _cli_card  # noqa: E402,F401  (registers card)
 from forecast import _cli_audit  # noqa: E402,F401  (registers audit)
 from forecast import _cli_review  # noqa: E402,F401  (registers review)
+from forecast import _cli_release  # noqa: E402,F401  (registers release)
 
 if __name__ == "__main__":  # `python -m forecast.cli`: run the app the commands registered on
     from forecast.cli import app as registered

@@ -5,8 +5,9 @@ attributes) into a cube with its manifest and quarantine; backtest LightGBM agai
 baselines on rolling origins, evaluate the anticipatory-action trigger (models/triggers.yaml)
 and its fairness across groups of districts, and log every run to MLflow; train the model on
 all months and log it as an MLflow model; rank districts for action from the last month;
-write the model card from those runs. Later stages (sign-off, release, the report) are added
-here as they land.
+write the model card from those runs; answer the review as clearly marked DEMO reviewers and
+put the model through the release gate (ethics/policy.yaml), which registers it only when every
+condition passes. The forecast report (issue 6) is added here when it lands.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 from rich.console import Console
 
 from forecast._cli_models import _print_summary
+from forecast._cli_release import print_gate
 from forecast.cli import _summary
 from forecast.datasets import ingest_sample, sample_files
+from forecast.ethics import NOT_RELEASED
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm_median.yaml"
 TRIGGERS = SPEC.with_name("triggers.yaml")
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     files = sample_files()
     console.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO SWALIM, ACLED counts)")
-    console.print("1/5 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
+    console.print("1/6 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
                   + f" with gazetteer {files['areas'].name}")
     start = time.perf_counter()
     with console.status("ingesting the Somalia sample..."):
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = result.manifest.model_dump(mode="json")
     spec = load_spec(SPEC)
     triggers = load_triggers(TRIGGERS)
-    console.print(f"2/5 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
+    console.print(f"2/6 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
                   f"intervals), horizons 1-6, target {spec.target}; trigger '{triggers[0].name}' "
                   f"({triggers[0].describe()}) and its fairness across groups of districts")
     start = time.perf_counter()
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print_triggers(evaluation)
     print_fairness(fairness)
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
-    console.print(f"3/5 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
+    console.print(f"3/6 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
     start = time.perf_counter()
     with console.status("training..."):
         trained = train(result.cube, spec, triggers=triggers)
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                                            cube_path=paths["cube"])
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
     lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
-    console.print(f"4/5 prioritize: districts ranked for action within {lead} months of the last month")
+    console.print(f"4/6 prioritize: districts ranked for action within {lead} months of the last month")
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
     ranking_path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from forecast.ethics import build_card, write_card
 
-    console.print(f"5/5 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
+    console.print(f"5/6 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
     card = build_card(train_run, CARDS / f"{spec.name}.yaml")
     card_sha, card_uris = write_card(card, train_run)
     card_dir = out / "model_card"
@@ -100,6 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     (card_dir / "model_card.md").write_text(card.to_markdown(), encoding="utf-8")
     (card_dir / "model_card.html").write_text(card.to_html(), encoding="utf-8")
     console.print(f"card SHA-256 {card_sha} (what reviewers will sign); status: not reviewed\n", soft_wrap=True)
+
+    console.print("6/6 review and release gate: DEMO reviewers answer the checklists and sign; the gate judges "
+                  "every condition under ethics/policy.yaml")
+    reviews, log = out / "ethics" / "reviews", out / "ethics" / "audit.log.jsonl"
+    outcome = _demo_review_and_release(train_run, reviews, log)
+    print_gate(outcome.report)
+    unmet = outcome.report.unmet
+    if outcome.released:
+        console.print(f"RELEASED as {outcome.name} version {outcome.version}: {outcome.model_uri}", soft_wrap=True)
+    else:
+        console.print(f"REFUSED: {len(unmet)} condition(s) unmet, nothing registered; every prediction and ranking "
+                      f"from this model says '{NOT_RELEASED}'", soft_wrap=True)
+    console.print()
 
     console.print("[bold]where things are[/]", soft_wrap=True)
     console.print(f"  cube (NetCDF):     {paths['cube']}", soft_wrap=True)
@@ -116,10 +132,35 @@ def main(argv: list[str] | None = None) -> int:
                   f"--tracking-uri {store}", soft_wrap=True)
     console.print(f"  model card:        {card_dir / 'model_card.html'} (and .md; logged to train run "
                   f"{train_run}, tag card_sha256)", soft_wrap=True)
-    console.print(f"  review:            forecast review start {train_run} --tracking-uri {store}  "
-                  "(then answer, sign, status); the release gate comes next (issue 5)", soft_wrap=True)
+    console.print(f"  review (DEMO):     {reviews / (train_run + '.yaml')}  (answered by demo reviewers)", soft_wrap=True)
+    console.print(f"  audit log:         {log}  (forecast audit verify --log {log})", soft_wrap=True)
+    console.print(f"  release gate:      forecast release {train_run} --name {DEMO_NAME} --check --tracking-uri "
+                  f"{store} --reviews {reviews} --log {log}", soft_wrap=True)
     console.print(f"\nlook at it: forecast info {paths['cube']}", soft_wrap=True)
     return 0
+
+
+DEMO_NAME = "somalia-arrivals-demo"
+DEMO_REVIEWERS = (("DEMO technical reviewer", "technical"), ("DEMO ethics reviewer", "ethics"))
+
+
+def _demo_review_and_release(train_run: str, reviews: Path, log: Path):
+    """Answer every checklist item as DEMO reviewers would (marked as such in every answer),
+    sign as both roles, and put the model through the real gate under the real policy."""
+    import yaml
+
+    from forecast.ethics import release, sign, start_review
+
+    path = start_review(train_run, reviews_dir=reviews, restart=(reviews / f"{train_run}.yaml").exists())
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for item in data["items"]:
+        who = next(name for name, role in DEMO_REVIEWERS if role == item["answered_by"])
+        item.update(answer="yes", answered_by_name=who,
+                    evidence="DEMO ANSWER, not a real review: the demo shows the mechanics of the gate")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    for name, role in DEMO_REVIEWERS:
+        sign(train_run, name, role, "approve", "DEMO sign-off, not a real review", log=log, reviews_dir=reviews)
+    return release(train_run, DEMO_NAME, by="make demo", reviews_dir=reviews, log=log)
 
 
 if __name__ == "__main__":

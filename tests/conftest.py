@@ -12,6 +12,8 @@ import os
 
 import pytest
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per artifact drowns the output
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _work_in_a_temporary_folder(tmp_path_factory):

@@ -30,7 +30,9 @@ def test_shipped_policy_states_every_release_threshold_with_its_reason():
     assert (checks.coverage.interval, checks.coverage.low, checks.coverage.high) == (80, 0.70, 0.90)
     assert checks.small_cell.k == 5
     assert checks.admin_level.finest == {"low": 3, "moderate": 3, "high": 2, "severe": 1}
-    for check in (checks.skill, checks.coverage, checks.level_ratio, checks.small_cell, checks.admin_level):
+    assert checks.fairness.route == "forecast" and "region" not in checks.fairness.groups
+    for check in (checks.skill, checks.coverage, checks.level_ratio, checks.small_cell, checks.admin_level,
+                  checks.fairness):
         assert len(check.rationale) > 40
 
 
@@ -47,6 +49,8 @@ def test_policy_without_a_release_section_loads_with_release_none_so_the_gate_ca
     (lambda r: r["skill"].update(reference="mean"), "release.skill.reference: Input should be 'seasonal_naive' or 'naive'"),
     (lambda r: r.pop("small_cell"), "release.small_cell: Field required"),
     (lambda r: r["small_cell"].update(kk=5), "release.small_cell.kk: unknown key"),
+    (lambda r: r.pop("fairness"), "release.fairness: Field required"),
+    (lambda r: r["fairness"].update(groups=[]), "release.fairness.groups: List should have at least 1 item"),
 ])
 def test_release_policy_errors_name_the_file_and_the_field(tmp_path, release, edit, message):
     edit(release["release"])

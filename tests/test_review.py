@@ -342,7 +342,9 @@ def test_review_rules_errors_name_the_field(tmp_path, edit, message):
 
 def test_review_state_says_no_review_yet(env):
     state = _state(env)
-    assert state.problems == [f"no review of run {env['run']}: start one with `forecast review start {env['run']}`"]
+    assert state.checklist_problems == [f"no review of run {env['run']}: start one with "
+                                        f"`forecast review start {env['run']}`"]
+    assert state.sign_off_problems == ["no valid technical approval (1 needed)", "no valid ethics approval (1 needed)"]
     assert not state.approved
 
 

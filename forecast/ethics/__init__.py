@@ -31,6 +31,15 @@ Reviewers answer the checklists and sign against the card's hash and the model's
     answer(run_id, "dseg.problem.needs_based", "yes", "the AA framework, p. 3", by="amina")
     sign(run_id, "amina", "ethics", "approve")            # appended to the audit log
     review_state(run_id).problems                         # what still blocks release
+
+The gate judges every condition (pass / fail / insufficient evidence) and registers the model
+in the MLflow registry, alias ``released``, only when all pass::
+
+    from forecast.ethics import evaluate_gate, release, release_status
+    evaluate_gate(run_id).to_frame()                      # the table `forecast release` prints
+    outcome = release(run_id, "somalia-arrivals", by="amina")
+    outcome.released, outcome.version                     # (False, None) when refused
+    release_status(run_id).label                          # "NOT RELEASED — for review only" until then
 """
 
 from forecast.ethics._audit import (
@@ -65,6 +74,17 @@ from forecast.ethics._review import (
     sign,
     start_review,
 )
+from forecast.ethics._gate import (
+    NOT_RELEASED,
+    RELEASED_ALIAS,
+    Condition,
+    GateReport,
+    Release,
+    ReleaseStatus,
+    evaluate_gate,
+    release,
+    release_status,
+)
 from forecast.ethics._checklists import (
     Checklist,
     ChecklistItem,
@@ -85,4 +105,7 @@ __all__ = [
     # the audit log
     "AuditLog", "AuditLogError", "Entry", "Problem", "PublicKey", "generate_key", "load_public_keys",
     "load_private_key", "DEFAULT_LOG",
+    # the release gate
+    "evaluate_gate", "release", "release_status", "GateReport", "Condition", "Release", "ReleaseStatus",
+    "NOT_RELEASED", "RELEASED_ALIAS",
 ]

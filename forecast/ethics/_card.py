@@ -477,5 +477,6 @@ def write_card(card: ModelCard, train_run_id: str, *, tracking_uri: str | None =
     client.log_text(train_run_id, markdown, "model_card/model_card.md")
     client.log_text(train_run_id, card.to_html(), "model_card/model_card.html")
     client.set_tag(train_run_id, "card_sha256", digest)
+    client.set_tag(train_run_id, "card_backtest_run_id", card.details["backtest_run_id"])  # the gate's evidence
     base = run.info.artifact_uri.rstrip("/")
     return digest, {"markdown": f"{base}/model_card/model_card.md", "html": f"{base}/model_card/model_card.html"}

@@ -100,7 +100,13 @@ class ReviewState:
     unanswered: list[str] = field(default_factory=list)
     blocking_no: list[str] = field(default_factory=list)
     valid_approvals: dict[str, list[str]] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    checklist_problems: list[str] = field(default_factory=list)
+    sign_off_problems: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything that blocks release: the checklist's problems, then the sign-offs'."""
+        return [*self.checklist_problems, *self.sign_off_problems]
 
     @property
     def approved(self) -> bool:
@@ -325,14 +331,18 @@ def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
     card = run.data.tags.get("card_sha256")
     author = run.data.tags.get("mlflow.user")
     digest = model_digest(client, run_id)
+    policy = load_policy() if policy is None else policy
     if not _path(run_id, reviews_dir).is_file():
+        needed = policy.review.needed() if policy.review is not None else {}
         return ReviewState(run_id=run_id, card_sha256=card, model_digest=digest, checklist_complete=False,
                            valid_approvals={role: [] for role in ROLES},
-                           problems=[f"no review of run {run_id}: start one with `forecast review start {run_id}`"])
+                           checklist_problems=[f"no review of run {run_id}: start one with "
+                                               f"`forecast review start {run_id}`"],
+                           sign_off_problems=[f"no valid {role} approval ({n} needed)" for role, n in needed.items()]
+                           or ["no sign-off: there is no review"])
     review = read_review(run_id, reviews_dir=reviews_dir)
-    policy = load_policy() if policy is None else policy
     now = _now() if now is None else now
-    problems: list[str] = []
+    problems: list[str] = []  # the checklist's
     if card is None:
         problems.append(f"run {run_id} has no model card: run `forecast card {run_id}`")
     unanswered = [i.id for i in review.items if i.answer is None]
@@ -345,20 +355,21 @@ def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
         problems.append(f"the review answered an earlier model card or model; start a new review "
                         f"(forecast review start {run_id} --restart)")
     valid: dict[str, list[str]] = {role: [] for role in ROLES}
-    problems += _sign_offs(run_id, review, card, digest, _log(log), policy, now, valid)
+    signing = _sign_offs(run_id, review, card, digest, _log(log), policy, now, valid)
     if policy.review is None:
-        problems.append(f"the policy {policy.source} has no review section: no approval rules, no model is approved")
+        signing.append(f"the policy {policy.source} has no review section: no approval rules, no model is approved")
     else:
         for role, needed in policy.review.needed().items():
             have = len(valid[role])
             if have < needed:
-                problems.append(f"no valid {role} approval ({needed} needed)" if have == 0
-                                else f"{have} valid {role} approval(s), {needed} needed")
+                signing.append(f"no valid {role} approval ({needed} needed)" if have == 0
+                               else f"{have} valid {role} approval(s), {needed} needed")
     approvers = {name for names in valid.values() for name in names}
     if author and approvers == {author}:
-        problems.append(f"the run's author {author} is the only approver")
+        signing.append(f"the run's author {author} is the only approver")
     return ReviewState(run_id=run_id, card_sha256=card, model_digest=digest, checklist_complete=not unanswered,
-                       unanswered=unanswered, blocking_no=blocking_no, valid_approvals=valid, problems=problems)
+                       unanswered=unanswered, blocking_no=blocking_no, valid_approvals=valid,
+                       checklist_problems=problems, sign_off_problems=signing)
 
 
 def _sign_offs(run_id, review, card, digest, log, policy, now, valid) -> list[str]:

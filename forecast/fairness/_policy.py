@@ -147,6 +147,14 @@ class AdminLevelCheck(_Check):
         return self
 
 
+class FairnessGate(_Check):
+    """Which fairness disparities are release conditions: the route the model ranks areas with
+    and the groupings (area attribute columns) judged; the others are reported, not gated."""
+
+    route: str = Field(min_length=1)
+    groups: list[str] = Field(min_length=1)
+
+
 class ReleaseChecks(BaseModel):
     """Thresholds of the automated release checks; every one states its rationale.
 
@@ -160,6 +168,7 @@ class ReleaseChecks(BaseModel):
     level_ratio: Band
     small_cell: SmallCellCheck
     admin_level: AdminLevelCheck
+    fairness: FairnessGate
 
 
 class Approvals(_Check):

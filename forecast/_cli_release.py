@@ -1,0 +1,100 @@
+"""``forecast release``: the release gate as one table, then the registry only when it passes."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+import forecast.cli as _cli  # the consoles are read at call time, so that tests can widen them
+from forecast.cli import _fail, app
+from forecast.errors import ForecastError
+from forecast.ethics._audit import DEFAULT_LOG
+
+_STYLE = {"pass": "green", "fail": "bold red", "insufficient evidence": "yellow"}
+
+
+def print_gate(report) -> None:
+    """The gate's conditions as one table, then the verdict."""
+    table = Table("group", "check", "verdict", "measured", "required",
+                  title=f"release gate: {report.model} (run {report.run_id})", show_lines=False)
+    for c in report.conditions:
+        table.add_row(escape(c.group), escape(c.check), f"[{_STYLE[c.verdict]}]{c.verdict}[/]", escape(c.measured),
+                      escape(c.required))
+    console = _cli.out
+    if not console.is_terminal:
+        console.width = max(console.width, 180)
+    console.print(table)
+    console.print(f"policy {report.policy_source} (sha256 {report.policy_sha256[:12]}); card sha256 "
+                  f"{report.card_sha256 or '-'}; evidence: backtest run {report.backtest_run_id or '-'}",
+                  soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command("release")
+def release_command(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id of `forecast train --triggers ...` (with a model card "
+                                          "and a review).", show_default=False)],
+    name: Annotated[str, typer.Option("--name", help="Registered model name, e.g. somalia-arrivals.")],
+    by: Annotated[str | None, typer.Option("--by", help="Who releases (recorded in the audit log; default: "
+                                           "the login name).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Evaluate and print the gate only: register nothing, "
+                                        "log nothing.")] = False,
+    policy: Annotated[Path | None, typer.Option("--policy", help="The policy to judge by (default: ethics/policy.yaml, "
+                                                "else the packaged copy); its SHA-256 is recorded with the release.")] = None,
+    reviews: Annotated[Path, typer.Option("--reviews", help="Folder of review records.")] = Path("ethics/reviews"),
+    log: Annotated[Path, typer.Option("--log", help="The audit log (JSON Lines).")] = DEFAULT_LOG,
+    key: Annotated[Path | None, typer.Option("--key", help="Sign the audit entry with this private key "
+                                             "(`forecast audit keygen`).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
+) -> None:
+    """Release a trained model: evaluate every condition; register it only when all pass.
+
+    Prints one table: automated checks from the policy (skill, coverage, level ratio, fairness),
+    published-output checks (identifying columns, small cells, admin level), the model card's
+    integrity, the audit log, the checklist and the sign-offs, each pass / fail / insufficient
+    evidence. When every condition passes, registers a new version of NAME in the MLflow
+    registry, moves the alias `released` to it (load it with
+    mlflow.pyfunc.load_model("models:/NAME@released")) and appends `release` to the audit log.
+    Otherwise registers nothing, appends `release.refused`, and exits with status 1.
+    """
+    from forecast.ethics._gate import evaluate_gate, release
+    from forecast.fairness._policy import load_policy
+
+    who = by or getpass.getuser()
+    try:
+        rules = load_policy(policy)
+        if check:
+            report = evaluate_gate(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=log, policy=rules)
+            outcome = None
+        else:
+            outcome = release(run_id, name, by=who, tracking_uri=tracking_uri, reviews_dir=reviews, log=log, key=key,
+                              policy=rules)
+            report = outcome.report
+    except ForecastError as error:
+        _fail(error)
+    print_gate(report)
+    console = _cli.out
+    unmet = report.unmet
+    if outcome is not None and outcome.released:
+        console.print(f"RELEASED: {outcome.name} version {outcome.version} (alias released); audit log entry "
+                      f"{outcome.audit_seq} in {log}", soft_wrap=True, highlight=False, markup=False)
+        console.print(f"load it: mlflow.pyfunc.load_model({outcome.model_uri!r})", soft_wrap=True,
+                      highlight=False, markup=False)
+        return
+    if report.passed:  # --check
+        console.print("every condition passes: `forecast release` without --check would register it",
+                      soft_wrap=True, highlight=False, markup=False)
+        return
+    console.print(f"REFUSED: {len(unmet)} condition(s) unmet; nothing registered", soft_wrap=True,
+                  highlight=False, markup=False)
+    for c in unmet:
+        console.print(f"  {c.verdict}: {c.check}: {c.measured}", soft_wrap=True, highlight=False, markup=False)
+    if outcome is not None:
+        where = (f"recorded as audit log entry {outcome.audit_seq}" if outcome.audit_seq is not None
+                 else "not recorded: the audit log is damaged (forecast audit verify)")
+        console.print(f"refusal {where}", soft_wrap=True, highlight=False, markup=False)
+    raise typer.Exit(code=1)

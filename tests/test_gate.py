@@ -1,0 +1,424 @@
+"""The release gate (forecast.ethics._gate and `forecast release`), on a real tiny pipeline in MLflow.
+
+One synthetic backtest with triggers and fairness, a train run and its model card in a sqlite
+store; each test reviews and releases its own copy of the train run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+import forecast.cli as cli
+from forecast._assess import assess
+from forecast._train import train
+from forecast.backtest import RollingOrigin, backtest
+from forecast.cli import app
+from forecast.datasets import make_panel
+from forecast.errors import ForecastError
+from forecast.ethics import NOT_RELEASED, AuditLog, build_card, evaluate_gate, release, release_status, sign
+from forecast.ethics._card import CardInputs
+from forecast.ethics._gate import FAIL, PASS, UNKNOWN, _automated, _fairness
+from forecast.ethics._review import _download_model, start_review
+from forecast.fairness import area_groups, fairness_report
+from forecast.fairness._policy import load_policy
+from forecast.models._spec import load_spec
+from forecast.tracking import cube_table, log_backtest, log_trained
+from forecast.triggers import load_triggers
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = """\
+name: tiny_lgbm
+estimator: lightgbm
+horizons: [1, 2, 3]
+params: {n_estimators: 20, num_leaves: 7, min_child_samples: 5, max_bin: 31}
+"""
+TRIGGERS = """\
+triggers:
+  - name: spike
+    kind: percentile
+    value: 80
+    floor: 50
+    min_history: 6
+    leads: [1, 3]
+    probability: 0.4
+"""
+AUTHOR = "amina"
+
+
+def _policy_file(path: Path, **change) -> Path:
+    """The repository's policy, made judgeable on 12 synthetic areas: small minimums, loose
+    limits, gated groupings the synthetic panel has. ``change`` edits it further."""
+    data = yaml.safe_load((ROOT / "ethics/policy.yaml").read_text(encoding="utf-8"))
+    data["minimums"] = {"min_areas": 1, "min_events": 1, "min_alarms": 1, "min_rows": 5}
+    data["metrics"] = {"hit_rate": {"max_difference": 1.0, "min_ratio": None},
+                       "false_alarm_ratio": {"max_difference": None, "min_ratio": None},
+                       "mase": {"max_difference": None, "min_ratio": None},
+                       "selection_rate": {"max_difference": None, "min_ratio": None},
+                       "equalized_odds": {"max_difference": None, "min_ratio": None}}
+    release_ = data["release"]
+    release_["skill"]["min_skill"] = {1: -10.0}
+    release_["coverage"].update(low=0.0, high=1.0)
+    release_["level_ratio"].update(low=0.01, high=100.0)
+    release_["fairness"]["groups"] = ["access"]
+    for key, value in change.items():
+        target = data
+        *parents, last = key.split(".")
+        for p in parents:
+            target = target[p]
+        target[last] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Backtest (triggers + fairness under the test policy), train run, model card; the model's files."""
+    root = tmp_path_factory.mktemp("gate")
+    (root / "spec.yaml").write_text(SPEC)
+    (root / "triggers.yaml").write_text(TRIGGERS)
+    policy_path = _policy_file(root / "policy.yaml")
+    policy = load_policy(policy_path)
+    cube = make_panel(12, 48, seed=9, with_flows=True)
+    spec, triggers = load_spec(root / "spec.yaml"), load_triggers(root / "triggers.yaml")
+    result = backtest(cube, [spec], folds=RollingOrigin(n_origins=6, calibration_origins=8, min_train=12))
+    evaluation, fairness, _ = assess(result, cube, triggers, ["forecast"], 5, policy)
+    manifest = {"cube_hash": result.cube_hash, "admin_level": 2, "dims": {"area": 12, "time": 48},
+                "time_range": ["2016-01", "2019-12"], "variables": ["arrivals"],
+                "sensitivity": {"level": "high", "assessed": "high", "reasons": ["admin2 flows"]},
+                "files": [{"path": "/data/prmn.csv", "format": "flows", "rows_in": 10, "rows_kept": 10,
+                           "rows_quarantined": 0}]}
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    backtest_id = log_backtest(result, manifest=manifest, tracking_uri=uri, triggers=evaluation,
+                               fairness=fairness, sample_areas=0)
+    trained = train(cube, spec, calibration=RollingOrigin(n_origins=6, calibration_origins=0), triggers=triggers)
+    train_id, _ = log_trained(trained, cube, manifest=manifest, tracking_uri=uri)
+    inputs = yaml.safe_load((ROOT / "models/cards/lightgbm_median.yaml").read_text(encoding="utf-8"))
+    inputs["model"] = "tiny_lgbm"
+    card = build_card(train_id, CardInputs.model_validate(inputs), tracking_uri=uri)
+    from forecast.ethics import write_card
+
+    write_card(card, train_id, tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri)
+    model_dir = _download_model(client, train_id, str(root / "model_files"))
+    return {"uri": uri, "root": root, "train": train_id, "backtest": backtest_id, "client": client,
+            "model_dir": model_dir, "policy_path": policy_path, "policy": policy, "cube": cube, "result": result,
+            "evaluation": evaluation}
+
+
+_names = iter(range(10_000))
+
+
+@pytest.fixture
+def env(pipeline, tmp_path):
+    """A copy of the train run by AUTHOR (tags, card, model files), a reviews folder, a log, a model name."""
+    return _copy(pipeline, tmp_path)
+
+
+def _copy(pipeline, tmp_path, suffix=""):
+    client = pipeline["client"]
+    source = client.get_run(pipeline["train"])
+    tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
+    run_id = client.create_run(source.info.experiment_id, tags={**tags, "mlflow.user": AUTHOR}).info.run_id
+    client.log_artifacts(run_id, str(pipeline["model_dir"]), "model")
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in ("model_card/model_card.md", "manifest.json"):
+            local = client.download_artifacts(pipeline["train"], path, tmp)
+            client.log_artifact(run_id, local, str(Path(path).parent) if "/" in path else None)
+    return {**pipeline, "run": run_id, "reviews": tmp_path / f"reviews{suffix}", "log": tmp_path / "audit.log.jsonl",
+            "name": f"tiny-{next(_names)}"}
+
+
+def _review(env, *, approvers=(("lena", "technical"), ("omar", "ethics"))):
+    """Start the review, answer every item by editing the file, and sign."""
+    path = start_review(env["run"], tracking_uri=env["uri"], reviews_dir=env["reviews"])
+    data = yaml.safe_load(path.read_text())
+    for item in data["items"]:
+        item.update(answer="yes", evidence="the run's artifacts", answered_by_name="lena")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    for name, role in approvers:
+        sign(env["run"], name, role, "approve", "", log=env["log"], tracking_uri=env["uri"],
+             reviews_dir=env["reviews"])
+
+
+def _gate(env, **kw):
+    return evaluate_gate(env["run"], tracking_uri=env["uri"], reviews_dir=env["reviews"], log=env["log"],
+                         policy=kw.pop("policy", env["policy"]), **kw)
+
+
+def _release(env, **kw):
+    return release(env["run"], env["name"], by=kw.pop("by", "releaser"), tracking_uri=env["uri"],
+                   reviews_dir=env["reviews"], log=env["log"], policy=kw.pop("policy", env["policy"]), **kw)
+
+
+def _verdicts(report) -> dict[str, str]:
+    return {c.check: c.verdict for c in report.conditions}
+
+
+def _cli(env, *args, policy=None):
+    cli.out.width = 250
+    return CliRunner().invoke(app, ["release", env["run"], "--name", env["name"], "--by", "releaser",
+                                    "--tracking-uri", env["uri"], "--reviews", str(env["reviews"]),
+                                    "--log", str(env["log"]), "--policy", str(policy or env["policy_path"]), *args])
+
+
+# --- refusal, then release ----------------------------------------------------------------------
+
+def test_a_new_run_is_refused_listing_every_unmet_condition_and_nothing_is_registered(env):
+    result = _cli(env)
+    assert result.exit_code == 1, result.output
+    assert "REFUSED" in result.output and "nothing registered" in result.output
+    for check in ("checklist complete", "sign-offs valid"):
+        assert f"fail: {check}" in result.output
+    assert "no review of run" in result.output and "no valid technical approval" in result.output
+    assert "Traceback" not in result.output
+    assert env["client"].search_model_versions(f"name = '{env['name']}'") == []
+    refused = AuditLog(env["log"]).find("release.refused", run_id=env["run"])
+    assert len(refused) == 1 and refused[0].payload["name"] == env["name"]
+    assert {"checklist complete: fail", "sign-offs valid: fail"} <= set(refused[0].payload["unmet"])
+    # the automated checks that do pass are shown as passing, not hidden
+    verdicts = _verdicts(_gate(env))
+    assert verdicts["skill vs seasonal_naive (mase)"] == PASS and verdicts["model card unchanged"] == PASS
+    assert verdicts["no identifying columns or microdata"] == PASS and verdicts["admin level allowed by sensitivity"] == PASS
+
+
+def test_after_answers_and_two_non_author_sign_offs_it_registers_sets_released_and_loads(env, tmp_path):
+    _review(env)
+    report = _gate(env)
+    assert report.passed, report.to_frame()[["check", "verdict", "measured"]]
+    result = _cli(env)
+    assert result.exit_code == 0, result.output
+    assert f"RELEASED: {env['name']} version 1" in result.output
+    client = env["client"]
+    version = client.get_model_version_by_alias(env["name"], "released")
+    assert (str(version.version), version.run_id) == ("1", env["run"])
+    run = client.get_run(env["run"])
+    assert version.tags["card_sha256"] == run.data.tags["card_sha256"]
+    assert version.tags["reviewers"] == "technical: lena; ethics: omar"
+    entry = AuditLog(env["log"]).find("release", run_id=env["run"])[0]
+    assert entry.payload["version"] == "1" and version.tags["audit_entry"] == entry.hash
+    assert entry.payload["gate_report_sha256"] == version.tags["gate_report_sha256"]
+    assert {f.path for f in client.list_artifacts(env["run"], "release")} == {
+        "release/gate_report_v1.md", "release/gate_report_v1.json"}
+    mlflow.set_tracking_uri(env["uri"])
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{env['name']}@released")
+        forecasts = model.predict(cube_table(env["cube"], months=24))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert len(forecasts) == 12 * 3 and forecasts["point"].notna().all()
+    assert release_status(env["run"], tracking_uri=env["uri"]).label == f"released: {env['name']} version 1"
+    with pytest.raises(ForecastError, match="already released"):
+        _release(env)
+
+
+def test_the_author_alone_cannot_release_and_one_role_is_not_enough(env):
+    _review(env, approvers=((AUTHOR, "technical"), (AUTHOR, "ethics")))
+    outcome = _release(env)
+    assert not outcome.released
+    unmet = {c.check: c.measured for c in outcome.report.unmet}
+    assert "sign-offs valid" in unmet and f"author {AUTHOR} is the only approver" in unmet["sign-offs valid"]
+
+
+def test_releasing_a_new_version_never_changes_the_earlier_one(pipeline, tmp_path):
+    first, second = _copy(pipeline, tmp_path, "1"), _copy(pipeline, tmp_path, "2")
+    second["name"] = first["name"]
+    _review(first)
+    assert _release(first).version == "1"
+    client = pipeline["client"]
+    before = client.get_model_version(first["name"], "1")
+    _review(second)
+    assert _release(second).version == "2"
+    after = client.get_model_version(first["name"], "1")
+    assert (after.tags, after.source, after.run_id) == (before.tags, before.source, before.run_id)
+    assert str(client.get_model_version_by_alias(first["name"], "released").version) == "2"
+    assert release_status(first["run"], tracking_uri=first["uri"]).label == NOT_RELEASED
+
+
+# --- tampering ----------------------------------------------------------------------------------
+
+def test_editing_the_card_file_after_sign_off_is_detected_and_refused(env):
+    _review(env)
+    env["client"].log_text(env["run"], "# Model card: tiny_lgbm\nAll good, trust me.\n", "model_card/model_card.md")
+    outcome = _release(env)
+    assert not outcome.released
+    unmet = {c.check: c for c in outcome.report.unmet}
+    assert unmet["model card unchanged"].verdict == FAIL
+    assert "edited after it was written" in unmet["model card unchanged"].measured
+    assert env["client"].search_model_versions(f"name = '{env['name']}'") == []
+
+
+def test_a_regenerated_card_voids_the_sign_offs(env):
+    _review(env)
+    text = "# Model card: tiny_lgbm (regenerated)\n"
+    import hashlib
+
+    env["client"].log_text(env["run"], text, "model_card/model_card.md")
+    env["client"].set_tag(env["run"], "card_sha256", hashlib.sha256(text.encode()).hexdigest())
+    report = _gate(env)
+    verdicts = _verdicts(report)
+    assert verdicts["model card unchanged"] == PASS  # the file matches its new tag...
+    assert verdicts["sign-offs valid"] == FAIL  # ...but nobody signed it
+    signoffs = next(c for c in report.conditions if c.check == "sign-offs valid")
+    assert "voided: the model card changed" in signoffs.measured
+
+
+def test_a_hand_edited_audit_log_is_detected_and_refuses_release(env):
+    _review(env)
+    lines = env["log"].read_text().splitlines()
+    entry = json.loads(lines[0])
+    entry["actor"] = "someone-else"
+    env["log"].write_text("\n".join([json.dumps(entry, separators=(",", ":")), *lines[1:]]) + "\n")
+    result = _cli(env)
+    assert result.exit_code == 1
+    assert "fail: audit log verifies" in result.output
+    assert "not recorded: the audit log is damaged" in result.output
+    assert env["client"].search_model_versions(f"name = '{env['name']}'") == []
+
+
+def test_cutting_a_release_from_the_end_of_the_log_is_detected_through_the_registry(pipeline, tmp_path):
+    first = _copy(pipeline, tmp_path, "1")
+    _review(first)
+    assert _release(first).released
+    lines = first["log"].read_text().splitlines()
+    first["log"].write_text("\n".join(lines[:-1]) + "\n")  # the chain alone still verifies
+    assert AuditLog(first["log"]).verify() == []
+    second = _copy(pipeline, tmp_path, "2")
+    audit = next(c for c in _gate(second).conditions if c.check == "audit log verifies")
+    assert audit.verdict == FAIL and "not in the log" in audit.measured
+
+
+# --- fairness: insufficient evidence vs fail --------------------------------------------------
+
+def test_fairness_with_too_few_cases_is_insufficient_evidence_and_over_the_limit_is_fail(pipeline, tmp_path):
+    result, cube, evaluation = pipeline["result"], pipeline["cube"], pipeline["evaluation"]
+    signals = evaluation.signals
+    signals = signals[(signals["route"] == "forecast") & signals["probability"].notna()]
+    groups = area_groups(cube)
+    few = load_policy(_policy_file(tmp_path / "few.yaml", minimums={"min_areas": 1, "min_events": 10_000,
+                                                                       "min_alarms": 1, "min_rows": 5}))
+    table = fairness_report(signals, result.scored, groups, policy=few, model=evaluation.model).disparities
+    [hit] = [c for c in _fairness(few, table, "") if c.check == "hit_rate by access"]
+    assert hit.verdict == UNKNOWN and "large enough" in hit.measured
+    strict = load_policy(_policy_file(tmp_path / "strict.yaml", **{"metrics.hit_rate.max_difference": 0.0}))
+    report = fairness_report(signals, result.scored, groups, policy=strict, model=evaluation.model)
+    assert (report.disparities["status"] == "failed").any()  # the synthetic groups do differ
+    [hit] = [c for c in _fairness(strict, report.disparities, "") if c.check == "hit_rate by access"]
+    assert hit.verdict == FAIL and "gap" in hit.measured and "worst" in hit.measured
+    # a grouping the policy names but the backtest never measured is not a pass either
+    other = load_policy(_policy_file(tmp_path / "other.yaml", **{"release.fairness.groups": ["livelihood"]}))
+    [missing] = _fairness(other, report.disparities, "")
+    assert missing.verdict == UNKNOWN and "did not measure" in missing.measured
+
+
+def test_fairness_judged_under_another_limit_is_not_reused(env, tmp_path):
+    looser = load_policy(_policy_file(tmp_path / "looser.yaml", **{"metrics.hit_rate.max_difference": 0.9}))
+    verdicts = _verdicts(_gate(env, policy=looser))
+    assert verdicts["hit_rate by access"] == UNKNOWN
+
+
+def test_a_run_without_fairness_evidence_is_insufficient_evidence(env):
+    env["client"].set_tag(env["run"], "card_backtest_run_id", "0" * 32)
+    report = _gate(env)
+    verdicts = _verdicts(report)
+    assert verdicts["disparities (forecast route)"] == UNKNOWN
+    assert verdicts["skill vs seasonal_naive (mase)"] == UNKNOWN and not report.passed
+
+
+# --- automated checks -------------------------------------------------------------------------
+
+def test_automated_checks_pass_fail_and_lack_evidence_per_horizon():
+    policy = load_policy()
+    metrics = pd.DataFrame({"model": ["m"] * 3 + ["seasonal_naive"] * 3, "horizon": [1, 2, 3] * 2,
+                            "mase": [0.9, 1.1, None, 1.0, 1.0, 1.0], "coverage80": [0.8, 0.95, 0.8, 0.8, 0.8, 0.8],
+                            "level_ratio": [0.5, 0.5, 0.5, 1, 1, 1]})
+    skill, coverage, level = _automated(policy, metrics, "m", "")
+    assert skill.verdict == UNKNOWN and "no mase at horizon(s) 3" in skill.measured
+    assert coverage.verdict == FAIL and "outside at h2" in coverage.measured
+    assert level.verdict == PASS
+    metrics.loc[2, "mase"] = 0.5
+    skill, _, _ = _automated(policy, metrics, "m", "")
+    assert skill.verdict == FAIL and "below at h2" in skill.measured
+    assert [c.verdict for c in _automated(policy, None, "m", "no backtest")] == [UNKNOWN] * 3
+
+
+def test_a_policy_without_a_release_section_refuses(env, tmp_path):
+    data = yaml.safe_load(env["policy_path"].read_text())
+    del data["release"]
+    (tmp_path / "bare.yaml").write_text(yaml.safe_dump(data))
+    report = _gate(env, policy=load_policy(tmp_path / "bare.yaml"))
+    assert _verdicts(report)["release policy"] == FAIL and not report.passed
+
+
+# --- published outputs ------------------------------------------------------------------------
+
+def test_identifying_columns_microdata_small_cells_and_a_too_fine_admin_level_fail(env, tmp_path):
+    client = env["client"]
+    leak = tmp_path / "leak"
+    leak.mkdir()
+    pd.DataFrame({"area": ["A"], "phone_number": ["+252 61 000"]}).to_csv(leak / "contacts.csv", index=False)
+    pd.DataFrame({"area": ["A", "B"], "actual": [3.0, 120.0]}).to_csv(leak / "counts.csv", index=False)
+    (leak / "quarantine.csv").write_text("file,row,field,value,reason\n")
+    client.log_artifacts(env["run"], str(leak), "extra")
+    client.log_dict(env["run"], {"admin_level": 3, "sensitivity": {"level": "high"}}, "manifest.json")
+    conditions = {c.check: c for c in _gate(env).conditions}
+    ident = conditions["no identifying columns or microdata"]
+    assert ident.verdict == FAIL and "phone_number" in ident.measured and "quarantine.csv" in ident.measured
+    small = conditions["small cells (k=5) withheld"]
+    assert small.verdict == FAIL and "extra/counts.csv column 'actual': 1 cell(s)" in small.measured
+    admin = conditions["admin level allowed by sensitivity"]
+    assert admin.verdict == FAIL and admin.measured == "admin3, sensitivity high"
+
+
+# --- watermark ----------------------------------------------------------------------------------
+
+def test_predict_and_prioritize_flag_an_unreleased_model_and_name_the_released_one(env, tmp_path):
+    cube_path = tmp_path / "cube.nc"
+    env["cube"].to_netcdf(cube_path)
+    runner = CliRunner()
+    cli.out.width = 250
+    args = ["--cube", str(cube_path), "--tracking-uri", env["uri"]]
+    result = runner.invoke(app, ["predict", "--model", f"runs:/{env['run']}/model", "--out", str(tmp_path / "p.csv"),
+                                 *args])
+    assert result.exit_code == 0, result.output
+    assert NOT_RELEASED in result.output
+    assert set(pd.read_csv(tmp_path / "p.csv")["release_status"]) == {NOT_RELEASED}
+    result = runner.invoke(app, ["prioritize", "--run", env["run"], "--out", str(tmp_path / "rank"), *args])
+    assert result.exit_code == 0, result.output
+    assert NOT_RELEASED in result.output
+    [ranking] = (tmp_path / "rank").glob("*.csv")
+    assert set(pd.read_csv(ranking)["release_status"]) == {NOT_RELEASED}
+    _review(env)
+    assert _release(env).released
+    result = runner.invoke(app, ["predict", "--model", f"models:/{env['name']}@released", "--out",
+                                 str(tmp_path / "q.csv"), *args])
+    assert result.exit_code == 0, result.output
+    assert NOT_RELEASED not in result.output
+    assert set(pd.read_csv(tmp_path / "q.csv")["release_status"]) == {f"released: {env['name']} version 1"}
+
+
+# --- clear errors -------------------------------------------------------------------------------
+
+def test_release_errors_are_clear_for_unknown_runs_wrong_kinds_malformed_reviews_and_missing_policies(env, tmp_path):
+    result = CliRunner().invoke(app, ["release", "f" * 32, "--name", "x", "--tracking-uri", env["uri"]])
+    assert result.exit_code == 2 and "no MLflow train run" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["release", env["backtest"], "--name", "x", "--tracking-uri", env["uri"]])
+    assert result.exit_code == 2 and "is a backtest run" in result.output
+    start_review(env["run"], tracking_uri=env["uri"], reviews_dir=env["reviews"])
+    (env["reviews"] / f"{env['run']}.yaml").write_text("run_id: [unclosed\n")
+    result = _cli(env)
+    assert result.exit_code == 2 and f"{env['run']}.yaml: the review is not valid YAML" in result.output
+    assert "Traceback" not in result.output
+    result = _cli(env, policy=tmp_path / "nope.yaml")
+    assert result.exit_code == 2 and "nope.yaml" in result.output and "Traceback" not in result.output
+    result = _cli(env, "--check")
+    assert result.exit_code == 2  # still the malformed review
+    assert CliRunner().invoke(app, ["release", env["run"], "--name", " ", "--tracking-uri", env["uri"]]).exit_code == 2
