@@ -296,22 +296,28 @@ def _fairness(policy, table: pd.DataFrame | None, evidence: str) -> list[Conditi
     return out
 
 
+def _where(r) -> str:
+    return f"{r['trigger']} lead {int(r['lead'])}" if pd.notna(r.get("lead")) else "forecasts"
+
+
 def _disparity_text(rows: pd.DataFrame, verdict: str) -> str:
-    parts = []
-    for _, r in rows.head(3).iterrows():
-        where = f"{r['trigger']} lead {int(r['lead'])}" if pd.notna(r.get("lead")) else "forecasts"
-        if verdict == UNKNOWN:
-            status = str(r["status"]).split(";")[0].removeprefix("cannot judge: ")
-            parts.append(f"{where}: {status}")
-        else:
-            size = f"{int(r['n_groups_compared'])} groups"
-            gap = (f"ratio {r['ratio']:.2f}" if pd.isna(r.get("difference")) or "ratio" in str(r["limit"])
-                   and "difference" not in str(r["limit"]) else f"gap {r['difference']:.2f}")
-            worst = (f", worst {r['worst_group']} {r['worst_value']:.2f} vs {r['best_group']} {r['best_value']:.2f}"
-                     if pd.notna(r.get("worst_group")) and pd.notna(r.get("worst_value")) else "")
-            parts.append(f"{where}: {gap} over {size}{worst}")
-    more = len(rows) - 3
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+    """The worst trigger x lead in words (group sizes, gap or ratio, worst and best group), then
+    the other leads in the same state."""
+    if verdict == UNKNOWN:
+        first = rows.iloc[0]
+        text = f"{_where(first)}: {str(first['status']).split(';')[0].removeprefix('cannot judge: ')}"
+    else:
+        by_ratio = "ratio" in str(rows["limit"].iloc[0]) and "difference" not in str(rows["limit"].iloc[0])
+        order = rows.sort_values("ratio" if by_ratio else "difference", ascending=by_ratio, na_position="last")
+        first = order.iloc[0]
+        gap = f"ratio {first['ratio']:.2f}" if by_ratio else f"gap {first['difference']:.2f}"
+        text = f"{_where(first)}: {gap} over {int(first['n_groups_compared'])} groups"
+        if pd.notna(first.get("worst_group")) and pd.notna(first.get("worst_value")):
+            text += (f", worst {first['worst_group']} {first['worst_value']:.2f} vs best {first['best_group']} "
+                     f"{first['best_value']:.2f}")
+        rows = order
+    others = [_where(r) for _, r in rows.iloc[1:].iterrows()]
+    return text + (f" (also {', '.join(others)})" if others else "")
 
 
 # --- published-output checks -----------------------------------------------------------------
