@@ -174,6 +174,7 @@ from forecast import _cli_card  # noqa: E402,F401  (registers card)
 from forecast import _cli_audit  # noqa: E402,F401  (registers audit)
 from forecast import _cli_review  # noqa: E402,F401  (registers review)
 from forecast import _cli_release  # noqa: E402,F401  (registers release)
+from forecast import _cli_report  # noqa: E402,F401  (registers report)
 
 if __name__ == "__main__":  # `python -m forecast.cli`: run the app the commands registered on
     from forecast.cli import app as registered

@@ -7,146 +7,39 @@ store; each test reviews and releases its own copy of the train run.
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 import forecast.cli as cli
-from forecast._assess import assess
-from forecast._train import train
-from forecast.backtest import RollingOrigin, backtest
 from forecast.cli import app
-from forecast.datasets import make_panel
 from forecast.errors import ForecastError
-from forecast.ethics import NOT_RELEASED, AuditLog, build_card, evaluate_gate, release, release_status, sign
-from forecast.ethics._card import CardInputs
+from forecast.ethics import NOT_RELEASED, AuditLog, evaluate_gate, release, release_status
 from forecast.ethics._gate import FAIL, PASS, UNKNOWN, _automated, _fairness
-from forecast.ethics._review import _download_model, start_review
+from forecast.ethics._review import start_review
 from forecast.fairness import area_groups, fairness_report
 from forecast.fairness._policy import load_policy
-from forecast.models._spec import load_spec
-from forecast.tracking import cube_table, log_backtest, log_trained
-from forecast.triggers import load_triggers
+from forecast.tracking import cube_table
 
-ROOT = Path(__file__).resolve().parents[1]
-SPEC = """\
-name: tiny_lgbm
-estimator: lightgbm
-horizons: [1, 2, 3]
-params: {n_estimators: 20, num_leaves: 7, min_child_samples: 5, max_bin: 31}
-"""
-TRIGGERS = """\
-triggers:
-  - name: spike
-    kind: percentile
-    value: 80
-    floor: 50
-    min_history: 6
-    leads: [1, 3]
-    probability: 0.4
-"""
+from _pipeline import copy_run, policy_file, review_and_sign, tiny_pipeline
+
 AUTHOR = "amina"
-
-
-def _policy_file(path: Path, **change) -> Path:
-    """The repository's policy, made judgeable on 12 synthetic areas: small minimums, loose
-    limits, gated groupings the synthetic panel has. ``change`` edits it further."""
-    data = yaml.safe_load((ROOT / "ethics/policy.yaml").read_text(encoding="utf-8"))
-    data["minimums"] = {"min_areas": 1, "min_events": 1, "min_alarms": 1, "min_rows": 5}
-    data["metrics"] = {"hit_rate": {"max_difference": 1.0, "min_ratio": None},
-                       "false_alarm_ratio": {"max_difference": None, "min_ratio": None},
-                       "mase": {"max_difference": None, "min_ratio": None},
-                       "selection_rate": {"max_difference": None, "min_ratio": None},
-                       "equalized_odds": {"max_difference": None, "min_ratio": None}}
-    release_ = data["release"]
-    release_["skill"]["min_skill"] = {1: -10.0}
-    release_["coverage"].update(low=0.0, high=1.0)
-    release_["level_ratio"].update(low=0.01, high=100.0)
-    release_["fairness"]["groups"] = ["access"]
-    for key, value in change.items():
-        target = data
-        *parents, last = key.split(".")
-        for p in parents:
-            target = target[p]
-        target[last] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+_policy_file = policy_file
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Backtest (triggers + fairness under the test policy), train run, model card; the model's files."""
-    root = tmp_path_factory.mktemp("gate")
-    (root / "spec.yaml").write_text(SPEC)
-    (root / "triggers.yaml").write_text(TRIGGERS)
-    policy_path = _policy_file(root / "policy.yaml")
-    policy = load_policy(policy_path)
-    cube = make_panel(12, 48, seed=9, with_flows=True)
-    spec, triggers = load_spec(root / "spec.yaml"), load_triggers(root / "triggers.yaml")
-    result = backtest(cube, [spec], folds=RollingOrigin(n_origins=6, calibration_origins=8, min_train=12))
-    evaluation, fairness, _ = assess(result, cube, triggers, ["forecast"], 5, policy)
-    manifest = {"cube_hash": result.cube_hash, "admin_level": 2, "dims": {"area": 12, "time": 48},
-                "time_range": ["2016-01", "2019-12"], "variables": ["arrivals"],
-                "sensitivity": {"level": "high", "assessed": "high", "reasons": ["admin2 flows"]},
-                "files": [{"path": "/data/prmn.csv", "format": "flows", "rows_in": 10, "rows_kept": 10,
-                           "rows_quarantined": 0}]}
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    backtest_id = log_backtest(result, manifest=manifest, tracking_uri=uri, triggers=evaluation,
-                               fairness=fairness, sample_areas=0)
-    trained = train(cube, spec, calibration=RollingOrigin(n_origins=6, calibration_origins=0), triggers=triggers)
-    train_id, _ = log_trained(trained, cube, manifest=manifest, tracking_uri=uri)
-    inputs = yaml.safe_load((ROOT / "models/cards/lightgbm_median.yaml").read_text(encoding="utf-8"))
-    inputs["model"] = "tiny_lgbm"
-    card = build_card(train_id, CardInputs.model_validate(inputs), tracking_uri=uri)
-    from forecast.ethics import write_card
-
-    write_card(card, train_id, tracking_uri=uri)
-    client = MlflowClient(tracking_uri=uri)
-    model_dir = _download_model(client, train_id, str(root / "model_files"))
-    return {"uri": uri, "root": root, "train": train_id, "backtest": backtest_id, "client": client,
-            "model_dir": model_dir, "policy_path": policy_path, "policy": policy, "cube": cube, "result": result,
-            "evaluation": evaluation}
-
-
-_names = iter(range(10_000))
+    return tiny_pipeline(tmp_path_factory.mktemp("gate"))
 
 
 @pytest.fixture
 def env(pipeline, tmp_path):
     """A copy of the train run by AUTHOR (tags, card, model files), a reviews folder, a log, a model name."""
-    return _copy(pipeline, tmp_path)
-
-
-def _copy(pipeline, tmp_path, suffix=""):
-    client = pipeline["client"]
-    source = client.get_run(pipeline["train"])
-    tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
-    run_id = client.create_run(source.info.experiment_id, tags={**tags, "mlflow.user": AUTHOR}).info.run_id
-    client.log_artifacts(run_id, str(pipeline["model_dir"]), "model")
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in ("model_card/model_card.md", "manifest.json"):
-            local = client.download_artifacts(pipeline["train"], path, tmp)
-            client.log_artifact(run_id, local, str(Path(path).parent) if "/" in path else None)
-    return {**pipeline, "run": run_id, "reviews": tmp_path / f"reviews{suffix}", "log": tmp_path / "audit.log.jsonl",
-            "name": f"tiny-{next(_names)}"}
-
-
-def _review(env, *, approvers=(("lena", "technical"), ("omar", "ethics"))):
-    """Start the review, answer every item by editing the file, and sign."""
-    path = start_review(env["run"], tracking_uri=env["uri"], reviews_dir=env["reviews"])
-    data = yaml.safe_load(path.read_text())
-    for item in data["items"]:
-        item.update(answer="yes", evidence="the run's artifacts", answered_by_name="lena")
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    for name, role in approvers:
-        sign(env["run"], name, role, "approve", "", log=env["log"], tracking_uri=env["uri"],
-             reviews_dir=env["reviews"])
+    return copy_run(pipeline, tmp_path, author=AUTHOR)
 
 
 def _gate(env, **kw):
@@ -191,7 +84,7 @@ def test_a_new_run_is_refused_listing_every_unmet_condition_and_nothing_is_regis
 
 
 def test_after_answers_and_two_non_author_sign_offs_it_registers_sets_released_and_loads(env, tmp_path):
-    _review(env)
+    review_and_sign(env)
     report = _gate(env)
     assert report.passed, report.to_frame()[["check", "verdict", "measured"]]
     result = _cli(env)
@@ -221,7 +114,7 @@ def test_after_answers_and_two_non_author_sign_offs_it_registers_sets_released_a
 
 
 def test_the_author_alone_cannot_release_and_one_role_is_not_enough(env):
-    _review(env, approvers=((AUTHOR, "technical"), (AUTHOR, "ethics")))
+    review_and_sign(env, approvers=((AUTHOR, "technical"), (AUTHOR, "ethics")))
     outcome = _release(env)
     assert not outcome.released
     unmet = {c.check: c.measured for c in outcome.report.unmet}
@@ -229,13 +122,13 @@ def test_the_author_alone_cannot_release_and_one_role_is_not_enough(env):
 
 
 def test_releasing_a_new_version_never_changes_the_earlier_one(pipeline, tmp_path):
-    first, second = _copy(pipeline, tmp_path, "1"), _copy(pipeline, tmp_path, "2")
+    first, second = copy_run(pipeline, tmp_path, "1", author=AUTHOR), copy_run(pipeline, tmp_path, "2", author=AUTHOR)
     second["name"] = first["name"]
-    _review(first)
+    review_and_sign(first)
     assert _release(first).version == "1"
     client = pipeline["client"]
     before = client.get_model_version(first["name"], "1")
-    _review(second)
+    review_and_sign(second)
     assert _release(second).version == "2"
     after = client.get_model_version(first["name"], "1")
     assert (after.tags, after.source, after.run_id) == (before.tags, before.source, before.run_id)
@@ -246,7 +139,7 @@ def test_releasing_a_new_version_never_changes_the_earlier_one(pipeline, tmp_pat
 # --- tampering ----------------------------------------------------------------------------------
 
 def test_editing_the_card_file_after_sign_off_is_detected_and_refused(env):
-    _review(env)
+    review_and_sign(env)
     env["client"].log_text(env["run"], "# Model card: tiny_lgbm\nAll good, trust me.\n", "model_card/model_card.md")
     outcome = _release(env)
     assert not outcome.released
@@ -257,7 +150,7 @@ def test_editing_the_card_file_after_sign_off_is_detected_and_refused(env):
 
 
 def test_a_regenerated_card_voids_the_sign_offs(env):
-    _review(env)
+    review_and_sign(env)
     text = "# Model card: tiny_lgbm (regenerated)\n"
     import hashlib
 
@@ -272,7 +165,7 @@ def test_a_regenerated_card_voids_the_sign_offs(env):
 
 
 def test_a_hand_edited_audit_log_is_detected_and_refuses_release(env):
-    _review(env)
+    review_and_sign(env)
     lines = env["log"].read_text().splitlines()
     entry = json.loads(lines[0])
     entry["actor"] = "someone-else"
@@ -285,13 +178,13 @@ def test_a_hand_edited_audit_log_is_detected_and_refuses_release(env):
 
 
 def test_cutting_a_release_from_the_end_of_the_log_is_detected_through_the_registry(pipeline, tmp_path):
-    first = _copy(pipeline, tmp_path, "1")
-    _review(first)
+    first = copy_run(pipeline, tmp_path, "1", author=AUTHOR)
+    review_and_sign(first)
     assert _release(first).released
     lines = first["log"].read_text().splitlines()
     first["log"].write_text("\n".join(lines[:-1]) + "\n")  # the chain alone still verifies
     assert AuditLog(first["log"]).verify() == []
-    second = _copy(pipeline, tmp_path, "2")
+    second = copy_run(pipeline, tmp_path, "2", author=AUTHOR)
     audit = next(c for c in _gate(second).conditions if c.check == "audit log verifies")
     assert audit.verdict == FAIL and "not in the log" in audit.measured
 
@@ -396,7 +289,7 @@ def test_predict_and_prioritize_flag_an_unreleased_model_and_name_the_released_o
     assert NOT_RELEASED in result.output
     [ranking] = (tmp_path / "rank").glob("*.csv")
     assert set(pd.read_csv(ranking)["release_status"]) == {NOT_RELEASED}
-    _review(env)
+    review_and_sign(env)
     assert _release(env).released
     result = runner.invoke(app, ["predict", "--model", f"models:/{env['name']}@released", "--out",
                                  str(tmp_path / "q.csv"), *args])

@@ -1,0 +1,83 @@
+"""``forecast report``: the forecast report of a trained model, as HTML or PDF."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import forecast.cli as _cli  # the consoles are read at call time, so that tests can widen them
+from forecast.cli import _fail, app
+from forecast.errors import ForecastError
+
+
+class ReportFormat(str, Enum):
+    html = "html"
+    pdf = "pdf"
+
+
+@app.command("report")
+def report_command(
+    run: Annotated[str, typer.Option("--run", help="MLflow run id of `forecast train --triggers ...` (with a "
+                                     "backtest of the same spec and cube, and models/cards/<model>.yaml).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The report file to write.")] = Path("out/report.html"),
+    fmt: Annotated[ReportFormat | None, typer.Option("--format", help="html (one self-contained file) or pdf "
+                                                    "(A4); default: from the --out suffix.")] = None,
+    trigger: Annotated[str | None, typer.Option(help="Trigger name (default: the model's first).")] = None,
+    lead: Annotated[int | None, typer.Option(help="Lead time in months (default: 3 when the trigger has it).")] = None,
+    cube: Annotated[Path | None, typer.Option("--cube", help="Data to forecast from (default: the cube the "
+                                              "model was trained on).")] = None,
+    boundaries: Annotated[Path | None, typer.Option("--boundaries", help="COD GeoJSON of the areas, for the map "
+                                                    "(without it: a table by admin1).")] = None,
+    previous: Annotated[Path | None, typer.Option("--previous", help="Headline CSV of the previous report "
+                                                  "(default: the latest earlier report of this model in MLflow).")] = None,
+    card_inputs: Annotated[Path | None, typer.Option("--card-inputs", help="Model card inputs (default: "
+                                                     "models/cards/<model>.yaml).")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy for small cells and admin levels "
+                                                "(default: ethics/policy.yaml).")] = None,
+    top: Annotated[int, typer.Option(help="Fan charts for this many districts.")] = 6,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Log the report and its headline to the train run "
+                                      "(what the next report compares with).")] = True,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
+) -> None:
+    """Write the forecast report of a trained model for anticipatory-action teams.
+
+    In order: the districts expected to cross the trigger within the lead time (probability,
+    expected arrivals and 80% interval) and what changed since the previous report; a map
+    (with --boundaries) or a table by admin1; fan charts of the most urgent districts; the
+    backtest track record; who the model serves less well; the data and what it cannot say;
+    the model card summary and release status. A model that is not released carries
+    "NOT RELEASED — for review only" on every page.
+    """
+    import mlflow
+    from rich.status import Status
+
+    from forecast.fairness._policy import load_policy
+    from forecast.report import build_report, log_report, write_report
+
+    console = _cli.out
+    try:
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)
+        with Status("building the report...", console=_cli.err) as status:
+            report = build_report(run, cube=cube, trigger=trigger, lead=lead, boundaries=boundaries,
+                                  previous=previous, card_inputs=card_inputs,
+                                  policy=None if policy is None else load_policy(policy), top=top,
+                                  progress=lambda text: status.update(f"report: {text}..."))
+            status.update("report: writing...")
+            path = write_report(report, out_file, None if fmt is None else fmt.value)
+            if log:
+                log_report(report, path)
+    except ForecastError as error:
+        _fail(error)
+    m = report.meta
+    if m["watermark"]:
+        console.print(f"[bold red]{m['watermark']}[/]: the report says so on every page", soft_wrap=True)
+    else:
+        console.print(m["release"], soft_wrap=True, highlight=False, markup=False)
+    names = ", ".join(f"{r.area_name} ({r.probability:.0%})" for r in report.headline.itertuples()) or "none"
+    console.print(f"{len(report.headline)} district(s) expected to cross '{m['trigger']}' within {m['lead']} months "
+                  f"of {m['data_month']}: {names}", soft_wrap=True, highlight=False, markup=False)
+    console.print(f"report: {path.resolve()}", soft_wrap=True, highlight=False, markup=False)
