@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean report-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m forecast.demo --out $(OUT)
+
+# Open the demo's report in headless Chromium (apt-get install chromium), keep a screenshot, check it
+report-check: $(STAMP)
+	@test -f $(OUT)/report/report.html || $(MAKE) demo
+	$(BIN)/forecast report-check $(OUT)/report/report.html --png $(OUT)/report/report.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

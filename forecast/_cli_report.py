@@ -81,3 +81,42 @@ def report_command(
     console.print(f"{len(report.headline)} district(s) expected to cross '{m['trigger']}' within {m['lead']} months "
                   f"of {m['data_month']}: {names}", soft_wrap=True, highlight=False, markup=False)
     console.print(f"report: {path.resolve()}", soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command("report-check")
+def report_check_command(
+    report: Annotated[Path, typer.Argument(help="An HTML report written by `forecast report`.", show_default=False)],
+    png: Annotated[Path | None, typer.Option("--png", help="Where to keep the screenshot (default: beside the "
+                                             "report, .png).")] = None,
+    released: Annotated[bool, typer.Option("--released/--unreleased", help="Whether the report's model is released "
+                                           "(then no watermark may show) or not (then it must, on every page).")] = False,
+    headline: Annotated[list[str] | None, typer.Option("--headline", help="An area name the headline must show "
+                                                       "(repeatable).")] = None,
+) -> None:
+    """Open a report in headless Chromium: keep a screenshot, check what the page shows.
+
+    Checks the headline section and its areas, the map or admin1 table, and the release
+    status: an unreleased model's watermark on every printed page and its red banner in the
+    screenshot, or no watermark at all for a released one. Exit 0 when all are there, 1 when
+    something is missing (each named), 2 when the report or Chromium cannot be used.
+    """
+    from forecast.report._browser import check_report
+
+    if not report.is_file():
+        _fail(ForecastError(f"report {report} not found: write one with forecast report --run RUN --out {report}"))
+    target = png or report.with_suffix(".png")
+    try:
+        result = check_report(report, target, expect_watermark=not released, headline=headline or [])
+    except ForecastError as error:
+        _fail(error)
+    console = _cli.out
+    console.print(f"screenshot: {result.screenshot.resolve()}  ({result.pages} printed page(s), {result.images} "
+                  f"image(s); watermark on every page: {'yes' if result.watermark else 'no'})", soft_wrap=True,
+                  highlight=False, markup=False)
+    if result.ok:
+        console.print("report renders: headline, map or admin1 table, release status as expected", soft_wrap=True,
+                      highlight=False, markup=False)
+        return
+    for problem in result.problems:
+        console.print(f"  missing: {problem}", soft_wrap=True, highlight=False, markup=False)
+    raise typer.Exit(code=1)

@@ -1,30 +1,34 @@
 """``make demo``: run the pipeline on the shipped Somalia sample and say where everything is.
 
-The pipeline so far: ingest the real sample (PRMN flows, rainfall and conflict counts, district
-attributes) into a cube with its manifest and quarantine; backtest LightGBM against the
-baselines on rolling origins, evaluate the anticipatory-action trigger (models/triggers.yaml)
-and its fairness across groups of districts, and log every run to MLflow; train the model on
-all months and log it as an MLflow model; rank districts for action from the last month;
-write the model card from those runs; answer the review as clearly marked DEMO reviewers and
-put the model through the release gate (ethics/policy.yaml), which registers it only when every
-condition passes. The forecast report (issue 6) is added here when it lands.
+The whole pipeline: ingest the real sample (PRMN flows, rainfall and conflict counts, district
+attributes) into a cube with its manifest and quarantine; backtest LightGBM and per-area ETS
+(statsmodels) against the baselines on rolling origins, evaluate the anticipatory-action
+trigger (models/triggers.yaml) and its fairness across groups of districts, and log every run
+to MLflow; train the model on all months and log it as an MLflow model; rank districts for
+action from the last month; write the model card from those runs; answer the review as clearly
+marked DEMO reviewers and put the model through the release gate (ethics/policy.yaml), which
+registers it only when every condition passes; write the forecast report (HTML and PDF) that an
+anticipatory-action team reads. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
+store in the output folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 from rich.console import Console
 
-from forecast._cli_models import _print_summary
+from forecast._cli_models import _bar, _print_summary, _tracker
 from forecast._cli_release import print_gate
 from forecast.cli import _summary
 from forecast.datasets import ingest_sample, sample_files
 from forecast.ethics import NOT_RELEASED
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "lightgbm_median.yaml"
+ETS = SPEC.with_name("ets.yaml")
 TRIGGERS = SPEC.with_name("triggers.yaml")
 CARDS = SPEC.parent / "cards"
 
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     files = sample_files()
     console.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO SWALIM, ACLED counts)")
-    console.print("1/6 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
+    console.print("1/7 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
                   + f" with gazetteer {files['areas'].name}")
     start = time.perf_counter()
     with console.status("ingesting the Somalia sample..."):
@@ -59,32 +63,35 @@ def main(argv: list[str] | None = None) -> int:
     from forecast.tracking import log_backtest, log_trained
     from forecast.triggers import load_triggers
 
-    store = f"sqlite:///{out / 'mlflow.db'}"
+    store = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
     mlflow.set_tracking_uri(store)
     manifest = result.manifest.model_dump(mode="json")
-    spec = load_spec(SPEC)
+    spec, ets = load_spec(SPEC), load_spec(ETS)
     triggers = load_triggers(TRIGGERS)
-    console.print(f"2/6 backtest: {spec.name} and five baselines, 12 scored origins (+12 calibrating "
+    console.print(f"2/7 backtest: {spec.name}, per-area {ets.name} (statsmodels) and five baselines, 12 scored origins (+12 calibrating "
                   f"intervals), horizons 1-6, target {spec.target}; trigger '{triggers[0].name}' "
                   f"({triggers[0].describe()}) and its fairness across groups of districts")
     start = time.perf_counter()
-    with console.status("backtesting (a few minutes on two cores)..."):
-        bt = backtest(result.cube, [spec], folds=RollingOrigin(n_origins=12, calibration_origins=12))
+    with _bar() as bar:
+        bt = backtest(result.cube, [ets, spec], folds=RollingOrigin(n_origins=12, calibration_origins=12),
+                      progress=_tracker(bar))
+    with console.status("evaluating the trigger and its fairness..."):
         evaluation, fairness, _ = assess(bt, result.cube, triggers)
         run_id = log_backtest(bt, manifest=manifest, experiment="demo", triggers=evaluation, fairness=fairness)
     _print_summary(bt)
     print_triggers(evaluation)
     print_fairness(fairness)
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
-    console.print(f"3/6 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
+    console.print(f"3/7 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
     start = time.perf_counter()
-    with console.status("training..."):
-        trained = train(result.cube, spec, triggers=triggers)
+    with _bar() as bar:
+        trained = train(result.cube, spec, triggers=triggers, progress=_tracker(bar))
+    with console.status("logging the model..."):
         train_run, model_uri = log_trained(trained, result.cube, manifest=manifest, experiment="demo",
                                            cube_path=paths["cube"])
     console.print(f"done in {time.perf_counter() - start:.1f} s\n")
     lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
-    console.print(f"4/6 prioritize: districts ranked for action within {lead} months of the last month")
+    console.print(f"4/7 prioritize: districts ranked for action within {lead} months of the last month")
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
     ranking_path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from forecast.ethics import build_card, write_card
 
-    console.print(f"5/6 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
+    console.print(f"5/7 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
     card = build_card(train_run, CARDS / f"{spec.name}.yaml")
     card_sha, card_uris = write_card(card, train_run)
     card_dir = out / "model_card"
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     (card_dir / "model_card.html").write_text(card.to_html(), encoding="utf-8")
     console.print(f"card SHA-256 {card_sha} (what reviewers will sign); status: not reviewed\n", soft_wrap=True)
 
-    console.print("6/6 review and release gate: DEMO reviewers answer the checklists and sign; the gate judges "
+    console.print("6/7 review and release gate: DEMO reviewers answer the checklists and sign; the gate judges "
                   "every condition under ethics/policy.yaml")
     reviews, log = out / "ethics" / "reviews", out / "ethics" / "audit.log.jsonl"
     outcome = _demo_review_and_release(train_run, reviews, log)
@@ -117,12 +124,19 @@ def main(argv: list[str] | None = None) -> int:
                       f"from this model says '{NOT_RELEASED}'", soft_wrap=True)
     console.print()
 
+    console.print(f"7/7 forecast report for anticipatory-action teams (trigger '{triggers[0].name}', lead {lead})")
+    start = time.perf_counter()
+    report_paths = _demo_report(train_run, out / "report", lead)
+    console.print(f"done in {time.perf_counter() - start:.1f} s\n")
+
     console.print("[bold]where things are[/]", soft_wrap=True)
+    console.print(f"  forecast report:   {report_paths['html']}  (open it in a browser; A4 PDF: {report_paths['pdf']})",
+                  soft_wrap=True)
     console.print(f"  cube (NetCDF):     {paths['cube']}", soft_wrap=True)
     console.print(f"  manifest (JSON):   {paths['manifest']}", soft_wrap=True)
     console.print(f"  quarantine (CSV):  {paths['quarantine']}  ({len(result.quarantine):,} rows, each with its reason)", soft_wrap=True)
     console.print(f"  MLflow runs:       {store}  (backtest run {run_id}; experiment 'demo')", soft_wrap=True)
-    console.print(f"                     browse: mlflow ui --backend-store-uri {store}", soft_wrap=True)
+    console.print(f"                     browse: .venv/bin/mlflow ui --backend-store-uri {store}", soft_wrap=True)
     console.print(f"  trigger evaluation: MLflow backtest run {run_id}: triggers/ and fairness/ artifacts, "
                   "metrics hit_rate_l3_forecast_surge, ...", soft_wrap=True)
     console.print(f"  ranked districts:  {ranking_path}", soft_wrap=True)
@@ -136,8 +150,28 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"  audit log:         {log}  (forecast audit verify --log {log})", soft_wrap=True)
     console.print(f"  release gate:      forecast release {train_run} --name {DEMO_NAME} --check --tracking-uri "
                   f"{store} --reviews {reviews} --log {log}", soft_wrap=True)
-    console.print(f"\nlook at it: forecast info {paths['cube']}", soft_wrap=True)
+    console.print(f"\nlook at it: forecast info {paths['cube']}; make report-check (a Chromium screenshot of the "
+                  "report)", soft_wrap=True)
     return 0
+
+
+def _demo_report(train_run: str, folder: Path, lead: int) -> dict[str, Path]:
+    """The forecast report of the trained model, HTML (with the map) and PDF, logged to its run."""
+    from forecast.report import build_report, log_report, to_pdf, write_report
+
+    with console.status("building the report...") as status:
+        report = build_report(train_run, lead=lead, boundaries=sample_files()["areas"],
+                              card_inputs=CARDS / f"{Path(SPEC).stem}.yaml",
+                              progress=lambda text: status.update(f"report: {text}..."))
+        html = write_report(report, folder / "report.html")
+        pdf = to_pdf(report, folder / "report.pdf")
+        log_report(report, html)
+    names = ", ".join(f"{r.area_name} ({r.probability:.0%})" for r in report.headline.head(8).itertuples())
+    more = f" and {len(report.headline) - 8} more" if len(report.headline) > 8 else ""
+    console.print(f"{len(report.headline)} district(s) expected to cross the trigger: {names or 'none'}{more}; "
+                  f"{len(report.unassessed)} unassessed; "
+                  f"{report.meta['watermark'] or report.meta['release']} on every page", soft_wrap=True)
+    return {"html": html, "pdf": pdf}
 
 
 DEMO_NAME = "somalia-arrivals-demo"

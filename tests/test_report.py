@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -245,3 +247,76 @@ def test_cli_errors_are_clear_and_never_a_traceback(pipeline, files, tmp_path, a
     text = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
     assert message in text and "Traceback" not in text
+
+
+# --- seen as a person sees it: headless Chromium -------------------------------------------
+
+def _chromium():
+    from forecast.report._browser import find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("FORECAST_REQUIRE_CHROMIUM"):
+            pytest.fail("FORECAST_REQUIRE_CHROMIUM is set but no Chromium was found (apt-get install chromium)")
+        pytest.skip("no Chromium on this machine (apt-get install chromium); .ci/run installs it")
+
+
+def _artifacts(tmp_path):
+    """Where screenshots are kept: $FORECAST_ARTIFACTS (CI keeps them) or the test's folder."""
+    folder = os.environ.get("FORECAST_ARTIFACTS")
+    return Path(folder) if folder else tmp_path
+
+
+def test_chromium_shows_the_headline_the_map_and_the_watermark_on_every_page(report, tmp_path):
+    _chromium()
+    from forecast.report._browser import check_report
+
+    html = write_report(report, tmp_path / "report.html")
+    names = report.headline["area_name"].head(3).tolist()
+    result = check_report(html, _artifacts(tmp_path) / "report_unreleased.png", expect_watermark=True, headline=names)
+    assert result.ok, result.problems
+    assert result.watermark and result.pages >= 2 and result.images >= 3  # map, fan charts, skill
+    # and the checker is not blind: the same page judged as a released model's fails
+    assert not check_report(html, tmp_path / "again.png", expect_watermark=False).ok
+
+
+def test_chromium_shows_no_watermark_for_a_released_model_and_the_region_table_without_a_map(pipeline, tmp_path):
+    _chromium()
+    from forecast.report._browser import check_report
+
+    env = copy_run(pipeline, tmp_path)
+    review_and_sign(env)
+    assert release(env["run"], env["name"], by="releaser", tracking_uri=env["uri"], reviews_dir=env["reviews"],
+                   log=env["log"], policy=env["policy"]).released
+    html = write_report(_build(pipeline, env["run"]), tmp_path / "released.html")
+    result = check_report(html, _artifacts(tmp_path) / "report_released.png", expect_watermark=False)
+    assert result.ok, result.problems
+    assert not result.watermark and result.banner_pixels < 2000
+
+
+def test_report_check_command_exits_1_naming_what_is_missing(report, tmp_path):
+    _chromium()
+    html = write_report(report, tmp_path / "report.html")
+    result = CliRunner().invoke(app, ["report-check", str(html), "--released"])
+    assert result.exit_code == 1 and "a released model's report shows the NOT RELEASED watermark" in result.output
+    assert (tmp_path / "report.png").is_file()
+    result = CliRunner().invoke(app, ["report-check", str(html)])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(app, ["report-check", str(tmp_path / "nope.html")]).exit_code == 2
+
+
+def test_fairness_findings_quote_the_worst_and_best_judged_groups_of_the_report_lead(report):
+    table = report.fairness["table"]
+    assert set(table["lead"].astype(int)) == {report.meta["lead"]}
+    assert report.fairness["findings"], "the synthetic panel has judgeable groups (access, region, settlement)"
+    for finding in report.fairness["findings"]:
+        column = {"access": "access", "region": "region", "settlement": "settlement"}[finding["grouping"]]
+        status = table.loc[table["group_column"] == column, "status"].astype(str)
+        judged = table.loc[status[status.eq("ok") | (status.str.startswith("too small for")
+                                                     & ~status.str.contains("hit_rate"))].index]
+        assert finding["worst_rate"] == pytest.approx(judged["hit_rate"].min())
+        assert finding["best_rate"] == pytest.approx(judged["hit_rate"].max())
+        assert f"{finding['worst_rate']:.0%} of the {finding['worst_events']} crossings" in finding["sentence"]
+    gaps = [f["gap"] for f in report.fairness["findings"]]
+    assert gaps == sorted(gaps, reverse=True)
+    html = to_html(report)
+    assert all(f["sentence"].replace("'", "&#39;") in html for f in report.fairness["findings"])
