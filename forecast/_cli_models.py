@@ -61,6 +61,9 @@ def backtest(
     k: Annotated[int, typer.Option("--k", help="Areas acted on per origin, for precision@k and recall@k.")] = 5,
     policy: Annotated[Path | None, typer.Option(help="Fairness policy YAML (default: ethics/policy.yaml).")] = None,
     mitigate: Annotated[str | None, typer.Option(help="With --triggers: also try group-aware thresholds for this group column (e.g. region) and report the trade-off.")] = None,
+    dask: Annotated[str | None, typer.Option("--dask", help="Run the fits as Dask tasks: 'local' (a LocalCluster "
+                                             "of processes here) or a scheduler address, e.g. tcp://10.0.0.5:8786. "
+                                             "Same forecasts as without.")] = None,
     experiment: ExpOpt = "displacement-forecast",
     tracking_uri: TrackOpt = None,
 ) -> None:
@@ -97,7 +100,7 @@ def backtest(
         elif mitigate or routes:
             raise ForecastError("--mitigate and --route apply to trigger signals: add --triggers models/triggers.yaml")
         with _bar() as bar:
-            result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar))
+            result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar), dask=dask)
             evaluation = fairness = tradeoff = None
             if triggers:
                 from forecast._assess import assess

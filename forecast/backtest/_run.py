@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import os
@@ -115,6 +116,7 @@ def backtest(
     baselines: bool = True,
     neighbours=None,
     progress: Progress | None = None,
+    dask=None,
 ) -> BacktestResult:
     """Rolling-origin backtest of ``specs`` beside the baselines.
 
@@ -130,6 +132,10 @@ def backtest(
         Passed to :func:`forecast.features.build_features`.
     progress : callable, optional
         Called as ``progress(model, done, total)`` after each origin.
+    dask : distributed.Client, "local" or str, optional
+        Run the fits as Dask tasks: on a ``Client``, a ``LocalCluster`` (``"local"``) or the
+        scheduler at an address (``"tcp://host:8786"``). The forecasts are identical to a
+        local run's; features are built once here and sent to every worker.
 
     Returns
     -------
@@ -164,15 +170,27 @@ def backtest(
     origins = cal + scored
     runner = _Runner(cube, target, horizons, quantiles, neighbours)
     frames, importance = [], {}
-    for spec in specs:
-        table, imp = runner.run(spec, origins, folds.refit_every, progress)
-        table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
-        frames.append(table)
-        if imp is not None:
-            importance[spec.name] = imp
+    with _executor(dask) as client:
+        for spec in specs:
+            table, imp = runner.run(spec, origins, folds.refit_every, progress, client)
+            table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
+            frames.append(table)
+            if imp is not None:
+                importance[spec.name] = imp
     forecasts = pd.concat(frames, ignore_index=True)
     return BacktestResult(forecasts=forecasts, specs=specs, folds=folds, target=target,
                           cube_hash=cube_hash(cube), importance=importance)
+
+
+@contextmanager
+def _executor(dask):
+    if dask is None:
+        yield None
+        return
+    from forecast.backtest._dask import connect
+
+    with connect(dask) as client:
+        yield client
 
 
 class _Runner:
@@ -193,33 +211,60 @@ class _Runner:
                 missing_target=spec.resolved_missing_target, neighbours=self.neighbours)
         return self._features[key]
 
-    def run(self, spec, origins, refit_every, progress):
+    def run(self, spec, origins, refit_every, progress, client=None):
         fm = self.features(spec)  # the panel also serves series models (same missing rule)
         panel = fm.panel
-        rows, raws, fitted, last_imp = [], [], None, None
-        for i, o in enumerate(origins):
-            refit = fitted is None or i % refit_every == 0
-            if spec.kind == "global":
-                fitted = _fit_global(spec, fm, o, self.horizons) if refit else fitted
-                point, raw = _predict_global(fitted, fm, o, self.horizons, spec.strategy)
-                last_imp = _importance(fitted, fm)
-            else:
-                fitted = clone(spec.build()).fit(panel.upto(o)) if refit else fitted
-                fc = fitted.forecast(self.horizons, self.quantiles)
-                point, raw = fc.point, fc.quantiles
-            history = panel.y[:, : o + 1]
-            naive = Naive().fit(panel.upto(o)).forecast(self.horizons).point
-            point = np.where(np.isfinite(point), point, naive)  # a model's gap falls back to naive
-            if raw is None:
-                raw = np.repeat(point[:, :, None], len(self.quantiles), axis=2)
-            assessable = (~np.isnan(history)).any(axis=1)
-            rows.append(_rows(spec.name, self.time, panel, o, self.horizons, point, mase_scale(history), assessable))
-            raws.append(raw[assessable].reshape(-1, len(self.quantiles)))
-            if progress:
-                progress(spec.name, i + 1, len(origins))
+        # a block is the origins one fit serves (refit_every of them): blocks are independent
+        blocks = [list(origins[i:i + refit_every]) for i in range(0, len(origins), refit_every)]
+        if client is None:
+            outputs = []
+            for block in blocks:
+                outputs.append(_forecast_block(spec, fm, block, self.horizons, self.quantiles))
+                if progress:
+                    progress(spec.name, min(len(origins), sum(map(len, outputs))), len(origins))
+        else:
+            from forecast.backtest._dask import map_blocks
+
+            outputs = map_blocks(client, _forecast_block, spec, fm, blocks, self.horizons, self.quantiles,
+                                 progress=progress)
+        rows, raws = [], []
+        for block_out, _ in outputs:
+            for o, point, raw in block_out:
+                history = panel.y[:, : o + 1]
+                naive = Naive().fit(panel.upto(o)).forecast(self.horizons).point
+                point = np.where(np.isfinite(point), point, naive)  # a model's gap falls back to naive
+                if raw is None:
+                    raw = np.repeat(point[:, :, None], len(self.quantiles), axis=2)
+                assessable = (~np.isnan(history)).any(axis=1)
+                rows.append(_rows(spec.name, self.time, panel, o, self.horizons, point, mase_scale(history),
+                                  assessable))
+                raws.append(raw[assessable].reshape(-1, len(self.quantiles)))
         table = pd.concat(rows, ignore_index=True)
         table = calibrate(table, np.concatenate(raws), self.quantiles)
-        return table, last_imp
+        return table, outputs[-1][1]
+
+
+def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], horizons, quantiles):
+    """Fit ``spec`` at the block's first origin and forecast from each of its origins.
+
+    Returns ``([(origin, point, raw quantiles or None), ...], feature importance or None)``.
+    Pure (no shared state), so blocks can run anywhere: here, or as Dask tasks.
+    """
+    out, importance = [], None
+    if spec.kind == "global":
+        fitted = _fit_global(spec, fm, block[0], horizons)
+        importance = _importance(fitted, fm)
+        for o in block:
+            out.append((o, *_predict_global(fitted, fm, o, horizons, spec.strategy)))
+    else:
+        fitted = clone(spec.build()).fit(fm.panel.upto(block[0]))
+        for i, o in enumerate(block):
+            if i:  # a series model forecasts from the end of the history it holds: give it the new months
+                fitted = fitted.update(fm.panel.upto(o)) if hasattr(fitted, "update") else \
+                    clone(spec.build()).fit(fm.panel.upto(o))
+            fc = fitted.forecast(horizons, quantiles)
+            out.append((o, fc.point, fc.quantiles))
+    return out, importance
 
 
 def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFrame:

@@ -54,6 +54,14 @@ def _register_local() -> None:
     ESTIMATORS.setdefault("sarimax", Estimator("series", SARIMAX))
 
 
+def _estimator(name: str) -> Estimator:
+    """The registered estimator; the statsmodels ones register on first use, also in a fresh
+    process that unpickled a spec (a Dask worker) without ever validating one."""
+    if name not in ESTIMATORS:
+        _register_local()
+    return ESTIMATORS[name]
+
+
 def default_missing_target(target: str) -> str:
     """Flow-monitoring targets are event logs (no record = nobody moved); stocks are rounds."""
     return "zero" if target in ("arrivals", "departures", "returns") else "skip"
@@ -169,7 +177,7 @@ class ModelSpec(BaseModel):
 
     @property
     def kind(self) -> str:
-        return ESTIMATORS[self.estimator].kind
+        return _estimator(self.estimator).kind
 
     @property
     def resolved_missing_target(self) -> str:
@@ -177,7 +185,7 @@ class ModelSpec(BaseModel):
 
     def build(self):
         """A fresh, unfitted estimator for this spec (``params`` applied with ``set_params``)."""
-        estimator = ESTIMATORS[self.estimator].factory()
+        estimator = _estimator(self.estimator).factory()
         params = dict(self.params)
         if "quantiles" in estimator.get_params():
             params["quantiles"] = tuple(self.quantiles)
