@@ -101,7 +101,7 @@ class TrainedModel:
         if spec.kind == "global":
             X = fm.X.reindex(columns=self.columns)  # a feature the new data cannot give is missing
             fm = type(fm)(X=X, panel=fm.panel, families=fm.families)
-            point, raw = _predict_global(self.fitted, fm, o, spec.horizons, spec.strategy)
+            point, raw = _predict_global(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params)
         else:
             fc = clone(self.fitted).fit(panel).forecast(spec.horizons, spec.quantiles)
             point, raw = fc.point, fc.quantiles

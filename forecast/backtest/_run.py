@@ -218,10 +218,10 @@ class _Runner:
         blocks = [list(origins[i:i + refit_every]) for i in range(0, len(origins), refit_every)]
         if client is None:
             outputs = []
-            for block in blocks:
-                outputs.append(_forecast_block(spec, fm, block, self.horizons, self.quantiles))
+            for out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles):
+                outputs.append(out)
                 if progress:
-                    progress(spec.name, min(len(origins), sum(map(len, outputs))), len(origins))
+                    progress(spec.name, min(len(origins), sum(len(o) for o, _ in outputs)), len(origins))
         else:
             from forecast.backtest._dask import map_blocks
 
@@ -244,6 +244,20 @@ class _Runner:
         return table, outputs[-1][1]
 
 
+def _local_blocks(spec, fm, blocks, horizons, quantiles):
+    """The blocks' results in order. A recursive global model fits once per block, so blocks run
+    side by side in threads (one OpenMP thread each: LightGBM releases the GIL); the direct
+    strategy already fits its horizons side by side inside a block."""
+    if spec.kind == "global" and spec.strategy == "recursive" and len(blocks) > 1:
+        with threadpool_limits(limits=1, user_api="openmp"):
+            yield from Parallel(n_jobs=min(len(blocks), os.cpu_count() or 1), prefer="threads",
+                                return_as="generator")(
+                delayed(_forecast_block)(spec, fm, block, horizons, quantiles) for block in blocks)
+        return
+    for block in blocks:
+        yield _forecast_block(spec, fm, block, horizons, quantiles)
+
+
 def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], horizons, quantiles):
     """Fit ``spec`` at the block's first origin and forecast from each of its origins.
 
@@ -255,7 +269,7 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
         fitted = _fit_global(spec, fm, block[0], horizons)
         importance = _importance(fitted, fm)
         for o in block:
-            out.append((o, *_predict_global(fitted, fm, o, horizons, spec.strategy)))
+            out.append((o, *_predict_global(fitted, fm, o, horizons, spec.strategy, spec.feature_params)))
     else:
         fitted = clone(spec.build()).fit(fm.panel.upto(block[0]))
         for i, o in enumerate(block):
@@ -295,6 +309,10 @@ def _train_rows(fm: FeatureMatrix, o: int, h: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _fit_global(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons) -> dict:
+    if spec.strategy == "recursive":  # one month ahead; the forecasts are fed back (_predict_global)
+        X, y = _train_rows(fm, o, 1)
+        _check_rows(spec, X, o, 1)
+        return {"recursive": clone(spec.build()).fit(X, y)}
     if spec.strategy == "direct":
         def fit_one(h):
             X, y = _train_rows(fm, o, h)
@@ -321,8 +339,10 @@ def _check_rows(spec, X, o, h):
                             "rarely for a global model here (use more history or fewer origins)")
 
 
-def _predict_global(models: dict, fm: FeatureMatrix, o: int, horizons, strategy):
+def _predict_global(models: dict, fm: FeatureMatrix, o: int, horizons, strategy, feature_params=None):
     X = fm.X.to_numpy()[fm.rows_at(o)]
+    if strategy == "recursive":
+        return _predict_recursive(models["recursive"], fm, X, o, horizons, feature_params)
     points, quants = [], []
     for h in horizons:
         if strategy == "direct":
@@ -330,11 +350,32 @@ def _predict_global(models: dict, fm: FeatureMatrix, o: int, horizons, strategy)
         else:
             model, Xh = models["pooled"], np.column_stack([X, np.full(len(X), h, np.float32)])
         points.append(model.predict(Xh))
-        # a plain scikit-learn regressor has no quantiles: conformal intervals come from its errors
-        quants.append(model.predict_quantiles(Xh) if hasattr(model, "predict_quantiles")
-                      else np.empty((len(Xh), 0)))
+        quants.append(_quantiles(model, Xh))
     point = np.column_stack(points)
     raw = np.stack(quants, axis=1) if quants[0].shape[1] else None
+    return point, raw
+
+
+def _quantiles(model, X) -> np.ndarray:
+    # a plain scikit-learn regressor has no quantiles: conformal intervals come from its errors
+    return model.predict_quantiles(X) if hasattr(model, "predict_quantiles") else np.empty((len(X), 0))
+
+
+def _predict_recursive(model, fm: FeatureMatrix, X: np.ndarray, o: int, horizons, feature_params):
+    """Forecast month o+1 from row o, append the point forecast to the target, rebuild the row
+    of month o+1 from it, forecast o+2, and so on; the quantiles of each step are kept."""
+    from forecast.features._recursive import RecursiveRows
+
+    steps = max(horizons)
+    extended = RecursiveRows(fm, feature_params, o, steps)
+    points, quants = {}, {}
+    for k in range(1, steps + 1):
+        points[k], quants[k] = model.predict(X), _quantiles(model, X)
+        extended.push(k, points[k])
+        if k < steps:
+            X = extended.rows(o + k)
+    point = np.column_stack([points[h] for h in horizons])
+    raw = np.stack([quants[h] for h in horizons], axis=1) if quants[1].shape[1] else None
     return point, raw
 
 

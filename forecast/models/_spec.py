@@ -97,8 +97,11 @@ class ModelSpec(BaseModel):
         Months ahead, default 1-6.
     quantiles : list of float
         Default 0.1, 0.5, 0.9.
-    strategy : {"direct", "pooled"}
-        ``direct``: one model per horizon; ``pooled``: one model with the horizon as a feature.
+    strategy : {"direct", "pooled", "recursive"}
+        ``direct``: one model per horizon; ``pooled``: one model with the horizon as a feature;
+        ``recursive``: one one-month-ahead model whose forecasts are fed back as the target
+        (features ``lags``, ``rolling`` and ``season`` only: nothing else can be rebuilt from
+        a forecast). Global models only.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -113,7 +116,7 @@ class ModelSpec(BaseModel):
     missing_target: Literal["skip", "zero"] | None = None
     horizons: list[int] = [1, 2, 3, 4, 5, 6]
     quantiles: list[float] = [0.1, 0.5, 0.9]
-    strategy: Literal["direct", "pooled"] = "direct"
+    strategy: Literal["direct", "pooled", "recursive"] = "direct"
 
     @field_validator("estimator")
     @classmethod
@@ -173,6 +176,16 @@ class ModelSpec(BaseModel):
                              f"{_closest(unknown[0], known)}; it takes: {', '.join(sorted(known))}")
         if "quantiles" in self.params:
             raise ValueError("set quantiles at the top level of the spec, not under params")
+        if self.strategy == "recursive":
+            from forecast.features._recursive import check_recursive
+
+            if self.kind != "global":
+                raise ValueError(f"strategy recursive is for global models; {self.estimator!r} forecasts each "
+                                 "series itself")
+            try:
+                check_recursive(self.features)
+            except ForecastError as error:
+                raise ValueError(str(error)) from None
         return self
 
     @property
