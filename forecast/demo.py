@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
     store = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
     mlflow.set_tracking_uri(store)
+    if not os.environ.get("MLFLOW_TRACKING_URI") and mlflow.get_experiment_by_name("demo") is None:
+        # artifacts beside the store, not in ./mlruns of whatever folder the demo runs from
+        mlflow.create_experiment("demo", artifact_location=(out / "mlartifacts").as_uri())
     manifest = result.manifest.model_dump(mode="json")
     spec, ets = load_spec(SPEC), load_spec(ETS)
     triggers = load_triggers(TRIGGERS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 __all__ = ["LightGBMForecaster", "HistGBForecaster"]
 
@@ -44,11 +44,15 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
         if quantiles.size and (quantiles.min() <= 0 or quantiles.max() >= 1):
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {list(self.quantiles)}")
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=float)
+            sample_weight = _check_sample_weight(sample_weight, X)
             if sample_weight.sum() <= 0:
                 raise ValueError("sample_weight sums to zero: no sample would count in the fit")
         if self.point not in ("mean", "median"):
             raise ValueError(f"point must be 'mean' or 'median', got {self.point!r}")
+        self._fit_models(X, y, sample_weight, quantiles)
+        return self
+
+    def _fit_models(self, X, y, sample_weight, quantiles) -> None:
         if self.point == "median":
             self.model_ = self._quantile_model(0.5).fit(X, y, sample_weight=sample_weight)
         else:
@@ -57,7 +61,6 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
             self.model_ if self.point == "median" and abs(q - 0.5) < 1e-12
             else self._quantile_model(q).fit(X, y, sample_weight=sample_weight)
             for q in quantiles]
-        return self
 
     def predict(self, X) -> np.ndarray:
         """Point forecast (the mean for count losses), never negative for counts."""
@@ -137,26 +140,51 @@ class LightGBMForecaster(_GlobalForecaster):
     def _loss(self):
         return self.objective
 
-    def _common(self) -> dict:
-        return dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                    num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
-                    subsample=self.subsample, subsample_freq=1 if self.subsample < 1 else 0,
-                    colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda, max_bin=self.max_bin,
-                    random_state=self.random_state, n_jobs=self.n_jobs, verbose=-1)
-
-    def _point_model(self):
-        from lightgbm import LGBMRegressor
-
+    def _point_params(self) -> dict:
         extra = {"tweedie_variance_power": self.tweedie_variance_power} if self.objective == "tweedie" else {}
-        return LGBMRegressor(objective=self.objective, **extra, **self._common())
+        return {"objective": self.objective, **extra}
 
-    def _quantile_model(self, q):
-        from lightgbm import LGBMRegressor
+    def _fit_models(self, X, y, sample_weight, quantiles) -> None:
+        """Every model (point and quantiles) trains on one binned ``lgb.Dataset``: the bins are
+        found once per fit, not once per model. The boosters are what ``LGBMRegressor`` would
+        fit with the same parameters (its defaults are spelled out in :meth:`_booster_params`)."""
+        import lightgbm as lgb
 
-        return LGBMRegressor(objective="quantile", alpha=float(q), **self._common())
+        if X.shape[0] < 2:
+            raise ValueError(f"LightGBM needs at least 2 samples to bin the features; got {X.shape[0]} sample")
+        median = self.point == "median"
+        first = self._booster_params({"objective": "quantile", "alpha": 0.5} if median else self._point_params())
+        data = lgb.Dataset(X, y, weight=sample_weight, params=first, free_raw_data=False)
+        rounds = int(self.n_estimators)
+        self.model_ = _Booster(lgb.train(first, data, num_boost_round=rounds))
+        self.quantile_models_ = [
+            self.model_ if median and abs(q - 0.5) < 1e-12
+            else _Booster(lgb.train(self._booster_params({"objective": "quantile", "alpha": float(q)}), data,
+                                    num_boost_round=rounds))
+            for q in quantiles]
+
+    def _booster_params(self, objective: dict) -> dict:
+        # LGBMRegressor's own defaults for what we do not expose, so results match it exactly
+        return {**objective, "boosting_type": "gbdt", "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves, "max_depth": -1, "min_child_samples": self.min_child_samples,
+                "min_child_weight": 1e-3, "min_split_gain": 0.0, "subsample": self.subsample,
+                "subsample_freq": 1 if self.subsample < 1 else 0, "colsample_bytree": self.colsample_bytree,
+                "reg_alpha": 0.0, "reg_lambda": self.reg_lambda, "max_bin": self.max_bin,
+                "subsample_for_bin": 200000, "random_state": self.random_state, "num_threads": self.n_jobs,
+                "verbose": -1}
 
     def _importances(self):
-        return self.model_.booster_.feature_importance(importance_type="gain")
+        return self.model_.booster.feature_importance(importance_type="gain")
+
+
+class _Booster:
+    """A trained LightGBM booster with the ``predict`` of a fitted regressor."""
+
+    def __init__(self, booster):
+        self.booster = booster
+
+    def predict(self, X) -> np.ndarray:
+        return self.booster.predict(X)
 
 
 class HistGBForecaster(_GlobalForecaster):
