@@ -163,8 +163,7 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
         raise ForecastError(f"{spec.name}: too few observed outcomes in the last "
                             f"{calibration.n_origins} origins to calibrate intervals")
     if spec.kind == "global":
-        fm = build_features(cube, spec.target, families=spec.features, params=spec.feature_params,
-                            missing_target=spec.resolved_missing_target)
+        fm = spec.feature_matrix(cube)
         fitted = _fit_global(spec, fm, cube.sizes[TIME] - 1, spec.horizons)
         columns = list(fm.X.columns)
     else:

@@ -113,3 +113,16 @@ def test_a_trained_recursive_model_forecasts_every_horizon_from_the_last_month(p
         from forecast.features._recursive import check_recursive
 
         check_recursive(["covariates"])
+
+
+def test_exclude_features_leaves_columns_out_of_fitting_and_of_the_recursive_rows(panel):
+    drop = ["y_last", "y_age", "y_max3", "y_max12", "y_mean_all", "month_sin", "month_cos"]
+    spec = _spec("recursive", exclude_features=drop)
+    fm = spec.feature_matrix(panel)
+    assert list(fm.X.columns) == ["y_lag0", "y_lag1", "y_lag2", "y_lag5", "y_lag11", "y_mean3", "y_std3",
+                                  "y_mean12", "y_std12", "month"]
+    assert RecursiveRows(fm, PARAMS, 30, 3).rows(31).shape == (len(fm.panel.areas), 10)
+    result = backtest(panel, [spec], folds=FOLDS, baselines=False)
+    assert result.importance[spec.name].index.tolist().count("y_max3") == 0
+    with pytest.raises(ForecastError, match=r"exclude_features names columns the features do not have: \['y_max6'\]"):
+        _spec("direct", exclude_features=["y_max6"]).feature_matrix(panel)

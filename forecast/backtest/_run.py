@@ -20,7 +20,7 @@ from forecast.backtest._folds import RollingOrigin
 from forecast.backtest._metrics import add_skill, mase_scale, score
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
-from forecast.features import FeatureMatrix, build_features
+from forecast.features import FeatureMatrix
 from forecast.models._baselines import Naive
 from forecast.models._spec import ModelSpec, baseline_specs
 
@@ -204,11 +204,10 @@ class _Runner:
         self._features: dict = {}
 
     def features(self, spec: ModelSpec) -> FeatureMatrix:
-        key = (str(spec.features), repr(sorted(spec.feature_params.items())), spec.resolved_missing_target)
+        key = (str(spec.features), repr(sorted(spec.feature_params.items())), spec.resolved_missing_target,
+               tuple(spec.exclude_features))
         if key not in self._features:
-            self._features[key] = build_features(
-                self.cube, self.target, families=spec.features, params=spec.feature_params,
-                missing_target=spec.resolved_missing_target, neighbours=self.neighbours)
+            self._features[key] = spec.feature_matrix(self.cube, neighbours=self.neighbours)
         return self._features[key]
 
     def run(self, spec, origins, refit_every, progress, client=None):

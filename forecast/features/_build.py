@@ -53,6 +53,18 @@ class FeatureMatrix:
         """The rows of every month up to and including index ``t``."""
         return slice(0, (t + 1) * self.n_areas)
 
+    def without(self, columns: Sequence[str]) -> FeatureMatrix:
+        """The matrix without ``columns`` (a spec's ``exclude_features``); unknown names are refused."""
+        columns = list(columns)
+        if not columns:
+            return self
+        unknown = [c for c in columns if c not in self.X.columns]
+        if unknown:
+            raise ForecastError(f"exclude_features names columns the features do not have: {unknown}; "
+                                f"they have {', '.join(self.X.columns)}")
+        keep = {name: tuple(c for c in cols if c not in columns) for name, cols in self.families.items()}
+        return FeatureMatrix(X=self.X.drop(columns=columns), panel=self.panel, families=keep)
+
     def target(self, horizon: int) -> np.ndarray:
         """The target ``horizon`` months after each row's month (NaN past the end), row-aligned."""
         y = self.panel.y

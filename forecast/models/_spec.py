@@ -88,6 +88,9 @@ class ModelSpec(BaseModel):
         Feature families (global models only).
     feature_params : dict
         Overrides of the feature defaults (lags, windows, covariate_lags, ...).
+    exclude_features : list of str
+        Columns of the families to leave out (e.g. ``y_max3``), checked against what the
+        families produce.
     target : str
         ``arrivals`` or ``idp_stock`` (any cube variable on area × time).
     missing_target : {"skip", "zero"}, optional
@@ -112,6 +115,7 @@ class ModelSpec(BaseModel):
     params: dict = {}
     features: list[str] | Literal["all"] = "all"
     feature_params: dict = {}
+    exclude_features: list[str] = []
     target: str = "arrivals"
     missing_target: Literal["skip", "zero"] | None = None
     horizons: list[int] = [1, 2, 3, 4, 5, 6]
@@ -195,6 +199,14 @@ class ModelSpec(BaseModel):
     @property
     def resolved_missing_target(self) -> str:
         return self.missing_target or default_missing_target(self.target)
+
+    def feature_matrix(self, cube, *, neighbours=None):
+        """This spec's features of ``cube``: its families and parameters, less ``exclude_features``."""
+        from forecast.features import build_features
+
+        fm = build_features(cube, self.target, families=self.features, params=self.feature_params,
+                            missing_target=self.resolved_missing_target, neighbours=neighbours)
+        return fm.without(self.exclude_features)
 
     def build(self):
         """A fresh, unfitted estimator for this spec (``params`` applied with ``set_params``)."""
