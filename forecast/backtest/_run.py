@@ -214,6 +214,7 @@ class _Runner:
         fm = self.features(spec)  # the panel also serves series models (same missing rule)
         panel = fm.panel
         # a block is the origins one fit serves (refit_every of them): blocks are independent
+        refit_every = spec.refit_every or refit_every
         blocks = [list(origins[i:i + refit_every]) for i in range(0, len(origins), refit_every)]
         if client is None:
             outputs = []

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
 
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import norm
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -113,6 +115,9 @@ class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
         fits = [_AreaFit(reason=reason) for reason in reasons]
         for i, area_fit in zip(todo, fitted):
             fits[i] = area_fit
+        self._collect(fits)
+
+    def _collect(self, fits: list[_AreaFit]) -> None:
         areas = [str(a) for a in self.areas_]
         self.results_ = [f.result if f.reason is None else None for f in fits]
         self.offsets_ = np.array([f.offset for f in fits], dtype=int)
@@ -145,17 +150,17 @@ class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
         n_areas, n_h = self.y_.shape[0], len(horizons)
         mu = np.full((n_areas, n_h), np.nan)
         var = np.full((n_areas, n_h), np.nan)
-        caught_all: list[str] = []
-        for i, result in enumerate(self.results_):
-            if result is None:
-                continue
-            steps = horizons + self.offsets_[i]
-            with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1, user_api="blas"):
-                warnings.simplefilter("always")
+        # one context for all areas: entering threadpool_limits costs milliseconds, a closed-form
+        # forecast microseconds
+        with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1, user_api="blas"):
+            warnings.simplefilter("always")
+            for i, result in enumerate(self.results_):
+                if result is None:
+                    continue
+                steps = horizons + self.offsets_[i]
                 mean, variance = self._predict_area(i, result, int(steps.max()))
-            caught_all.extend(_messages(caught))
-            mu[i], var[i] = mean[steps - 1], variance[steps - 1]
-        self.forecast_warnings_ = caught_all
+                mu[i], var[i] = mean[steps - 1], variance[steps - 1]
+        self.forecast_warnings_ = list(_messages(caught))
         model = np.array([r is not None for r in self.results_])
         naive_mu, naive_var = _naive_gaussian(_forward(self.y_, self.transform), horizons)
         mu[~model], var[~model] = naive_mu[~model], naive_var[~model]
@@ -279,9 +284,12 @@ class ETS(_PerAreaForecaster):
             raise ForecastError("damped_trend=True needs a trend to damp; "
                                 "set trend='add' or damped_trend=False")
 
-    def _tasks(self, panel, y_t, todo):
-        spec = {"trend": self.trend, "damped_trend": bool(self.damped_trend),
+    def _form(self) -> dict:
+        return {"trend": self.trend, "damped_trend": bool(self.damped_trend),
                 "seasonal": self.seasonal, "seasonal_periods": int(self.seasonal_periods)}
+
+    def _tasks(self, panel, y_t, todo):
+        spec = self._form()
         return [(y_t[i], spec) for i in todo]
 
     @staticmethod
@@ -292,7 +300,41 @@ class ETS(_PerAreaForecaster):
         self.filled_cells_ = int(sum(f.filled for f in fits))
         self.seasonal_dropped_ = [str(a) for a, f in zip(self.areas_, fits) if f.seasonal_dropped]
 
+    def update(self, panel: Panel) -> ETS:
+        """A copy that forecasts from ``panel``'s last month with the parameters estimated at
+        :meth:`fit`: each area's model runs its filter over the new months, without estimating
+        again (milliseconds instead of a fit). Areas that fell back at fit time, or whose model
+        form changes, are fitted afresh. The backtest calls this between refits
+        (``refit_every`` in a spec)."""
+        check_is_fitted(self, "results_")
+        if not pd.Index(panel.areas).equals(pd.Index(self.areas_)):
+            raise ForecastError("update needs the areas the model was fitted on, in the same order")
+        new = clone(self)
+        new._check_params()
+        new.y_, new.areas_ = np.asarray(panel.y, dtype=float), panel.areas
+        if new.y_.shape[1] < self.y_.shape[1]:
+            raise ForecastError("update extends the history; this panel is shorter than the fitted one")
+        y_t = _forward(new.y_, self.transform)
+        reasons = [_precheck(row, self.min_length) for row in new.y_]
+        spec = self._form()
+        dropped = set(self.seasonal_dropped_)
+        todo = [i for i, reason in enumerate(reasons) if reason is None]
+        jobs = [(y_t[i], None if self.results_[i] is None else np.asarray(self.results_[i].params),
+                 str(self.areas_[i]) in dropped) for i in todo]
+        # a few large batches, not one task per area: each filter takes about a millisecond
+        n_batches = max(1, min(len(jobs), abs(self.n_jobs or 1) if self.n_jobs != -1 else (os.cpu_count() or 1)))
+        batches = [jobs[k::n_batches] for k in range(n_batches)]
+        done = Parallel(n_jobs=self.n_jobs)(delayed(_update_ets_areas)(batch, spec) for batch in batches)
+        fits = [_AreaFit(reason=reason) for reason in reasons]
+        for k, batch in enumerate(done):
+            for j, area_fit in enumerate(batch):
+                fits[todo[k + j * n_batches]] = area_fit
+        new._collect(fits)
+        return new
+
     def _predict_area(self, i, result, steps):
+        if isinstance(result, _ETSFit):
+            return result.predict(steps)
         n = int(result.model.nobs)
         prediction = result.get_prediction(start=n, end=n + steps - 1)
         return (np.asarray(prediction.predicted_mean, dtype=float),
@@ -421,7 +463,9 @@ class SARIMAX(_PerAreaForecaster):
 
 # fitting one area (module-level so that joblib workers can import them)
 
-def _fit_ets_area(row: np.ndarray, spec: dict) -> _AreaFit:
+def _ets_series(row: np.ndarray, spec: dict):
+    """The area's series from its first to its last observed month, interior gaps interpolated,
+    and whether the season is dropped for lack of two full seasons."""
     seen = np.flatnonzero(~np.isnan(row))
     first, last = seen[0], seen[-1]
     series = row[first:last + 1].copy()
@@ -433,17 +477,95 @@ def _fit_ets_area(row: np.ndarray, spec: dict) -> _AreaFit:
     dropped = seasonal is not None and series.size < 2 * spec["seasonal_periods"]
     if dropped:
         seasonal = None
+    # a pandas Series, because ETSResults.get_prediction fails on a bare ndarray (statsmodels 0.15)
+    model = ETSModel(pd.Series(series), error="add", trend=spec["trend"],
+                     damped_trend=spec["damped_trend"] if spec["trend"] else False, seasonal=seasonal,
+                     seasonal_periods=spec["seasonal_periods"] if seasonal else None)
+    return model, int(gaps.sum()), row.size - 1 - last, dropped
 
-    def build():
-        # a pandas Series, because ETSResults.get_prediction fails on a bare ndarray (statsmodels 0.15)
-        model = ETSModel(pd.Series(series), error="add", trend=spec["trend"],
-                         damped_trend=spec["damped_trend"] if spec["trend"] else False, seasonal=seasonal,
-                         seasonal_periods=spec["seasonal_periods"] if seasonal else None)
-        return model.fit(disp=False)
 
-    result, reason, messages = _guarded_fit(build)
-    return _AreaFit(result=result, reason=reason, messages=messages, filled=int(gaps.sum()),
-                    offset=row.size - 1 - last, seasonal_dropped=dropped)
+@dataclass(frozen=True)
+class _ETSFit:
+    """What forecasting a non-seasonal additive-error ETS needs: its parameters, its last state
+    and its residual variance. Small to send between processes, and forecast in microseconds
+    with the closed forms statsmodels itself uses (mean by the state equations, variance =
+    scale x ``ETSResults._relative_forecast_variance``, Hyndman & Athanasopoulos, FPP3)."""
+
+    short_name: str
+    params: np.ndarray
+    param_names: tuple[str, ...]
+    level: float
+    slope: float
+    scale: float
+
+    @classmethod
+    def from_raw(cls, model, params, yhat, xhat) -> _ETSFit:
+        states = np.asarray(xhat, dtype=float)
+        resid = np.asarray(model.endog, dtype=float) - np.asarray(yhat, dtype=float)
+        return cls(model.short_name, np.asarray(params, dtype=float), tuple(model.param_names),
+                   float(states[-1, 0]), float(states[-1, 1]) if model.has_trend else 0.0,
+                   float(np.mean(resid ** 2)))
+
+    def _param(self, name: str) -> float:
+        return float(self.params[self.param_names.index(name)])
+
+    def predict(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        h = np.arange(1, steps + 1, dtype=float)
+        alpha = self._param("smoothing_level")
+        if self.short_name == "ANN":
+            return np.full(steps, self.level), self.scale * (1 + alpha ** 2 * (h - 1))
+        beta = self._param("smoothing_trend")
+        if self.short_name == "AAN":
+            rel = 1 + (h - 1) * (alpha ** 2 + alpha * beta * h + beta ** 2 * h / 6 * (2 * h - 1))
+            return self.level + h * self.slope, self.scale * rel
+        phi = self._param("damping_trend")  # AAdN
+        mean = self.level + np.cumsum(phi ** h) * self.slope
+        rel = (1 + alpha ** 2 * (h - 1)
+               + (beta * phi * h) / ((1 - phi) ** 2) * (2 * alpha * (1 - phi) + beta * phi)
+               - (beta * phi * (1 - phi ** h)) / ((1 - phi) ** 2 * (1 - phi ** 2))
+               * (2 * alpha * (1 - phi ** 2) + beta * phi * (1 + 2 * phi - phi ** h)))
+        return mean, self.scale * rel
+
+
+_FAST_FORMS = ("ANN", "AAN", "AAdN")
+
+
+def _fit_ets_area(row: np.ndarray, spec: dict) -> _AreaFit:
+    model, filled, offset, dropped = _ets_series(row, spec)
+    result, reason, messages = _guarded_fit(lambda: model.fit(disp=False))
+    if result is not None and model.short_name in _FAST_FORMS:
+        result = _ETSFit.from_raw(model, result.params, result.fittedvalues, result.states)
+    return _AreaFit(result=result, reason=reason, messages=messages, filled=filled, offset=offset,
+                    seasonal_dropped=dropped)
+
+
+def _update_ets_areas(jobs: list[tuple], spec: dict) -> list[_AreaFit]:
+    """Filter (or, without parameters, fit) a batch of areas under one BLAS-thread limit."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return [_fit_ets_area(row, spec) if params is None else _filter_ets_area(row, spec, params, dropped)
+                for row, params, dropped in jobs]
+
+
+def _filter_ets_area(row: np.ndarray, spec: dict, params: np.ndarray, was_dropped: bool) -> _AreaFit:
+    """The area's model with parameters already estimated, run over its longer series: no
+    optimisation, only the filter. A change of model form (the season becomes possible) refits."""
+    model, filled, offset, dropped = _ets_series(row, spec)
+    if dropped != was_dropped:
+        return _fit_ets_area(row, spec)
+    with warnings.catch_warnings(record=True) as caught:  # the caller limits BLAS threads
+        warnings.simplefilter("always")
+        try:
+            if model.short_name in _FAST_FORMS:  # the filter alone, without statsmodels' results object
+                result = _ETSFit.from_raw(model, params, *model.smooth(params, return_raw=True))
+                finite = np.isfinite([result.level, result.slope, result.scale]).all()
+            else:
+                result = model.smooth(params)
+                finite = np.isfinite(result.llf)
+        except Exception as exc:  # as with a failed fit: this area falls back
+            return _AreaFit(reason=f"filter failed: {type(exc).__name__}: {exc}", messages=_messages(caught))
+    reason = None if finite else "filter gave non-finite states"
+    return _AreaFit(result=result if reason is None else None, reason=reason, messages=_messages(caught),
+                    filled=filled, offset=offset, seasonal_dropped=dropped)
 
 
 def _fit_sarimax_area(row: np.ndarray, exog: np.ndarray | None, spec: dict) -> _AreaFit:

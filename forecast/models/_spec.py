@@ -105,6 +105,11 @@ class ModelSpec(BaseModel):
         ``recursive``: one one-month-ahead model whose forecasts are fed back as the target
         (features ``lags``, ``rolling`` and ``season`` only: nothing else can be rebuilt from
         a forecast). Global models only.
+    refit_every : int, optional
+        Estimate this model at every n-th backtest origin only (default: the folds'
+        ``refit_every``). In between, a global model reuses its fit on the new feature rows and
+        ETS keeps its parameters and filters the new months (``ETS.update``): the expensive
+        part of per-area models is the estimation, not the filter.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -121,6 +126,7 @@ class ModelSpec(BaseModel):
     horizons: list[int] = [1, 2, 3, 4, 5, 6]
     quantiles: list[float] = [0.1, 0.5, 0.9]
     strategy: Literal["direct", "pooled", "recursive"] = "direct"
+    refit_every: int | None = None
 
     @field_validator("estimator")
     @classmethod
@@ -160,6 +166,13 @@ class ModelSpec(BaseModel):
         if unknown:
             raise ValueError(f"unknown feature families {unknown}{_closest(unknown[0], FAMILIES)}; "
                              f"known: {', '.join(FAMILIES)}")
+        return value
+
+    @field_validator("refit_every")
+    @classmethod
+    def _positive_refit(cls, value):
+        if value is not None and value < 1:
+            raise ValueError(f"refit_every must be at least 1 (1 = estimate at every origin), got {value}")
         return value
 
     @field_validator("feature_params")
