@@ -51,7 +51,6 @@ def report_command(
     the model card summary and release status. A model that is not released carries
     "NOT RELEASED — for review only" on every page.
     """
-    import mlflow
     from rich.status import Status
 
     from forecast.fairness._policy import load_policy
@@ -59,17 +58,15 @@ def report_command(
 
     console = _cli.out
     try:
-        if tracking_uri:
-            mlflow.set_tracking_uri(tracking_uri)
         with Status("building the report...", console=_cli.err) as status:
             report = build_report(run, cube=cube, trigger=trigger, lead=lead, boundaries=boundaries,
                                   previous=previous, card_inputs=card_inputs,
                                   policy=None if policy is None else load_policy(policy), top=top,
-                                  progress=lambda text: status.update(f"report: {text}..."))
+                                  tracking_uri=tracking_uri, progress=lambda text: status.update(f"report: {text}..."))
             status.update("report: writing...")
             path = write_report(report, out_file, None if fmt is None else fmt.value)
             if log:
-                log_report(report, path)
+                log_report(report, path, tracking_uri=tracking_uri)
     except ForecastError as error:
         _fail(error)
     m = report.meta
