@@ -23,3 +23,17 @@ def _work_in_a_temporary_folder(tmp_path_factory):
         yield
     finally:
         os.chdir(before)
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_default_tracking_uri():
+    """Every test starts on MLflow's default tracking URI: a command run through CliRunner with
+    --tracking-uri (predict, prioritize) sets the process's URI, as a command line should, and
+    that must not carry into the next test on the same worker."""
+    yield
+    from mlflow.tracking._tracking_service import utils
+
+    if utils._tracking_uri is not None:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
