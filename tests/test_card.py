@@ -32,23 +32,9 @@ from forecast.models._spec import load_spec
 from forecast.tracking import log_backtest, log_trained
 from forecast.triggers import load_triggers
 
+from _pipeline import SPEC, TRIGGERS  # the tiny spec and trigger the MLflow tests share
+
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = """\
-name: tiny_lgbm
-estimator: lightgbm
-horizons: [1, 2, 3]
-params: {n_estimators: 20, num_leaves: 7, min_child_samples: 5, max_bin: 31}
-"""
-TRIGGERS = """\
-triggers:
-  - name: spike
-    kind: percentile
-    value: 80
-    floor: 50
-    min_history: 6
-    leads: [1, 3]
-    probability: 0.4
-"""
 SECTIONS = ("Model details", "Intended use", "Out-of-scope uses", "Users", "Data", "Evaluation design",
             "Metrics against baselines", "Calibration", "Trigger evaluation", "Fairness", "Limitations",
             "Ethical considerations", "Caveats", "Implementation plan", "Review status")

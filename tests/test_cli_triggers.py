@@ -13,22 +13,8 @@ from forecast.cli import app
 from forecast.cube import save_cube
 from forecast.datasets import make_panel
 
-SPEC = """\
-name: tiny_lgbm
-estimator: lightgbm
-horizons: [1, 2, 3]
-params: {n_estimators: 20, num_leaves: 7, min_child_samples: 5, max_bin: 31}
-"""
-TRIGGERS = """\
-triggers:
-  - name: spike
-    kind: percentile
-    value: 80
-    floor: 50
-    min_history: 6
-    leads: [1, 3]
-    probability: 0.4
-"""
+from _pipeline import SPEC, TRIGGERS  # the tiny spec and trigger the MLflow tests share
+
 N_AREAS = 12
 
 
