@@ -25,6 +25,17 @@ report-check: $(STAMP)
 	@test -f $(OUT)/report/report.html || $(MAKE) demo
 	$(BIN)/forecast report-check $(OUT)/report/report.html --png $(OUT)/report/report.png
 
+# Our backtest beside mlforecast and statsforecast (benchmarks/README.md); ~15 min on 2 cores.
+# Options pass through: make bench BENCH_ARGS="--sizes 2000x120 --skip-autoets"
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+.PHONY: bench
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
