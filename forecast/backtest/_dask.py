@@ -57,11 +57,11 @@ def connect(target, *, n_workers: int | None = None):
         client.close()
 
 
-def map_blocks(client, func, spec, fm, blocks, horizons, quantiles, *, progress=None) -> list:
-    """``[func(spec, fm, block, horizons, quantiles) for block in blocks]``, computed on the cluster."""
+def map_blocks(client, func, spec, fm, blocks, horizons, quantiles, *extra, progress=None) -> list:
+    """``[func(spec, fm, block, horizons, quantiles, *extra) for block in blocks]``, on the cluster."""
     distributed = _distributed()
     shared = client.scatter(fm, broadcast=True, hash=False)  # a fresh key: a released one may linger
-    futures = [client.submit(func, spec, shared, block, horizons, quantiles, pure=False) for block in blocks]
+    futures = [client.submit(func, spec, shared, block, horizons, quantiles, *extra, pure=False) for block in blocks]
     total, done = sum(map(len, blocks)), 0
     size = {f.key: len(b) for f, b in zip(futures, blocks)}
     for future in distributed.as_completed(futures):

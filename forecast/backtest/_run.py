@@ -216,9 +216,13 @@ class _Runner:
         # a block is the origins one fit serves (refit_every of them): blocks are independent
         refit_every = spec.refit_every or refit_every
         blocks = [list(origins[i:i + refit_every]) for i in range(0, len(origins), refit_every)]
+        # LightGBM bins its features once, with edges from the rows known at the first origin
+        bins = origins[0] if _shares_bins(spec) else None
         if client is None:
+            if bins is not None:
+                bins = _shared_bins(spec, fm, bins)
             outputs = []
-            for out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles):
+            for out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles, bins):
                 outputs.append(out)
                 if progress:
                     progress(spec.name, min(len(origins), sum(len(o) for o, _ in outputs)), len(origins))
@@ -226,7 +230,7 @@ class _Runner:
             from forecast.backtest._dask import map_blocks
 
             outputs = map_blocks(client, _forecast_block, spec, fm, blocks, self.horizons, self.quantiles,
-                                 progress=progress)
+                                 bins, progress=progress)
         rows, raws = [], []
         for block_out, _ in outputs:
             for o, point, raw in block_out:
@@ -244,7 +248,7 @@ class _Runner:
         return table, outputs[-1][1]
 
 
-def _local_blocks(spec, fm, blocks, horizons, quantiles):
+def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None):
     """The blocks' results in order. A recursive global model fits once per block, so blocks run
     side by side in threads (one OpenMP thread each: LightGBM releases the GIL); the direct
     strategy already fits its horizons side by side inside a block."""
@@ -252,21 +256,37 @@ def _local_blocks(spec, fm, blocks, horizons, quantiles):
         with threadpool_limits(limits=1, user_api="openmp"):
             yield from Parallel(n_jobs=min(len(blocks), os.cpu_count() or 1), prefer="threads",
                                 return_as="generator")(
-                delayed(_forecast_block)(spec, fm, block, horizons, quantiles) for block in blocks)
+                delayed(_forecast_block)(spec, fm, block, horizons, quantiles, bins) for block in blocks)
         return
     for block in blocks:
-        yield _forecast_block(spec, fm, block, horizons, quantiles)
+        yield _forecast_block(spec, fm, block, horizons, quantiles, bins)
 
 
-def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], horizons, quantiles):
+def _shares_bins(spec: ModelSpec) -> bool:
+    return spec.kind == "global" and spec.strategy in ("direct", "recursive") and \
+        hasattr(spec.build(), "fit_binned")
+
+
+def _shared_bins(spec: ModelSpec, fm: FeatureMatrix, first_origin: int, last_row: int | None = None):
+    """The feature matrix binned once, edges from the rows known at ``first_origin``."""
+    X = fm.X.to_numpy()
+    return spec.build().shared_bins(X[: last_row], fm.rows_upto(first_origin))
+
+
+def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], horizons, quantiles, bins=None):
     """Fit ``spec`` at the block's first origin and forecast from each of its origins.
+
+    ``bins``: a global model's :class:`~forecast.models.SharedBins`, or the backtest's first
+    origin to make them from (a Dask task makes its own: the same edges as everywhere else).
 
     Returns ``([(origin, point, raw quantiles or None), ...], feature importance or None)``.
     Pure (no shared state), so blocks can run anywhere: here, or as Dask tasks.
     """
     out, importance = [], None
     if spec.kind == "global":
-        fitted = _fit_global(spec, fm, block[0], horizons)
+        if isinstance(bins, (int, np.integer)):  # only the rows up to this block's fit are needed
+            bins = _shared_bins(spec, fm, int(bins), fm.rows_upto(block[0]).stop)
+        fitted = _fit_global(spec, fm, block[0], horizons, bins)
         importance = _importance(fitted, fm)
         for o in block:
             out.append((o, *_predict_global(fitted, fm, o, horizons, spec.strategy, spec.feature_params)))
@@ -298,26 +318,35 @@ def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFr
     })
 
 
-def _train_rows(fm: FeatureMatrix, o: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows whose target (h months later) is known at origin o."""
+def _train_index(fm: FeatureMatrix, o: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers whose target (h months later) is known at origin o, and those targets."""
     if o - h < 0:
-        return np.empty((0, fm.X.shape[1]), np.float32), np.empty(0)
-    rows = fm.rows_upto(o - h)
-    y = fm.target(h)[rows]
-    ok = np.isfinite(y)
-    return fm.X.to_numpy()[rows][ok], y[ok]
+        return np.empty(0, np.int64), np.empty(0)
+    y = fm.target(h)[fm.rows_upto(o - h)]
+    rows = np.flatnonzero(np.isfinite(y))
+    return rows, y[rows]
 
 
-def _fit_global(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons) -> dict:
+def _train_rows(fm: FeatureMatrix, o: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """The feature rows whose target (h months later) is known at origin o, and those targets."""
+    rows, y = _train_index(fm, o, h)
+    return fm.X.to_numpy()[rows], y
+
+
+def _fit_rows(spec: ModelSpec, fm: FeatureMatrix, o: int, h: int, bins):
+    rows, y = _train_index(fm, o, h)
+    _check_rows(spec, rows, o, h)
+    if bins is not None:
+        return clone(spec.build()).fit_binned(bins, rows, y)
+    return clone(spec.build()).fit(fm.X.to_numpy()[rows], y)
+
+
+def _fit_global(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None) -> dict:
     if spec.strategy == "recursive":  # one month ahead; the forecasts are fed back (_predict_global)
-        X, y = _train_rows(fm, o, 1)
-        _check_rows(spec, X, o, 1)
-        return {"recursive": clone(spec.build()).fit(X, y)}
+        return {"recursive": _fit_rows(spec, fm, o, 1, bins)}
     if spec.strategy == "direct":
         def fit_one(h):
-            X, y = _train_rows(fm, o, h)
-            _check_rows(spec, X, o, h)
-            return clone(spec.build()).fit(X, y)
+            return _fit_rows(spec, fm, o, h, bins)
         # one model per horizon, fitted side by side: LightGBM and scikit-learn's boosting
         # release the GIL, so threads use every core without copying the features
         # (each fit single-threaded inside: OpenMP threads on top of ours would oversubscribe)
@@ -349,16 +378,21 @@ def _predict_global(models: dict, fm: FeatureMatrix, o: int, horizons, strategy,
             model, Xh = models[h], X
         else:
             model, Xh = models["pooled"], np.column_stack([X, np.full(len(X), h, np.float32)])
-        points.append(model.predict(Xh))
-        quants.append(_quantiles(model, Xh))
+        point, quant = _predict(model, Xh)
+        points.append(point)
+        quants.append(quant)
     point = np.column_stack(points)
     raw = np.stack(quants, axis=1) if quants[0].shape[1] else None
     return point, raw
 
 
-def _quantiles(model, X) -> np.ndarray:
-    # a plain scikit-learn regressor has no quantiles: conformal intervals come from its errors
-    return model.predict_quantiles(X) if hasattr(model, "predict_quantiles") else np.empty((len(X), 0))
+def _predict(model, X) -> tuple[np.ndarray, np.ndarray]:
+    """The point forecast and the model's own quantiles (none for a plain scikit-learn regressor:
+    conformal intervals come from its errors)."""
+    if hasattr(model, "predict_with_quantiles"):
+        return model.predict_with_quantiles(X)
+    quantiles = model.predict_quantiles(X) if hasattr(model, "predict_quantiles") else np.empty((len(X), 0))
+    return model.predict(X), quantiles
 
 
 def _predict_recursive(model, fm: FeatureMatrix, X: np.ndarray, o: int, horizons, feature_params):
@@ -370,7 +404,7 @@ def _predict_recursive(model, fm: FeatureMatrix, X: np.ndarray, o: int, horizons
     extended = RecursiveRows(fm, feature_params, o, steps)
     points, quants = {}, {}
     for k in range(1, steps + 1):
-        points[k], quants[k] = model.predict(X), _quantiles(model, X)
+        points[k], quants[k] = _predict(model, X)
         extended.push(k, points[k])
         if k < steps:
             X = extended.rows(o + k)

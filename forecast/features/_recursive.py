@@ -5,9 +5,10 @@ forecasts again. Only features that are functions of the target and the calendar
 rebuilt that way (``lags``, ``rolling``, ``season``); covariates, neighbours and flows would
 need forecasts of their own, so specs that use them keep the direct strategy.
 
-Each step computes the families on the last few months only (enough for the longest lag and
-window), which is what makes a step cheap; the three columns that look back over the whole
-history (last value, its age, the expanding mean) are carried exactly instead.
+Each step computes the matrix's columns at the new month only, from the months each looks back
+over (the longest lag or window), which is what makes a step cheap; the three columns that look
+back over the whole history (last value, its age, the expanding mean) are carried exactly.
+``tests/test_recursive.py`` checks the rows against ``build_features`` on the extended target.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 
 from forecast.errors import ForecastError
 from forecast.features._build import FeatureMatrix, resolve_families
-from forecast.features._families import DEFAULT_PARAMS, FAMILIES, Inputs
+from forecast.features._families import DEFAULT_PARAMS
 
 __all__ = ["RECURSIVE_FAMILIES", "RecursiveRows", "check_recursive"]
 
@@ -57,9 +58,6 @@ class RecursiveRows:
         self.params = {**DEFAULT_PARAMS, **(params or {})}
         self.families = list(fm.families)
         self.columns = list(fm.X.columns)
-        lags = [int(k) for k in self.params["lags"]] if "lags" in self.families else [0]
-        windows = [int(n) for n in self.params["windows"]] if "rolling" in self.families else [1]
-        self.span = max(max(lags) + 1, max(windows))
         y = fm.panel.y[:, : o + 1]
         self.o = o
         self.y = np.full((y.shape[0], o + 1 + steps), np.nan)
@@ -74,25 +72,60 @@ class RecursiveRows:
         self.y[:, self.o + k] = np.asarray(values, dtype=float)
 
     def rows(self, t: int) -> np.ndarray:
-        """Feature rows (one per area, the matrix's columns) at month ``t > o``."""
+        """Feature rows (one per area, the matrix's columns) at month ``t > o``.
+
+        Only the matrix's columns are computed, each from the months it looks back over, with
+        the families' definitions (``_windows``): a step costs a few vector operations per
+        column, not the families over the whole span."""
         if not self.o < t < self.y.shape[1]:
             raise ValueError(f"rows after the origin only: o={self.o}, t={t}")
-        s = max(0, t + 1 - self.span)
-        inputs = Inputs(y=self.y[:, s : t + 1], exog={}, time=self.time[s : t + 1], parents=np.array([]),
-                        neighbours=[])
+        need, y, n_areas = set(self.columns), self.y, self.y.shape[0]
         row = {}
-        for name in self.families:
-            row.update({k: v[:, -1] for k, v in FAMILIES[name](inputs, self.params).items()})
-        hist = self.y[:, : t + 1]
-        if "y_last" in row:  # the whole history: the latest value that is there, and its age
+        if "lags" in self.families:
+            for k in self.params["lags"]:
+                if f"y_lag{k}" in need:
+                    row[f"y_lag{k}"] = y[:, t - int(k)] if t >= int(k) else np.full(n_areas, np.nan)
+        if "rolling" in self.families:
+            for n in (int(n) for n in self.params["windows"]):
+                row.update(_window_stats(y[:, max(0, t + 1 - n): t + 1], n, need))
+        if "season" in self.families:
+            month = float(self.time[t].month)
+            angle = 2 * np.pi * (month - 1) / 12
+            row.update(month=np.full(n_areas, month), month_sin=np.full(n_areas, np.sin(angle)),
+                       month_cos=np.full(n_areas, np.cos(angle)))
+        hist = y[:, : t + 1]
+        if "y_last" in need or "y_age" in need:  # the whole history: the latest value there, and its age
             idx = np.maximum.accumulate(np.where(np.isfinite(hist), np.arange(t + 1), -1), axis=1)[:, -1]
             found = idx >= 0
             row["y_last"] = np.where(found, hist[np.arange(len(idx)), np.maximum(idx, 0)], np.nan)
             row["y_age"] = np.where(found, t - idx, np.nan).astype(float)
-        if "y_mean_all" in row:  # the sums up to the origin, plus the months since
-            after = self.y[:, self.o + 1 : t + 1]
+        if "y_mean_all" in need:  # the sums up to the origin, plus the months since
+            after = y[:, self.o + 1 : t + 1]
             seen = np.isfinite(after)
             total = self._sum + np.where(seen, after, 0.0).sum(axis=1)
             count = self._count + seen.sum(axis=1)
             row["y_mean_all"] = np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
+        missing = [c for c in self.columns if c not in row]
+        if missing:  # a family's column this module does not know how to rebuild
+            raise ForecastError(f"cannot rebuild {missing} after the origin; the recursive strategy rebuilds "
+                                f"{', '.join(RECURSIVE_FAMILIES)} columns only")
         return np.column_stack([row[c] for c in self.columns]).astype(np.float32)
+
+
+def _window_stats(window: np.ndarray, n: int, need: set) -> dict[str, np.ndarray]:
+    """The last month of ``rolling_mean``, ``rolling_std`` and ``rolling_max`` over ``n`` months,
+    from the (at most n) months of ``window``: observed values only, NaN when too few."""
+    names = (f"y_mean{n}", f"y_std{n}", f"y_max{n}")
+    if need.isdisjoint(names):
+        return {}
+    seen = np.isfinite(window)
+    count = seen.sum(axis=1).astype(float)
+    values = np.where(seen, window, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, values.sum(axis=1) / count, np.nan)
+        var = np.where(count >= 2, np.maximum((values * values).sum(axis=1) / count - mean * mean, 0.0), np.nan)
+    out = {names[0]: mean, names[1]: np.sqrt(var)}
+    if names[2] in need:
+        top = np.where(seen, window, -np.inf).max(axis=1)
+        out[names[2]] = np.where(count > 0, top, np.nan)
+    return out

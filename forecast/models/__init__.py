@@ -9,7 +9,7 @@ from forecast.models._baselines import (
     SeasonalNaive,
     SeriesForecaster,
 )
-from forecast.models._global import HistGBForecaster, LightGBMForecaster
+from forecast.models._global import HistGBForecaster, LightGBMForecaster, SharedBins
 from forecast.models._local import ETS, SARIMAX
 from forecast._panel import MISSING_TARGET, Forecast, Panel
 from forecast.models._spec import ESTIMATORS, ModelSpec, baseline_specs, load_spec, register_estimator
@@ -23,7 +23,7 @@ __all__ = [
     # per-area statistical models
     "ETS", "SARIMAX",
     # global models
-    "LightGBMForecaster", "HistGBForecaster",
+    "LightGBMForecaster", "HistGBForecaster", "SharedBins",
     # specs
     "ModelSpec", "load_spec", "ESTIMATORS", "register_estimator", "baseline_specs",
 ]

@@ -8,12 +8,14 @@ quantiles are sorted so that they never cross and clipped at zero.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-__all__ = ["LightGBMForecaster", "HistGBForecaster"]
+__all__ = ["LightGBMForecaster", "HistGBForecaster", "SharedBins"]
 
 
 class _GlobalForecaster(RegressorMixin, BaseEstimator):
@@ -77,6 +79,21 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
             return np.empty((X.shape[0], 0))
         out = np.sort(np.column_stack([m.predict(X) for m in self.quantile_models_]), axis=1)
         return np.maximum(out, 0.0) if self._nonnegative() else out
+
+    def predict_with_quantiles(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict(X), predict_quantiles(X))``, each distinct model run once: with
+        ``point="median"`` the point model is the 0.5 quantile's."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        point = self.model_.predict(X)
+        if not self.quantile_models_:
+            quantiles = np.empty((X.shape[0], 0))
+        else:
+            quantiles = np.sort(np.column_stack([point if m is self.model_ else m.predict(X)
+                                                 for m in self.quantile_models_]), axis=1)
+        if self._nonnegative():
+            return np.maximum(point, 0.0), np.maximum(quantiles, 0.0)
+        return point, quantiles
 
     def _nonnegative(self) -> bool:
         return self._loss() in self._count_losses
@@ -152,11 +169,58 @@ class LightGBMForecaster(_GlobalForecaster):
 
         if X.shape[0] < 2:
             raise ValueError(f"LightGBM needs at least 2 samples to bin the features; got {X.shape[0]} sample")
+        first = self._first_params()
+        self._train(lgb.Dataset(X, y, weight=sample_weight, params=first, free_raw_data=False), quantiles)
+
+    def fit_binned(self, bins: SharedBins, rows, y, sample_weight=None):
+        """Fit on rows of a matrix binned once (:class:`SharedBins`) instead of binning ``X``.
+
+        The same models as :meth:`fit` on ``bins.X[rows]`` except for the bin edges, which are
+        the ones ``bins`` found on its reference rows. A backtest uses this to bin its feature
+        matrix once, not once per origin.
+
+        Parameters
+        ----------
+        bins : SharedBins
+            Made by :meth:`shared_bins` of an estimator with the same parameters.
+        rows : array of int
+            Increasing row numbers of ``bins.X``.
+        y, sample_weight : arrays of shape (len(rows),)
+        """
+        rows = np.asarray(rows, dtype=np.int32)
+        y = np.asarray(y, dtype=float)
+        if rows.ndim != 1 or len(rows) != len(y):
+            raise ValueError(f"rows and y must be 1-d of the same length, got {rows.shape} and {y.shape}")
+        if len(rows) < 2:
+            raise ValueError(f"LightGBM needs at least 2 samples to fit; got {len(rows)}")
+        if np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= len(bins.X):
+            raise ValueError(f"rows must be increasing row numbers of the binned matrix (0..{len(bins.X) - 1})")
+        if _binning(bins.params) != _binning(self._first_params()):
+            raise ValueError(f"these bins were made with other binning parameters ({_binning(bins.params)}, "
+                             f"this estimator has {_binning(self._first_params())}); make them with its shared_bins()")
+        if self._loss() in self._count_losses and np.any(y < 0):
+            raise ValueError(f"loss {self._loss()!r} needs non-negative targets (counts); "
+                             f"the smallest is {y.min():g}")
+        if self.point not in ("mean", "median"):
+            raise ValueError(f"point must be 'mean' or 'median', got {self.point!r}")
+        self.n_features_in_ = bins.X.shape[1]
+        self._train(bins.dataset(rows, y, sample_weight), np.asarray(self.quantiles, dtype=float))
+        return self
+
+    def shared_bins(self, X, reference_rows) -> SharedBins:
+        """Bins for :meth:`fit_binned`: edges found on ``X[reference_rows]``, all of ``X`` binned."""
+        return SharedBins(X, reference_rows, self._first_params())
+
+    def _first_params(self) -> dict:
         median = self.point == "median"
-        first = self._booster_params({"objective": "quantile", "alpha": 0.5} if median else self._point_params())
-        data = lgb.Dataset(X, y, weight=sample_weight, params=first, free_raw_data=False)
+        return self._booster_params({"objective": "quantile", "alpha": 0.5} if median else self._point_params())
+
+    def _train(self, data, quantiles) -> None:
+        import lightgbm as lgb
+
+        median = self.point == "median"
         rounds = int(self.n_estimators)
-        self.model_ = _Booster(lgb.train(first, data, num_boost_round=rounds))
+        self.model_ = _Booster(lgb.train(self._first_params(), data, num_boost_round=rounds))
         self.quantile_models_ = [
             self.model_ if median and abs(q - 0.5) < 1e-12
             else _Booster(lgb.train(self._booster_params({"objective": "quantile", "alpha": float(q)}), data,
@@ -175,6 +239,58 @@ class LightGBMForecaster(_GlobalForecaster):
 
     def _importances(self):
         return self.model_.booster.feature_importance(importance_type="gain")
+
+
+class SharedBins:
+    """A feature matrix binned once for LightGBM, with bin edges found on reference rows only.
+
+    A backtest fits LightGBM at every origin on the rows known there. Binning those rows at
+    every origin repeats the same work; instead the edges are found once, on the rows known at
+    the backtest's first origin (``reference_rows``), every row of ``X`` is binned with them,
+    and each fit takes its rows as a subset (:meth:`dataset`), which copies bins and bins
+    nothing. No fit sees edges from data after its origin: the reference rows are known at
+    the first origin, so at every origin.
+
+    Parameters
+    ----------
+    X : array of shape (n_rows, n_features)
+    reference_rows : slice or array of int
+        The rows the bin edges come from.
+    params : dict
+        The LightGBM parameters of the fits (those that decide the bins must match theirs).
+    """
+
+    def __init__(self, X, reference_rows, params: dict, n_jobs: int | None = None):
+        import lightgbm as lgb
+
+        self.X = X
+        self.params = dict(params)
+        reference = np.asarray(X[reference_rows], dtype=np.float32)
+        if len(reference) < 2:
+            raise ValueError(f"LightGBM needs at least 2 reference rows to find bins; got {len(reference)}")
+        # binning once is serial work: every core (threads do not change the bins)
+        build = {**self.params, "num_threads": n_jobs or os.cpu_count() or 1}
+        edges = lgb.Dataset(reference, np.zeros(len(reference)), params=build).construct()
+        # labels are set per subset; the parent's are placeholders
+        self._binned = lgb.Dataset(np.asarray(X, dtype=np.float32), np.zeros(len(X)), reference=edges,
+                                   params=build).construct()
+
+    def dataset(self, rows, y, sample_weight=None):
+        """The ``lgb.Dataset`` of ``rows`` (increasing row numbers) with labels ``y``, constructed."""
+        import lightgbm as lgb
+
+        data = lgb.Dataset(None, reference=self._binned, params=self.params)
+        data.used_indices = np.asarray(rows, dtype=np.int32)  # what Dataset.subset sets, without sorting a list
+        data.construct()
+        data.set_label(np.asarray(y, dtype=float))
+        if sample_weight is not None:
+            data.set_weight(np.asarray(sample_weight, dtype=float))
+        return data
+
+
+def _binning(params: dict) -> tuple:
+    """The parameters that decide LightGBM's bins (and the features it pre-filters)."""
+    return tuple(params.get(k) for k in ("max_bin", "subsample_for_bin", "random_state", "min_child_samples"))
 
 
 class _Booster:

@@ -1,0 +1,90 @@
+"""LightGBM fits on a matrix binned once (SharedBins): what the backtest does at every origin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecast.backtest import RollingOrigin, backtest
+from forecast.datasets import make_panel
+from forecast.models import LightGBMForecaster, ModelSpec
+
+SMALL = dict(n_estimators=30, learning_rate=0.1, num_leaves=7, min_child_samples=5, max_bin=31)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    X = rng.gamma(2.0, 50.0, size=(3000, 6)).astype(np.float32)
+    X[rng.random(X.shape) < 0.05] = np.nan  # unobserved features stay NaN
+    y = np.maximum(0, X[:, 0] * 2 + rng.normal(0, 20, len(X)))
+    return X, np.nan_to_num(y)
+
+
+def test_a_fit_on_shared_bins_equals_a_plain_fit_when_the_edges_come_from_its_rows(data):
+    X, y = data
+    model = LightGBMForecaster(**SMALL, point="median")
+    bins = model.shared_bins(X, slice(0, 2000))
+    rows = np.arange(2000)
+    shared = LightGBMForecaster(**SMALL, point="median").fit_binned(bins, rows, y[rows])
+    plain = LightGBMForecaster(**SMALL, point="median").fit(X[:2000], y[:2000])
+    np.testing.assert_array_equal(shared.predict(X), plain.predict(X))
+    np.testing.assert_array_equal(shared.predict_quantiles(X), plain.predict_quantiles(X))
+
+
+def test_rows_after_the_reference_rows_never_change_the_edges(data):
+    """The edges come from the reference rows only: a fit on early rows is the same whatever the
+    later rows hold (the backtest's reference rows are those known at its first origin)."""
+    X, y = data
+    poisoned = X.copy()
+    poisoned[2000:] = poisoned[2000:] * 50 + 1e6
+    rows = np.arange(0, 1500, 2)
+    fits = [LightGBMForecaster(**SMALL).fit_binned(LightGBMForecaster(**SMALL).shared_bins(m, slice(0, 2000)),
+                                                   rows, y[rows]) for m in (X, poisoned)]
+    np.testing.assert_array_equal(fits[0].predict(X[:2000]), fits[1].predict(X[:2000]))
+
+
+def test_predict_with_quantiles_runs_the_median_model_once_and_agrees_with_both_calls(data):
+    X, y = data
+    model = LightGBMForecaster(**SMALL, point="median", quantiles=(0.1, 0.5, 0.9)).fit(X, y)
+    point, quantiles = model.predict_with_quantiles(X[:50])
+    np.testing.assert_array_equal(point, model.predict(X[:50]))
+    np.testing.assert_array_equal(quantiles, model.predict_quantiles(X[:50]))
+
+
+@pytest.mark.parametrize("rows, message", [
+    (np.array([5, 3, 9]), "increasing"),
+    (np.array([1, 2, 99999]), "increasing row numbers"),
+    (np.array([4]), "at least 2"),
+])
+def test_fit_binned_refuses_rows_it_cannot_take(data, rows, message):
+    X, y = data
+    bins = LightGBMForecaster(**SMALL).shared_bins(X, slice(0, 1000))
+    with pytest.raises(ValueError, match=message):
+        LightGBMForecaster(**SMALL).fit_binned(bins, rows, np.ones(len(rows)))
+
+
+def test_fit_binned_refuses_bins_made_with_other_binning_parameters(data):
+    X, y = data
+    bins = LightGBMForecaster(**{**SMALL, "max_bin": 15}).shared_bins(X, slice(0, 1000))
+    with pytest.raises(ValueError, match="other binning parameters"):
+        LightGBMForecaster(**SMALL).fit_binned(bins, np.arange(100), y[:100])
+
+
+def test_backtest_forecasts_at_the_first_origin_ignore_every_later_month():
+    """The backtest's bins come from the rows known at its first origin: poisoning every month
+    after it leaves that origin's forecasts exactly as they were."""
+    panel = make_panel(12, 40, seed=5)
+    folds = RollingOrigin(n_origins=3, calibration_origins=0, min_train=18)
+    spec = ModelSpec(name="lgbm", estimator="lightgbm", params=SMALL, horizons=[1, 2, 3],
+                     features=["lags", "rolling", "season"], strategy="recursive")
+    result = backtest(panel, [spec], folds=folds, baselines=False)
+    first = result.forecasts["origin"].min()
+    poisoned = panel.copy(deep=True)
+    later = poisoned["time"] > first
+    poisoned["arrivals"] = poisoned["arrivals"].where(~later, poisoned["arrivals"] * 9 + 5000)
+    again = backtest(poisoned, [spec], folds=folds, baselines=False)
+    a = result.forecasts[result.forecasts["origin"] == first]
+    b = again.forecasts[again.forecasts["origin"] == first]
+    np.testing.assert_array_equal(a[["point", "q0.1", "q0.5", "q0.9"]].to_numpy(),
+                                  b[["point", "q0.1", "q0.5", "q0.9"]].to_numpy())
