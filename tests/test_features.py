@@ -160,3 +160,28 @@ def test_ingest_records_bordering_districts_and_features_use_them():
     idx = [list(cube["area"].values).index(a) for a in table["SO2401"]]
     got = fm.X["nb_y_lag0"].to_numpy().reshape(cube.sizes["time"], -1).T[list(cube["area"].values).index("SO2401")]
     np.testing.assert_allclose(got[12:], np.nanmean(y[idx], axis=0)[12:], rtol=1e-5)
+
+
+def test_excluded_columns_are_left_out_as_built_and_unknown_ones_refused():
+    panel = make_panel(20, 36, seed=2)
+    full = build_features(panel, "arrivals", missing_target="zero")
+    lean = build_features(panel, "arrivals", missing_target="zero", exclude=["y_max3", "month_sin"])
+    np.testing.assert_array_equal(lean.X.to_numpy(), full.X.drop(columns=["y_max3", "month_sin"]).to_numpy())
+    assert "y_max3" not in lean.families["rolling"] and "month_sin" not in lean.families["season"]
+    with pytest.raises(ForecastError, match=r"do not have: \['y_max4'\]"):
+        build_features(panel, "arrivals", exclude=["y_max4"])
+
+
+def test_target_only_families_leave_the_covariates_out_but_series_models_get_them():
+    """A matrix of target and calendar features does not hold the covariates in memory; the
+    panel a backtest gives series models (SARIMAX reads covariates) still has every one."""
+    from forecast.backtest._run import _Runner
+    from forecast.models import ModelSpec
+
+    panel = make_panel(10, 36, seed=2)
+    lean = build_features(panel, "arrivals", families=["lags", "rolling", "season"], missing_target="zero")
+    assert lean.panel.exog == {}
+    assert "conflict_events" in build_features(panel, "arrivals", families=["covariates"]).panel.exog
+    sarimax = ModelSpec(name="s", estimator="sarimax", params={"exog": ["conflict_events"]})
+    series = _Runner(panel, "arrivals", [1, 2], [0.1, 0.5, 0.9], None).features(sarimax)
+    assert "conflict_events" in series.panel.exog and series.X.shape == (10 * 36, 0)

@@ -20,7 +20,7 @@ from forecast.backtest._folds import RollingOrigin
 from forecast.backtest._metrics import add_skill, mase_scale, score
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
-from forecast.features import FeatureMatrix
+from forecast.features import FeatureMatrix, build_features
 from forecast.models._baselines import Naive
 from forecast.models._spec import ModelSpec, baseline_specs
 
@@ -204,6 +204,12 @@ class _Runner:
         self._features: dict = {}
 
     def features(self, spec: ModelSpec) -> FeatureMatrix:
+        if spec.kind == "series":  # the panel only: series models read no features
+            key = ("series", spec.resolved_missing_target)
+            if key not in self._features:
+                self._features[key] = build_features(self.cube, self.target, families=[],
+                                                     missing_target=spec.resolved_missing_target)
+            return self._features[key]
         key = (str(spec.features), repr(sorted(spec.feature_params.items())), spec.resolved_missing_target,
                tuple(spec.exclude_features))
         if key not in self._features:
@@ -211,7 +217,7 @@ class _Runner:
         return self._features[key]
 
     def run(self, spec, origins, refit_every, progress, client=None):
-        fm = self.features(spec)  # the panel also serves series models (same missing rule)
+        fm = self.features(spec)
         panel = fm.panel
         # a block is the origins one fit serves (refit_every of them): blocks are independent
         refit_every = spec.refit_every or refit_every

@@ -21,6 +21,8 @@ __all__ = ["FeatureMatrix", "build_features", "resolve_families", "neighbours_fr
 NEIGHBOURS = "neighbours"
 #: Every registered family except user additions, in a stable order.
 ALL = ("lags", "rolling", "since_large", "season", "covariates", "spatial", "admin", "masks")
+#: Families that read only the target and the calendar (the panel then holds no covariates).
+TARGET_ONLY = ("lags", "rolling", "since_large", "season")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def build_features(
     params: Mapping[str, object] | None = None,
     missing_target: str = "skip",
     neighbours: Mapping[str, Sequence[str]] | None = None,
+    exclude: Sequence[str] = (),
 ) -> FeatureMatrix:
     """Build the design matrix for ``target`` from a cube.
 
@@ -111,6 +114,9 @@ def build_features(
     neighbours : mapping of area to areas, optional
         Bordering areas. Default: the cube's ``neighbours`` coordinate when it has one (ingest
         writes it from boundary polygons), else areas with the same parent.
+    exclude : sequence of str
+        Columns to leave out (a spec's ``exclude_features``), dropped as each family is
+        computed; a name no family produces is refused.
 
     Returns
     -------
@@ -129,23 +135,39 @@ def build_features(
                             f"known: {sorted(DEFAULT_PARAMS) + ['covariates']}")
     exog = tuple(v for v, da in cube.data_vars.items()
                  if da.dims == (AREA, TIME) and not v.endswith("_observed") and v != target)
+    if names and set(names) <= set(TARGET_ONLY):  # nothing reads the covariates: do not load them
+        exog = ()
     panel = Panel.from_cube(cube, target, exog=exog, missing_target=missing_target)
+    index = pd.MultiIndex.from_product([panel.time, panel.areas], names=[TIME, AREA])
+    if not names:  # the panel alone: what series models read
+        return FeatureMatrix(X=pd.DataFrame(index=index), panel=panel, families={})
     inputs = Inputs(
         y=panel.y, exog=panel.exog, time=panel.time, target=target,
         parents=_parents(cube), neighbours=_neighbour_index(cube, panel.areas, neighbours),
         flows=_flows(cube, panel.areas), observed={target: observed_mask(cube, target)},
     )
-    columns, produced = {}, {}
+    exclude = set(exclude)
+    columns, produced, seen = {}, {}, set()
     for name in names:
         arrays = FAMILIES[name](inputs, merged)
-        clash = set(arrays) & set(columns)
+        clash = set(arrays) & seen
         if clash:
             raise ForecastError(f"feature family {name!r} repeats columns {sorted(clash)}")
-        produced[name] = tuple(arrays)
-        columns.update(arrays)
-    index = pd.MultiIndex.from_product([panel.time, panel.areas], names=[TIME, AREA])
-    data = {k: np.asarray(v, dtype=np.float32).T.ravel() for k, v in columns.items()}
-    return FeatureMatrix(X=pd.DataFrame(data, index=index), panel=panel, families=produced)
+        seen.update(arrays)
+        produced[name] = tuple(k for k in arrays if k not in exclude)
+        # float32 rows (time, area) as each family comes, so that its float64 arrays can go
+        columns.update({k: np.asarray(v, dtype=np.float32).T.ravel() for k, v in arrays.items() if k not in exclude})
+        del arrays
+    unknown = sorted(exclude - seen)
+    if unknown:
+        raise ForecastError(f"exclude_features names columns the features do not have: {unknown}; "
+                            f"they have {', '.join(sorted(seen))}")
+    names_out = list(columns)
+    matrix = np.empty((len(index), len(names_out)), dtype=np.float32)
+    for j, name in enumerate(names_out):  # one float32 block, each column freed once copied
+        matrix[:, j] = columns.pop(name)
+    X = pd.DataFrame(matrix, index=index, columns=names_out, copy=False)
+    return FeatureMatrix(X=X, panel=panel, families=produced)
 
 
 def _parents(cube: xr.Dataset) -> np.ndarray:

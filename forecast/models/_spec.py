@@ -217,9 +217,9 @@ class ModelSpec(BaseModel):
         """This spec's features of ``cube``: its families and parameters, less ``exclude_features``."""
         from forecast.features import build_features
 
-        fm = build_features(cube, self.target, families=self.features, params=self.feature_params,
-                            missing_target=self.resolved_missing_target, neighbours=neighbours)
-        return fm.without(self.exclude_features)
+        return build_features(cube, self.target, families=self.features, params=self.feature_params,
+                              missing_target=self.resolved_missing_target, neighbours=neighbours,
+                              exclude=self.exclude_features)
 
     def build(self):
         """A fresh, unfitted estimator for this spec (``params`` applied with ``set_params``)."""
