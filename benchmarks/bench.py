@@ -232,7 +232,8 @@ def run_ours_whole(cube, panel, origins, args):
     shipped = forecast.load_spec(ETS_SPEC)
     # point forecasts only, as the peers give; the ETS fits areas on every core, as statsforecast.
     # --ets-refit-every N estimates its parameters every N origins and filters forward in between;
-    # by default models/ets.yaml decides (it estimates at every origin, as statsforecast's refit=True)
+    # by default models/ets.yaml decides (every 6th origin; 1 estimates at every origin, as
+    # statsforecast's refit=True does)
     update = {"quantiles": lgbm.quantiles, "params": {**shipped.params, "n_jobs": args.jobs}}
     if args.ets_refit_every is not None:
         update["refit_every"] = args.ets_refit_every
@@ -623,7 +624,7 @@ def parse_args(argv=None):
     parser.add_argument("--skip-autoets", action="store_true", help="statsforecast runs SeasonalNaive only")
     parser.add_argument("--ets-refit-every", type=int, default=None,
                         help="our ETS estimates its parameters every N origins and filters forward in between "
-                             "(default: as models/ets.yaml, which estimates at every origin; 12: once)")
+                             "(default: as models/ets.yaml, every 6th origin; 1: at every origin; 12: once)")
     parser.add_argument("--strategy", choices=["direct", "recursive", "pooled"], default=None,
                         help="our LightGBM's multi-horizon strategy (default: the spec file's)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,

@@ -222,7 +222,7 @@ class _Runner:
         # a block is the origins one fit serves (refit_every of them): blocks are independent
         refit_every = spec.refit_every or refit_every
         blocks = [list(origins[i:i + refit_every]) for i in range(0, len(origins), refit_every)]
-        # LightGBM bins its features once, with edges from the rows known at the first origin
+        # LightGBM finds its bin edges once, on the rows known at the first origin
         bins = origins[0] if _shares_bins(spec) else None
         if client is None:
             if bins is not None:
@@ -274,7 +274,7 @@ def _shares_bins(spec: ModelSpec) -> bool:
 
 
 def _shared_bins(spec: ModelSpec, fm: FeatureMatrix, first_origin: int, last_row: int | None = None):
-    """The feature matrix binned once, edges from the rows known at ``first_origin``."""
+    """LightGBM bin edges for every fit, found on the rows known at ``first_origin``."""
     X = fm.X.to_numpy()
     return spec.build().shared_bins(X[: last_row], fm.rows_upto(first_origin))
 
