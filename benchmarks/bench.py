@@ -310,7 +310,7 @@ def run_floor(cube, panel, origins, args):
     datasets = []  # recursive: one (one-month-ahead) fit per origin; direct: one per origin and horizon
     for o in origins:
         for h in [1] if spec.strategy == "recursive" else HORIZONS:
-            X, y = _train_rows(fm, int(o), h)
+            X, y = _train_rows(fm, int(o), h, spec.drop_incomplete_rows)
             datasets.append(lgb.Dataset(np.ascontiguousarray(X, dtype=np.float32), y, params=params).construct())
     rows = [d.num_data() for d in datasets]
 

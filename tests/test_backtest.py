@@ -140,6 +140,7 @@ def test_specs_for_different_targets_are_refused_in_one_backtest(panel):
     ("estimator: lightgbm\nhorizon: [1]", "horizon: Extra inputs are not permitted"),
     ("estimator: lightgbm\nfeatures: [lags, rollin]", "unknown feature families ['rollin'] (did you mean 'rolling'?)"),
     ("estimator: naive\nquantiles: [0.1, 1.5]", "quantiles lie strictly between 0 and 1, got [1.5]"),
+    ("estimator: ets\ndrop_incomplete_rows: true", "drop_incomplete_rows is for global models"),
 ])
 def test_spec_errors_name_the_file_and_the_field(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -240,3 +241,27 @@ def test_backtest_records_the_hash_of_the_data_it_ran_on_not_a_stale_attribute(p
     changed = panel.copy(deep=True)
     changed["arrivals"][0, 0] = 123456.0  # an edit keeps the old cube_hash attribute
     assert backtest(changed, [], folds=FOLDS).cube_hash == cube_hash(changed) != result.cube_hash
+
+
+def test_drop_incomplete_rows_trains_on_complete_rows_only_and_still_forecasts_every_area(panel):
+    """As mlforecast's dropna: rows with a missing feature (an area's first year here) are not
+    trained on; the forecasts still cover every assessable area, and differ from a fit that
+    keeps those rows."""
+    from forecast.backtest._run import _train_index
+
+    kw = dict(estimator="lightgbm", params=SMALL_LGBM, horizons=[1, 2], features=["lags", "rolling"],
+              feature_params={"lags": [0, 1, 11], "windows": [3, 12]})
+    keep = ModelSpec(name="keep", **kw)
+    drop = ModelSpec(name="drop", drop_incomplete_rows=True, **kw)
+    fm = drop.feature_matrix(panel)
+    o = panel.sizes["time"] - 3
+    every, _ = _train_index(fm, o, 1)
+    complete, y = _train_index(fm, o, 1, complete=True)
+    X = fm.X.to_numpy()
+    assert np.isfinite(X[complete]).all() and np.isfinite(y).all()
+    assert set(complete) < set(every) and not np.isfinite(X[np.setdiff1d(every, complete)]).all(axis=1).any()
+    result = backtest(panel, [keep, drop], folds=FOLDS, baselines=False)
+    f = result.forecasts
+    a, b = f[f["model"] == "keep"], f[f["model"] == "drop"]
+    assert len(a) == len(b) and b["point"].notna().all()
+    assert not np.allclose(a["point"].to_numpy(), b["point"].to_numpy())

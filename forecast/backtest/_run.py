@@ -324,23 +324,28 @@ def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFr
     })
 
 
-def _train_index(fm: FeatureMatrix, o: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row numbers whose target (h months later) is known at origin o, and those targets."""
+def _train_index(fm: FeatureMatrix, o: int, h: int, complete: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers whose target (h months later) is known at origin o, and those targets;
+    ``complete``: only rows whose every feature is observed (a spec's ``drop_incomplete_rows``)."""
     if o - h < 0:
         return np.empty(0, np.int64), np.empty(0)
-    y = fm.target(h)[fm.rows_upto(o - h)]
-    rows = np.flatnonzero(np.isfinite(y))
+    upto = fm.rows_upto(o - h)
+    y = fm.target(h)[upto]
+    keep = np.isfinite(y)
+    if complete:
+        keep &= np.isfinite(fm.X.to_numpy()[upto]).all(axis=1)
+    rows = np.flatnonzero(keep)
     return rows, y[rows]
 
 
-def _train_rows(fm: FeatureMatrix, o: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+def _train_rows(fm: FeatureMatrix, o: int, h: int, complete: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The feature rows whose target (h months later) is known at origin o, and those targets."""
-    rows, y = _train_index(fm, o, h)
+    rows, y = _train_index(fm, o, h, complete)
     return fm.X.to_numpy()[rows], y
 
 
 def _fit_rows(spec: ModelSpec, fm: FeatureMatrix, o: int, h: int, bins):
-    rows, y = _train_index(fm, o, h)
+    rows, y = _train_index(fm, o, h, spec.drop_incomplete_rows)
     _check_rows(spec, rows, o, h)
     if bins is not None:
         return clone(spec.build()).fit_binned(bins, rows, y)
@@ -360,7 +365,7 @@ def _fit_global(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None)
             fits = Parallel(n_jobs=min(len(horizons), os.cpu_count() or 1), prefer="threads")(
                 delayed(fit_one)(h) for h in horizons)
         return dict(zip(horizons, fits))
-    parts = [(*_train_rows(fm, o, h), h) for h in horizons]
+    parts = [(*_train_rows(fm, o, h, spec.drop_incomplete_rows), h) for h in horizons]
     X = np.vstack([np.column_stack([x, np.full(len(x), h, np.float32)]) for x, _, h in parts])
     y = np.concatenate([y for _, y, _ in parts])
     _check_rows(spec, X, o, None)
@@ -369,7 +374,8 @@ def _fit_global(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None)
 
 def _check_rows(spec, X, o, h):
     if len(X) < 50:
-        raise ForecastError(f"{spec.name}: only {len(X)} training rows at origin index {o}"
+        complete = " with every feature observed (drop_incomplete_rows)" if spec.drop_incomplete_rows else ""
+        raise ForecastError(f"{spec.name}: only {len(X)} training rows{complete} at origin index {o}"
                             f"{'' if h is None else f' for horizon {h}'}; the target is observed too "
                             "rarely for a global model here (use more history or fewer origins)")
 

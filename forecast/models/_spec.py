@@ -105,6 +105,10 @@ class ModelSpec(BaseModel):
         ``recursive``: one one-month-ahead model whose forecasts are fed back as the target
         (features ``lags``, ``rolling`` and ``season`` only: nothing else can be rebuilt from
         a forecast). Global models only.
+    drop_incomplete_rows : bool
+        Train a global model only on rows whose every feature is observed, as mlforecast's
+        ``dropna`` does (default False: LightGBM reads NaN as "not observed" and learns from
+        the first months of each area too). Forecasts are made for every area either way.
     refit_every : int, optional
         Estimate this model at every n-th backtest origin only (default: the folds'
         ``refit_every``). In between, a global model reuses its fit on the new feature rows and
@@ -126,6 +130,7 @@ class ModelSpec(BaseModel):
     horizons: list[int] = [1, 2, 3, 4, 5, 6]
     quantiles: list[float] = [0.1, 0.5, 0.9]
     strategy: Literal["direct", "pooled", "recursive"] = "direct"
+    drop_incomplete_rows: bool = False
     refit_every: int | None = None
 
     @field_validator("estimator")
@@ -193,6 +198,9 @@ class ModelSpec(BaseModel):
                              f"{_closest(unknown[0], known)}; it takes: {', '.join(sorted(known))}")
         if "quantiles" in self.params:
             raise ValueError("set quantiles at the top level of the spec, not under params")
+        if self.drop_incomplete_rows and self.kind != "global":
+            raise ValueError(f"drop_incomplete_rows is for global models (rows of features); {self.estimator!r} "
+                             "reads each area's series")
         if self.strategy == "recursive":
             from forecast.features._recursive import check_recursive
 
