@@ -220,11 +220,12 @@ class LightGBMForecaster(_GlobalForecaster):
 
         median = self.point == "median"
         rounds = int(self.n_estimators)
-        self.model_ = _Booster(lgb.train(self._first_params(), data, num_boost_round=rounds))
+        threads = int(self.n_jobs)
+        self.model_ = _Booster(lgb.train(self._first_params(), data, num_boost_round=rounds), threads)
         self.quantile_models_ = [
             self.model_ if median and abs(q - 0.5) < 1e-12
             else _Booster(lgb.train(self._booster_params({"objective": "quantile", "alpha": float(q)}), data,
-                                    num_boost_round=rounds))
+                                    num_boost_round=rounds), threads)
             for q in quantiles]
 
     def _booster_params(self, objective: dict) -> dict:
@@ -242,20 +243,19 @@ class LightGBMForecaster(_GlobalForecaster):
 
 
 class SharedBins:
-    """LightGBM bin edges found once, on reference rows only, for every fit of a backtest.
+    """A feature matrix binned once for LightGBM, with bin edges found on reference rows only.
 
-    A backtest fits LightGBM at every origin on the rows known there. Finding the bin edges
-    of those rows at every origin repeats most of the work; instead the edges are found once,
-    on the rows known at the backtest's first origin (``reference_rows``), and each fit bins
-    its own rows with them (:meth:`dataset`: LightGBM's ``reference`` Dataset, as for a
-    validation set). No fit sees edges from data after its origin: the reference rows are
-    known at the first origin, so at every origin.
+    A backtest fits LightGBM at every origin on the rows known there. Binning those rows at
+    every origin repeats the same work; instead the edges are found once, on the rows known at
+    the backtest's first origin (``reference_rows``), every row of ``X`` is binned with them
+    once, and each fit takes its rows as a subset (:meth:`dataset`), which copies bins and
+    bins nothing. No fit sees edges from data after its origin: the reference rows are known
+    at the first origin, so at every origin.
 
-    (Taking each fit's rows as a ``subset`` of one Dataset binned once would bin nothing per
-    fit, but with LightGBM 4.7 training on subsets of one Dataset in two threads at once
-    segfaulted in ``LGBM_BoosterCreate``: in 1 of ~15 backtests at 2,000 areas, and at once when
-    freed memory was returned to the system between fits. The reference path survived the same
-    stress test.)
+    Fits on subsets may run in threads side by side as long as every LightGBM call in them
+    names its threads (``num_threads``, as :class:`LightGBMForecaster` does, predictions
+    included): with one prediction that did not, training on subsets in another thread
+    segfaulted in ``LGBM_BoosterCreate`` (LightGBM 4.7; in 1 of ~15 backtests at 2,000 areas).
 
     Parameters
     ----------
@@ -265,7 +265,7 @@ class SharedBins:
     params : dict
         The LightGBM parameters of the fits (those that decide the bins must match theirs).
     n_jobs : int, optional
-        Threads for finding the edges (default: every core; the edges do not depend on it).
+        Threads for binning (default: every core; the bins do not depend on it).
     """
 
     def __init__(self, X, reference_rows, params: dict, n_jobs: int | None = None):
@@ -276,17 +276,24 @@ class SharedBins:
         reference = np.asarray(X[reference_rows], dtype=np.float32)
         if len(reference) < 2:
             raise ValueError(f"LightGBM needs at least 2 reference rows to find bins; got {len(reference)}")
+        # binning once is serial work: every core (threads do not change the bins)
         build = {**self.params, "num_threads": n_jobs or os.cpu_count() or 1}
-        self._edges = lgb.Dataset(reference, np.zeros(len(reference)), params=build).construct()
+        edges = lgb.Dataset(reference, np.zeros(len(reference)), params=build).construct()
+        # labels are set per subset; the parent's are placeholders
+        self._binned = lgb.Dataset(np.asarray(X, dtype=np.float32), np.zeros(len(X)), reference=edges,
+                                   params=build).construct()
 
     def dataset(self, rows, y, sample_weight=None):
-        """The constructed ``lgb.Dataset`` of ``X[rows]`` with labels ``y``, binned with the edges."""
+        """The constructed ``lgb.Dataset`` of ``rows`` (increasing row numbers) with labels ``y``."""
         import lightgbm as lgb
 
-        X = np.asarray(self.X[np.asarray(rows)], dtype=np.float32)
-        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        return lgb.Dataset(X, np.asarray(y, dtype=float), weight=weight, reference=self._edges,
-                           params=self.params).construct()
+        data = lgb.Dataset(None, reference=self._binned, params=self.params)
+        data.used_indices = np.asarray(rows, dtype=np.int32)  # what Dataset.subset sets, without sorting a list
+        data.construct()
+        data.set_label(np.asarray(y, dtype=float))
+        if sample_weight is not None:
+            data.set_weight(np.asarray(sample_weight, dtype=float))
+        return data
 
 
 def _binning(params: dict) -> tuple:
@@ -297,11 +304,14 @@ def _binning(params: dict) -> tuple:
 class _Booster:
     """A trained LightGBM booster with the ``predict`` of a fitted regressor."""
 
-    def __init__(self, booster):
+    def __init__(self, booster, n_jobs: int = 1):
         self.booster = booster
+        self.n_jobs = n_jobs
 
     def predict(self, X) -> np.ndarray:
-        return self.booster.predict(X)
+        # num_threads always: a LightGBM call without it resets LightGBM's process-wide thread
+        # count, which fits running in other threads read (see SharedBins)
+        return self.booster.predict(X, num_threads=getattr(self, "n_jobs", 1))
 
 
 class HistGBForecaster(_GlobalForecaster):
