@@ -88,3 +88,12 @@ def test_backtest_forecasts_at_the_first_origin_ignore_every_later_month():
     b = again.forecasts[again.forecasts["origin"] == first]
     np.testing.assert_array_equal(a[["point", "q0.1", "q0.5", "q0.9"]].to_numpy(),
                                   b[["point", "q0.1", "q0.5", "q0.9"]].to_numpy())
+
+
+def test_fit_binned_checks_its_inputs_as_fit_does(data):
+    X, y = data
+    bins = LightGBMForecaster(**SMALL).shared_bins(X, slice(0, 1000))
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        LightGBMForecaster(**SMALL, quantiles=(0.0, 0.5)).fit_binned(bins, np.arange(100), y[:100])
+    with pytest.raises(ValueError, match="non-negative targets"):
+        LightGBMForecaster(**SMALL).fit_binned(bins, np.arange(100), -np.ones(100))

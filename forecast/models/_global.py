@@ -39,20 +39,25 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
         """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
+        quantiles = self._check_fit(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+            if sample_weight.sum() <= 0:
+                raise ValueError("sample_weight sums to zero: no sample would count in the fit")
+        self._fit_models(X, y, sample_weight, quantiles)
+        return self
+
+    def _check_fit(self, y) -> np.ndarray:
+        """Refuse what no fit can take (negative counts, bad quantiles or point); the quantiles."""
         if self._loss() in self._count_losses and np.any(y < 0):
             raise ValueError(f"loss {self._loss()!r} needs non-negative targets (counts); "
                              f"the smallest is {y.min():g}")
         quantiles = np.asarray(self.quantiles, dtype=float)
         if quantiles.size and (quantiles.min() <= 0 or quantiles.max() >= 1):
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {list(self.quantiles)}")
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-            if sample_weight.sum() <= 0:
-                raise ValueError("sample_weight sums to zero: no sample would count in the fit")
         if self.point not in ("mean", "median"):
             raise ValueError(f"point must be 'mean' or 'median', got {self.point!r}")
-        self._fit_models(X, y, sample_weight, quantiles)
-        return self
+        return quantiles
 
     def _fit_models(self, X, y, sample_weight, quantiles) -> None:
         if self.point == "median":
@@ -198,13 +203,9 @@ class LightGBMForecaster(_GlobalForecaster):
         if _binning(bins.params) != _binning(self._first_params()):
             raise ValueError(f"these bins were made with other binning parameters ({_binning(bins.params)}, "
                              f"this estimator has {_binning(self._first_params())}); make them with its shared_bins()")
-        if self._loss() in self._count_losses and np.any(y < 0):
-            raise ValueError(f"loss {self._loss()!r} needs non-negative targets (counts); "
-                             f"the smallest is {y.min():g}")
-        if self.point not in ("mean", "median"):
-            raise ValueError(f"point must be 'mean' or 'median', got {self.point!r}")
+        quantiles = self._check_fit(y)
         self.n_features_in_ = bins.X.shape[1]
-        self._train(bins.dataset(rows, y, sample_weight), np.asarray(self.quantiles, dtype=float))
+        self._train(bins.dataset(rows, y, sample_weight), quantiles)
         return self
 
     def shared_bins(self, X, reference_rows) -> SharedBins:
