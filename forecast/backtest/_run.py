@@ -333,7 +333,7 @@ def _train_index(fm: FeatureMatrix, o: int, h: int, complete: bool = False) -> t
     y = fm.target(h)[upto]
     keep = np.isfinite(y)
     if complete:
-        keep &= np.isfinite(fm.X.to_numpy()[upto]).all(axis=1)
+        keep &= fm.complete[upto]
     rows = np.flatnonzero(keep)
     return rows, y[rows]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -55,17 +56,10 @@ class FeatureMatrix:
         """The rows of every month up to and including index ``t``."""
         return slice(0, (t + 1) * self.n_areas)
 
-    def without(self, columns: Sequence[str]) -> FeatureMatrix:
-        """The matrix without ``columns`` (a spec's ``exclude_features``); unknown names are refused."""
-        columns = list(columns)
-        if not columns:
-            return self
-        unknown = [c for c in columns if c not in self.X.columns]
-        if unknown:
-            raise ForecastError(f"exclude_features names columns the features do not have: {unknown}; "
-                                f"they have {', '.join(self.X.columns)}")
-        keep = {name: tuple(c for c in cols if c not in columns) for name, cols in self.families.items()}
-        return FeatureMatrix(X=self.X.drop(columns=columns), panel=self.panel, families=keep)
+    @cached_property
+    def complete(self) -> np.ndarray:
+        """Per row: is every feature observed (no NaN)? Computed once per matrix."""
+        return np.isfinite(self.X.to_numpy()).all(axis=1)
 
     def target(self, horizon: int) -> np.ndarray:
         """The target ``horizon`` months after each row's month (NaN past the end), row-aligned."""

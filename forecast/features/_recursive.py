@@ -20,6 +20,7 @@ import pandas as pd
 
 from forecast.errors import ForecastError
 from forecast.features._build import FeatureMatrix, resolve_families
+from forecast.features import _windows as w
 from forecast.features._families import DEFAULT_PARAMS
 
 __all__ = ["RECURSIVE_FAMILIES", "RecursiveRows", "check_recursive"]
@@ -75,8 +76,8 @@ class RecursiveRows:
         """Feature rows (one per area, the matrix's columns) at month ``t > o``.
 
         Only the matrix's columns are computed, each from the months it looks back over, with
-        the families' definitions (``_windows``): a step costs a few vector operations per
-        column, not the families over the whole span."""
+        the families' window operations (``_windows``): a step costs a few vector operations
+        per column, not the families over the whole span."""
         if not self.o < t < self.y.shape[1]:
             raise ValueError(f"rows after the origin only: o={self.o}, t={t}")
         need, y, n_areas = set(self.columns), self.y, self.y.shape[0]
@@ -113,19 +114,7 @@ class RecursiveRows:
 
 
 def _window_stats(window: np.ndarray, n: int, need: set) -> dict[str, np.ndarray]:
-    """The last month of ``rolling_mean``, ``rolling_std`` and ``rolling_max`` over ``n`` months,
-    from the (at most n) months of ``window``: observed values only, NaN when too few."""
-    names = (f"y_mean{n}", f"y_std{n}", f"y_max{n}")
-    if need.isdisjoint(names):
-        return {}
-    seen = np.isfinite(window)
-    count = seen.sum(axis=1).astype(float)
-    values = np.where(seen, window, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, values.sum(axis=1) / count, np.nan)
-        var = np.where(count >= 2, np.maximum((values * values).sum(axis=1) / count - mean * mean, 0.0), np.nan)
-    out = {names[0]: mean, names[1]: np.sqrt(var)}
-    if names[2] in need:
-        top = np.where(seen, window, -np.inf).max(axis=1)
-        out[names[2]] = np.where(count > 0, top, np.nan)
-    return out
+    """The needed ones of ``y_mean{n}``, ``y_std{n}`` and ``y_max{n}`` at the window's last month,
+    by the families' own window operations on the (at most n) months of ``window``."""
+    ops = {f"y_mean{n}": w.rolling_mean, f"y_std{n}": w.rolling_std, f"y_max{n}": w.rolling_max}
+    return {name: op(window, n)[:, -1] for name, op in ops.items() if name in need}

@@ -80,10 +80,7 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
         """Quantiles in the order of ``quantiles``, shape (n_samples, n_quantiles); never crossing."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        if not self.quantile_models_:
-            return np.empty((X.shape[0], 0))
-        out = np.sort(np.column_stack([m.predict(X) for m in self.quantile_models_]), axis=1)
-        return np.maximum(out, 0.0) if self._nonnegative() else out
+        return self._quantiles(X)
 
     def predict_with_quantiles(self, X) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(X), predict_quantiles(X))``, each distinct model run once: with
@@ -91,14 +88,15 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
         point = self.model_.predict(X)
+        return (np.maximum(point, 0.0) if self._nonnegative() else point), self._quantiles(X, point)
+
+    def _quantiles(self, X, point=None) -> np.ndarray:
+        """The quantile models' predictions, sorted; ``point``: the point model's, reused."""
         if not self.quantile_models_:
-            quantiles = np.empty((X.shape[0], 0))
-        else:
-            quantiles = np.sort(np.column_stack([point if m is self.model_ else m.predict(X)
-                                                 for m in self.quantile_models_]), axis=1)
-        if self._nonnegative():
-            return np.maximum(point, 0.0), np.maximum(quantiles, 0.0)
-        return point, quantiles
+            return np.empty((X.shape[0], 0))
+        out = np.sort(np.column_stack([point if point is not None and m is self.model_ else m.predict(X)
+                                       for m in self.quantile_models_]), axis=1)
+        return np.maximum(out, 0.0) if self._nonnegative() else out
 
     def _nonnegative(self) -> bool:
         return self._loss() in self._count_losses
