@@ -24,10 +24,7 @@ Turn forecasts into anticipatory-action signals, rank areas, and check who is le
 """
 
 from forecast import datasets
-from forecast._ingest import Ingested, ingest
-from forecast._manifest import FileRecord, Manifest
 from forecast._version import __version__
-from forecast._train import TrainedModel, train
 from forecast.backtest import BacktestResult, RollingOrigin, backtest
 from forecast.cube import aggregate, build_cube, cube_hash, load_cube, save_cube
 from forecast.datasets import load_somalia, make_panel
@@ -39,11 +36,15 @@ from forecast.errors import (
     IdentifyingDataError,
     UnusableFileError,
 )
-from forecast.fairness import area_groups, fairness_report, load_policy
+from forecast.fairness import area_groups, fairness_report
+from forecast.policy import load_policy
 from forecast.features import build_features
+from forecast.pipeline import Ingested, TrainedModel, ingest, train
 from forecast.triggers import TriggerSpec, evaluate_triggers, load_triggers
 from forecast.io import (
+    FileRecord,
     Gazetteer,
+    Manifest,
     read_acled,
     read_dtm,
     read_flows,

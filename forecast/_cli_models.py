@@ -103,7 +103,7 @@ def backtest(
             result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar), dask=dask)
             evaluation = fairness = tradeoff = None
             if triggers:
-                from forecast._assess import assess
+                from forecast.pipeline._assess import assess
 
                 evaluation, fairness, tradeoff = assess(result, data, trigger_specs, routes, k, policy,
                                                           _tracker(bar), mitigate)
@@ -122,7 +122,7 @@ def backtest(
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.scores().to_csv(out_dir / "metrics.csv", index=False)
-        from forecast.tracking import suppress_small_cells
+        from forecast.policy import suppress_small_cells
 
         suppress_small_cells(result.forecasts).to_parquet(out_dir / "forecasts.parquet", index=False)
         out.print(f"metrics:   {out_dir / 'metrics.csv'}\nforecasts: {out_dir / 'forecasts.parquet'}", soft_wrap=True)
@@ -168,7 +168,7 @@ def train(
     Prints the model URI for `forecast predict --model URI` and mlflow.pyfunc.load_model(URI).
     With --triggers, the model can rank areas: `forecast prioritize --run RUN_ID`.
     """
-    from forecast._train import train as run_train
+    from forecast.pipeline._train import train as run_train
     from forecast.cube import load_cube
     from forecast.models._spec import load_spec
     from forecast.tracking import log_trained

@@ -62,7 +62,7 @@ def release_command(
     Otherwise registers nothing, appends `release.refused`, and exits with status 1.
     """
     from forecast.ethics._gate import evaluate_gate, release
-    from forecast.fairness._policy import load_policy
+    from forecast.policy._policy import load_policy
 
     who = by or getpass.getuser()
     try:

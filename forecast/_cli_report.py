@@ -53,7 +53,7 @@ def report_command(
     """
     from rich.status import Status
 
-    from forecast.fairness._policy import load_policy
+    from forecast.policy._policy import load_policy
     from forecast.report import build_report, log_report, write_report
 
     console = _cli.out

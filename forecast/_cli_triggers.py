@@ -1,6 +1,6 @@
 """``forecast prioritize`` and the trigger / fairness tables of ``forecast backtest``.
 
-The assessment itself is :func:`forecast._assess.assess`; this module only prints.
+The assessment itself is :func:`forecast.pipeline._assess.assess`; this module only prints.
 """
 
 from __future__ import annotations

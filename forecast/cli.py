@@ -100,7 +100,7 @@ def ingest(
     OUT/quarantine.csv (file, row, field, value, reason of every rejected row).
     Exit status 0 on success, 2 when a file cannot be used (the message names it).
     """
-    from forecast._ingest import ingest as run_ingest
+    from forecast.pipeline._ingest import ingest as run_ingest
 
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
@@ -129,7 +129,7 @@ def ingest(
 @app.command()
 def info(cube_path: Annotated[Path, typer.Argument(help="A cube.nc written by `forecast ingest`.")]) -> None:
     """Summarise a cube (areas, months, variables, coverage) and its manifest when beside it."""
-    from forecast._manifest import Manifest
+    from forecast.io._manifest import Manifest
     from forecast.cube import load_cube
 
     manifest_path = cube_path.parent / "manifest.json"

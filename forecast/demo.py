@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import mlflow
 
-    from forecast._assess import assess
+    from forecast.pipeline._assess import assess
     from forecast._cli_triggers import print_fairness, print_ranking, print_triggers
-    from forecast._train import train
+    from forecast.pipeline._train import train
     from forecast.backtest import RollingOrigin, backtest
     from forecast.models import load_spec
     from forecast.tracking import log_backtest, log_trained

@@ -11,14 +11,14 @@ from pathlib import Path
 import yaml
 from mlflow.tracking import MlflowClient
 
-from forecast._assess import assess
-from forecast._train import train
+from forecast.pipeline._assess import assess
+from forecast.pipeline._train import train
 from forecast.backtest import RollingOrigin, backtest
 from forecast.datasets import make_panel
 from forecast.ethics import build_card, write_card
 from forecast.ethics._card import CardInputs
 from forecast.ethics._review import _download_model
-from forecast.fairness._policy import load_policy
+from forecast.policy._policy import load_policy
 from forecast.models._spec import load_spec
 from forecast.tracking import log_backtest, log_trained
 from forecast.triggers import load_triggers

@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import forecast
-import forecast.cli
+import forecast.cli._console
 from forecast.cli import app
 from forecast.datasets import load_somalia, sample_files
 from forecast.errors import DataQualityWarning, IdentifyingDataError, UnusableFileError
@@ -209,7 +209,7 @@ def test_read_attributes_by_name_keys_does_not_add_areas_to_the_cube(write):
 
 
 def test_cli_ingest_attributes_option_puts_them_on_the_cube_and_in_the_manifest(monkeypatch, tmp_path, write):
-    monkeypatch.setattr(forecast.cli, "out", Console(width=200))
+    monkeypatch.setattr(forecast.cli._console, "out", Console(width=200))
     dtm = write(DTM, "dtm.csv")
     attrs = write("pcode,region,settlement\nSO2401,Bay,urban\nSO2402,Bay,rural\nSO0000,?,?\n")
     runner = CliRunner()

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
-import forecast.cli
+import forecast.cli._console
 from forecast.cli import app
 from forecast.ethics import _audit
 from forecast.ethics._audit import (
@@ -511,8 +511,8 @@ def test_verify_raises_only_when_the_log_cannot_be_read_at_all(tmp_path):
 @pytest.fixture
 def cli(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(forecast.cli, "out", Console(width=200))
-    monkeypatch.setattr(forecast.cli, "err", Console(width=200, stderr=True))
+    monkeypatch.setattr(forecast.cli._console, "out", Console(width=200))
+    monkeypatch.setattr(forecast.cli._console, "err", Console(width=200, stderr=True))
     runner = CliRunner()
 
     def invoke(*args):

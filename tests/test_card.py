@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from forecast._assess import assess
-from forecast._train import train
+from forecast.pipeline._assess import assess
+from forecast.pipeline._train import train
 from forecast.backtest import RollingOrigin, backtest
 from forecast.cli import app
 from forecast.datasets import make_panel

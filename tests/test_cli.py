@@ -11,7 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import forecast
-import forecast.cli
+import forecast.cli._console
 from forecast.cli import app
 from forecast.datasets import sample_files
 
@@ -28,7 +28,7 @@ Gedo,Luuq,-5,2020-03-20
 def cli(monkeypatch):
     # A wide console, so that rich neither wraps nor cuts the names and paths asserted on
     # (pytest-xdist fixes COLUMNS=80 before forecast.cli creates its console).
-    monkeypatch.setattr(forecast.cli, "out", Console(width=200))
+    monkeypatch.setattr(forecast.cli._console, "out", Console(width=200))
     runner = CliRunner()
 
     def invoke(*args: str):

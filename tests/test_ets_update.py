@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-from forecast._panel import Panel
+from forecast.features._panel import Panel
 from forecast.backtest import RollingOrigin, backtest
 from forecast.datasets import make_panel
 from forecast.errors import ForecastError

@@ -21,7 +21,7 @@ from forecast.fairness import (
     load_policy,
     mitigation_tradeoff,
 )
-from forecast.fairness._policy import PACKAGED_POLICY, REPO_POLICY
+from forecast.policy._policy import PACKAGED_POLICY, REPO_POLICY
 
 # --------------------------------------------------------------------------- synthetic data
 

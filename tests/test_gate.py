@@ -14,15 +14,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import forecast.cli as cli
+from forecast.cli import _console as cli
 from forecast.cli import app
 from forecast.errors import ForecastError
 from forecast.ethics import NOT_RELEASED, AuditLog, evaluate_gate, release, release_status
 from forecast.ethics._gate import FAIL, PASS, UNKNOWN, _automated, _fairness
 from forecast.ethics._review import start_review
 from forecast.fairness import area_groups, fairness_report
-from forecast.fairness._policy import load_policy
-from forecast.tracking import cube_table
+from forecast.policy._policy import load_policy
+from forecast.cube import cube_table
 
 from _pipeline import copy_run, policy_file, review_and_sign, tiny_pipeline
 

@@ -104,7 +104,7 @@ def test_recursive_specs_refuse_features_a_forecast_cannot_rebuild(kw, message):
 
 
 def test_a_trained_recursive_model_forecasts_every_horizon_from_the_last_month(panel):
-    from forecast._train import train
+    from forecast.pipeline._train import train
 
     trained = train(panel, _spec("recursive"), calibration=RollingOrigin(n_origins=4, calibration_origins=0))
     frame = trained.predict(panel)

@@ -9,7 +9,7 @@ import yaml
 
 from forecast.errors import ForecastError
 from forecast.fairness import load_policy
-from forecast.fairness._policy import REPO_POLICY
+from forecast.policy._policy import REPO_POLICY
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import forecast.cli as cli
+from forecast.cli import _console as cli
 from forecast.cli import app
 from forecast.errors import ForecastError
 from forecast.ethics import NOT_RELEASED, release
-from forecast.fairness._policy import load_policy
+from forecast.policy._policy import load_policy
 from forecast.report import build_report, compare, log_report, people, to_html, write_report
 
 from _pipeline import card_inputs, copy_run, policy_file, review_and_sign, tiny_pipeline

@@ -11,7 +11,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from forecast._train import train
+from forecast.pipeline._train import train
 from forecast.backtest import RollingOrigin
 from forecast.cli import app
 from forecast.datasets import make_panel
@@ -26,7 +26,7 @@ from forecast.ethics._review import (
     sign,
     start_review,
 )
-from forecast.fairness._policy import PACKAGED_POLICY, REPO_POLICY, Policy, load_policy
+from forecast.policy._policy import PACKAGED_POLICY, REPO_POLICY, Policy, load_policy
 from forecast.models._spec import load_spec
 from forecast.tracking import log_trained
 

@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from forecast._train import train
+from forecast.pipeline._train import train
 from forecast.backtest import RollingOrigin, backtest
 from forecast.datasets import make_panel
 from forecast.models import ModelSpec
-from forecast.tracking import SMALL_CELL, cube_table, log_backtest, log_trained, suppress_small_cells
+from forecast.cube import cube_table
+from forecast.policy import small_cell_k, suppress_small_cells
+from forecast.tracking import log_backtest, log_trained
 
 SMALL = dict(n_estimators=20, learning_rate=0.1, num_leaves=7, min_child_samples=5, max_bin=31)
 FOLDS = RollingOrigin(n_origins=3, calibration_origins=8, min_train=18)
@@ -99,9 +101,9 @@ def test_forecast_artifact_withholds_small_observed_counts(logged, result, tmp_p
                                                dst_path=str(tmp_path), tracking_uri=client.tracking_uri)
     table = pd.read_parquet(path)
     actual = table["actual"].dropna()
-    assert not ((actual > 0) & (actual < SMALL_CELL)).any()
+    assert not ((actual > 0) & (actual < small_cell_k())).any()
     original = result.forecasts[result.forecasts["model"] == "naive"]["actual"]
-    assert table["actual_suppressed"].sum() == ((original > 0) & (original < SMALL_CELL)).sum()
+    assert table["actual_suppressed"].sum() == ((original > 0) & (original < small_cell_k())).sum()
 
 
 def test_suppress_small_cells_keeps_zero_and_large_counts():

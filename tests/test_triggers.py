@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 from matplotlib.figure import Figure
 from pydantic import ValidationError
 
-from forecast._train import TrainedModel, train
+from forecast.pipeline._train import TrainedModel, train
 from forecast.backtest import RollingOrigin, backtest
 from forecast.datasets import make_panel
 from forecast.errors import ForecastError

@@ -13,6 +13,7 @@ from forecast.backtest._metrics import (
     quantile_levels,
     score,
 )
+from forecast.backtest._plots import fan_chart, importance_chart
 from forecast.backtest._run import BacktestResult, backtest
 
 __all__ = [
@@ -21,4 +22,6 @@ __all__ = [
     # metrics
     "score", "add_skill", "metrics_by_horizon", "mase_scale", "pinball_loss",
     "crps_from_quantiles", "interval_bounds", "quantile_column", "quantile_levels",
+    # plots
+    "fan_chart", "importance_chart",
 ]

@@ -3,5 +3,6 @@
 from forecast.cube._aggregate import aggregate
 from forecast.cube._build import build_cube
 from forecast.cube._store import cube_hash, load_cube, save_cube
+from forecast.cube._table import cube_from_table, cube_table
 
-__all__ = ["aggregate", "build_cube", "cube_hash", "load_cube", "save_cube"]
+__all__ = ["aggregate", "build_cube", "cube_hash", "load_cube", "save_cube", "cube_table", "cube_from_table"]

@@ -28,13 +28,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from forecast.errors import ForecastError
+from forecast.policy import ethics_file
 
 __all__ = ["CardInputs", "ImplementationPlan", "ModelCard", "build_card", "load_card_inputs",
            "write_card", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES"]
 
 DEFAULT_REVIEW_STATUS = "NOT REVIEWED — not for operational use"
 CARD_INPUTS_DIR = Path("models/cards")
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = ethics_file("templates")
 BASELINE_NAMES = ("naive", "seasonal_naive", "moving_average", "ewm", "historical_mean")
 #: Text that marks an unfinished field; matched case-insensitively anywhere in a string.
 _PLACEHOLDER = re.compile(r"\b(?:todo|tbd|fixme|xxx)\b|\.\.\.|…|lorem|<fill", re.IGNORECASE)

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from forecast.errors import ForecastError
+from forecast.policy import ethics_file
 
 __all__ = [
     "ChecklistItem",
@@ -37,14 +38,8 @@ __all__ = [
     "load_checklists",
     "checklist_items",
     "checklists_hash",
-    "PACKAGED_CHECKLISTS",
-    "REPO_CHECKLISTS",
+    "default_checklists_folder",
 ]
-
-#: The copy shipped inside the package (always present).
-PACKAGED_CHECKLISTS = Path(__file__).with_name("checklists")
-#: The human-edited copy at the root of a checkout (absent in an installed package).
-REPO_CHECKLISTS = Path(__file__).resolve().parents[2] / "ethics" / "checklists"
 
 #: Who answers an item.
 ROLES = ("technical", "ethics")
@@ -187,8 +182,7 @@ def load_checklists(folder: str | Path | None = None) -> list[Checklist]:
     Parameters
     ----------
     folder : str or Path, optional
-        Default: ``ethics/checklists`` of the checkout the toolkit runs from, or the copy
-        shipped in the package when there is no checkout (an installed toolkit).
+        Default: the shipped ``ethics/checklists`` (:func:`default_checklists_folder`).
 
     Returns
     -------
@@ -210,7 +204,7 @@ def load_checklists(folder: str | Path | None = None) -> list[Checklist]:
     ['data_responsibility', 'dseg', 'ethical_review', 'implementation_plan',
      'technical_review']
     """
-    folder = Path(folder) if folder is not None else _default_folder()
+    folder = Path(folder) if folder is not None else default_checklists_folder()
     if not folder.is_dir():
         raise ForecastError(f"{folder}: not a folder of checklists; pass the folder that holds "
                             "the *.yaml checklists, or None for the default")
@@ -312,7 +306,6 @@ def _sha256(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _default_folder() -> Path:
-    # a checkout has pyproject.toml beside ethics/; an installed package has neither there
-    in_checkout = REPO_CHECKLISTS.is_dir() and (REPO_CHECKLISTS.parents[1] / "pyproject.toml").is_file()
-    return REPO_CHECKLISTS if in_checkout else PACKAGED_CHECKLISTS
+def default_checklists_folder() -> Path:
+    """The shipped ``ethics/checklists``: the repository's one copy, also inside the wheel."""
+    return ethics_file("checklists")

@@ -471,7 +471,7 @@ def evaluate_gate(run_id: str, *, tracking_uri: str | None = None, reviews_dir: 
         The run is unknown or not a train run, or its review file is malformed; every other
         problem is a condition that does not pass.
     """
-    from forecast.fairness._policy import load_policy
+    from forecast.policy._policy import load_policy
     from forecast.tracking import get_run
 
     client, train = get_run(run_id, kind="train", tracking_uri=tracking_uri,
@@ -545,7 +545,7 @@ def release(run_id: str, name: str, *, by: str, tracking_uri: str | None = None,
     """
     import mlflow
 
-    from forecast.tracking import _store, get_run
+    from forecast.tracking import get_run, use_store as _store
 
     if not name or not name.strip():
         raise ForecastError("the registered model's name is empty: pass --name, e.g. --name somalia-arrivals")

@@ -325,7 +325,7 @@ def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
     Raises ForecastError only when the run cannot be read or its review file is invalid; every
     unmet rule (no review yet included) is a readable line of ``state.problems``.
     """
-    from forecast.fairness._policy import load_policy
+    from forecast.policy._policy import load_policy
 
     client, run = _train_run(run_id, tracking_uri)
     card = run.data.tags.get("card_sha256")

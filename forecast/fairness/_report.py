@@ -22,7 +22,7 @@ from forecast.fairness._inputs import (
     signal_keys,
 )
 from forecast.fairness._metrics import group_status, judge, mase_table, signal_table
-from forecast.fairness._policy import Policy, load_policy
+from forecast.policy._policy import Policy, load_policy
 
 __all__ = ["fairness_report", "FairnessReport"]
 

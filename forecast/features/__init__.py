@@ -8,9 +8,12 @@ from forecast.features._build import (
     resolve_families,
 )
 from forecast.features._causal import LeakageError, assert_causal
+from forecast.features._panel import MISSING_TARGET, Forecast, Panel, observed_mask
 from forecast.features._families import COVARIATES, DEFAULT_PARAMS, FAMILIES, Inputs, register_family
 
 __all__ = [
+    # the panel: target series as arrays, and forecasts
+    "Panel", "Forecast", "MISSING_TARGET", "observed_mask",
     # the design matrix
     "build_features", "FeatureMatrix", "resolve_families",
     # families

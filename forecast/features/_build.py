@@ -13,7 +13,7 @@ import xarray as xr
 from forecast._names import AREA, DESTINATION, FLOWS, ORIGIN, PARENT_PCODE, TIME
 from forecast.errors import ForecastError
 from forecast.features._families import DEFAULT_PARAMS, FAMILIES, Inputs
-from forecast._panel import Panel, observed_mask
+from forecast.features._panel import Panel, observed_mask
 
 __all__ = ["FeatureMatrix", "build_features", "resolve_families", "neighbours_from_cube",
            "NEIGHBOURS"]

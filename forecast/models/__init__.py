@@ -11,7 +11,7 @@ from forecast.models._baselines import (
 )
 from forecast.models._global import HistGBForecaster, LightGBMForecaster, SharedBins
 from forecast.models._local import ETS, SARIMAX
-from forecast._panel import MISSING_TARGET, Forecast, Panel
+from forecast.features import MISSING_TARGET, Forecast, Panel
 from forecast.models._spec import ESTIMATORS, ModelSpec, baseline_specs, load_spec, register_estimator
 
 __all__ = [

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from forecast._panel import Forecast, Panel
+from forecast.features._panel import Forecast, Panel
 
 __all__ = [
     "SeriesForecaster", "Naive", "SeasonalNaive", "MovingAverage", "ExponentialMean",

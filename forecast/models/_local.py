@@ -58,7 +58,7 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX as _StatsmodelsSARIMAX
 
 from forecast.errors import ForecastError
 from forecast.models._baselines import SeriesForecaster, last_observed
-from forecast._panel import Forecast, Panel
+from forecast.features._panel import Forecast, Panel
 
 __all__ = ["ETS", "SARIMAX"]
 

@@ -128,9 +128,9 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
     from forecast.cube import load_cube
     from forecast.ethics._card import build_card
     from forecast.ethics._gate import NOT_RELEASED, release_status
-    from forecast.fairness._policy import load_policy
+    from forecast.policy._policy import load_policy
     from forecast.report._figures import fan_charts, map_figure, reliability_figure, skill_figure
-    from forecast.tracking import _store, get_run
+    from forecast.tracking import get_run, use_store as _store
 
     step = progress or (lambda _: None)
     step("reading the run and its data")

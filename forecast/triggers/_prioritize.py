@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import AREA, AREA_NAME, TIME
-from forecast._panel import Panel
+from forecast.features._panel import Panel
 from forecast.errors import ForecastError
 from forecast.triggers._probability import PlattCalibrator
 from forecast.triggers._signals import MAX_STALENESS, _forecast_route, _status, last_observed, rank_areas

@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import AREA, TIME
-from forecast._panel import Panel
+from forecast.features._panel import Panel
 from forecast.backtest._metrics import quantile_column
 from forecast.errors import ForecastError
 from forecast.features import build_features

@@ -1,9 +1,9 @@
 """The fairness policy: per-metric disparity limits and the sizes below which a group is not judged.
 
-The human-edited policy lives in ``ethics/policy.yaml`` at the root of a checkout; the package
-ships an identical copy (``forecast/fairness/policy.yaml``) so that an installed toolkit has a
-default too. :func:`load_policy` reads either into a frozen :class:`Policy` that rejects
-unknown keys, naming the file and the field at fault.
+The policy lives once, in ``ethics/policy.yaml`` at the root of the repository (shipped in the
+wheel, found by :func:`forecast.policy.ethics_file`). :func:`load_policy` reads it, or a user's
+own file, into a frozen :class:`Policy` that rejects unknown keys, naming the file and the
+field at fault.
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from forecast._names import SENSITIVITY_LEVELS
 from forecast.errors import ForecastError
+from forecast.policy._files import ethics_file
 
-__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "load_policy", "PACKAGED_POLICY", "REPO_POLICY"]
-
-#: The copy shipped inside the package (always present).
-PACKAGED_POLICY = Path(__file__).with_name("policy.yaml")
-#: The human-edited copy at the root of a checkout (absent in an installed package).
-REPO_POLICY = Path(__file__).resolve().parents[2] / "ethics" / "policy.yaml"
+__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "load_policy", "default_policy_path"]
 
 #: Metrics compared between groups, in report order.
 METRICS = ("mase", "hit_rate", "false_alarm_ratio", "selection_rate", "equalized_odds")
@@ -137,11 +134,11 @@ class SmallCellCheck(_Check):
 class AdminLevelCheck(_Check):
     """The finest admin level a published output may have, per sensitivity level."""
 
-    finest: dict[Literal["low", "moderate", "high", "severe"], int]
+    finest: dict[Literal[SENSITIVITY_LEVELS], int]
 
     @model_validator(mode="after")
     def _all_levels(self) -> AdminLevelCheck:
-        missing = {"low", "moderate", "high", "severe"} - set(self.finest)
+        missing = set(SENSITIVITY_LEVELS) - set(self.finest)
         if missing:
             raise ValueError(f"finest needs every sensitivity level; missing {sorted(missing)}")
         return self
@@ -263,9 +260,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
     Parameters
     ----------
     path : str or Path, optional
-        The policy file. Default: ``ethics/policy.yaml`` of the checkout the toolkit runs
-        from, or the copy shipped in the package when there is no checkout (an installed
-        toolkit).
+        The policy file. Default: the shipped ``ethics/policy.yaml``
+        (:func:`default_policy_path`).
 
     Returns
     -------
@@ -284,7 +280,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     0.5
     """
     if path is None:
-        path = _default_path()
+        path = default_policy_path()
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -309,10 +305,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
     return policy
 
 
-def _default_path() -> Path:
-    # a checkout has pyproject.toml beside ethics/; an installed package has neither there
-    in_checkout = REPO_POLICY.is_file() and (REPO_POLICY.parents[1] / "pyproject.toml").is_file()
-    return REPO_POLICY if in_checkout else PACKAGED_POLICY
+def default_policy_path() -> Path:
+    """The shipped ``ethics/policy.yaml``: the repository's one copy, also inside the wheel."""
+    return ethics_file("policy.yaml")
 
 
 def _location(loc: tuple) -> str:

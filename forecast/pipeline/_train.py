@@ -21,7 +21,7 @@ from forecast.features import build_features
 from forecast.models._baselines import Naive
 from forecast.models._spec import ModelSpec
 
-__all__ = ["TrainedModel", "train", "cube_from_table"]
+__all__ = ["TrainedModel", "train"]
 
 
 @dataclass
@@ -192,19 +192,3 @@ def _trigger_calibration(result, cube, triggers, shifts) -> dict:
     signals = trigger_signals(result, cube, triggers, model=spec.name, routes=("forecast",), recalibrate="never")
     return {(t, lead): PlattCalibrator().fit(part["probability_raw"], part["event"])
             for (t, lead), part in signals.groupby(["trigger", "lead"])}
-
-
-def cube_from_table(table: pd.DataFrame) -> xr.Dataset:
-    """A cube from a long area-month table (``area, time`` and one column per variable)."""
-    missing = [c for c in (AREA, TIME) if c not in table]
-    if missing:
-        raise ForecastError(f"the table needs columns {missing}; it has {list(table.columns)}")
-    frame = table.copy()
-    frame[AREA] = frame[AREA].astype(str)
-    frame[TIME] = pd.to_datetime(frame[TIME]).dt.to_period("M").dt.to_timestamp()
-    if frame.duplicated([AREA, TIME]).any():
-        raise ForecastError("the table repeats area-months; give one row per area and month")
-    cube = frame.set_index([AREA, TIME]).sort_index().to_xarray()
-    for name in list(cube.data_vars):
-        cube[name] = cube[name].astype(float)
-    return cube

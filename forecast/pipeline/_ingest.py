@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from forecast._manifest import FileRecord, Manifest, Sensitivity
+from forecast.io._manifest import FileRecord, Manifest, Sensitivity
 from forecast._names import AREA, SENSITIVITY_LEVELS, TIME
 from forecast._version import __version__
 from forecast.cube import build_cube, cube_hash, save_cube

@@ -1,0 +1,106 @@
+"""Trained models in MLflow: logged as a pyfunc model, loaded back as the trained forecaster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from forecast._version import __version__
+from forecast.errors import ForecastError
+from forecast.cube import cube_from_table, cube_table
+from forecast.policy import manifest_sensitivity
+from forecast.tracking._log import _flat
+from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
+
+__all__ = ["log_trained", "load_trained"]
+
+
+def _pyfunc_class():
+    import mlflow.pyfunc
+
+    class ForecastModel(mlflow.pyfunc.PythonModel):
+        """A trained forecaster as an MLflow pyfunc.
+
+        Input: a long area-month table (``area``, ``time`` and one column per cube variable,
+        e.g. ``arrivals``, ``conflict_events``). Output: one row per area and horizon from the
+        table's last month, with the point forecast and calibrated quantiles. Features that
+        need flows (origin × destination) are missing from a table; use
+        ``unwrap_python_model().trained.predict(cube)`` on a full cube to have them.
+        """
+
+        def __init__(self, trained):
+            self.trained = trained
+
+        def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+            return self.trained.predict(cube_from_table(pd.DataFrame(model_input)))
+
+    return ForecastModel
+
+
+def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: str = DEFAULT_EXPERIMENT,
+                tracking_uri: str | None = None, cube_path: str | Path | None = None) -> tuple[str, str]:
+    """Log a :class:`~forecast.pipeline.TrainedModel` as an MLflow pyfunc model.
+
+    Returns
+    -------
+    (run_id, model_uri)
+        ``mlflow.pyfunc.load_model(model_uri).predict(cube_table(cube))`` forecasts every area.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    with use_store(tracking_uri):
+        spec = trained.spec
+        sensitivity = manifest_sensitivity(manifest) or "unknown"
+        example = cube_table(cube, areas=cube["area"].values[:3], months=24)
+        model = _pyfunc_class()(trained)
+        output = model.predict(None, example)
+        with start_run(experiment, spec.name) as run:
+            mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(),
+                             "cube_hash": trained.cube_hash, "git_commit": git_commit(),
+                             "sensitivity": sensitivity, "forecast_version": __version__,
+                             "target": spec.target})
+            params: dict = {}
+            _flat("", spec.model_dump(mode="json"), params)
+            mlflow.log_params({k: v for k, v in params.items() if k != "description"})
+            mlflow.log_metrics({f"n_calibration_h{h}": n for h, n in trained.n_calibration.items()})
+            if cube_path is not None:  # where `forecast prioritize --run` finds the data by default
+                mlflow.set_tag("cube_path", str(Path(cube_path).resolve()))
+            if trained.triggers:
+                mlflow.log_params({f"trigger.{t.name}": t.describe() for t in trained.triggers})
+                mlflow.log_dict({"triggers": [t.model_dump() for t in trained.triggers]}, "triggers.yaml")
+                mlflow.log_metrics({f"trigger_calibration_events_l{lead}_{name}": cal.n_events_
+                                    for (name, lead), cal in trained.trigger_calibration.items()})
+            info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
+                                           signature=infer_signature(example, output))
+            if manifest:
+                mlflow.log_dict(dict(manifest), "manifest.json")
+            return run.info.run_id, info.model_uri
+
+
+def load_trained(model: str, *, tracking_uri: str | None = None):
+    """The trained forecaster (:class:`~forecast.pipeline.TrainedModel`) behind an MLflow model.
+
+    Parameters
+    ----------
+    model : str
+        A train run id, or a model URI (``runs:/RUN/model``, ``models:/NAME@released``).
+    tracking_uri : str, optional
+        The store to read; the caller's own tracking URI is given back afterwards.
+
+    Returns
+    -------
+    (trained, run_id)
+        ``run_id`` is the train run the model was logged by.
+    """
+    import mlflow
+
+    uri = model if ":/" in model else f"runs:/{model}/model"
+    with use_store(tracking_uri):
+        try:
+            loaded = mlflow.pyfunc.load_model(uri)
+        except Exception as error:  # MLflow raises several types for a bad URI or a run without a model
+            raise ForecastError(f"cannot load the model {model!r}: {error}") from None
+    return loaded.unwrap_python_model().trained, loaded.metadata.run_id
