@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m forecast.demo --out $(OUT)
+	$(BIN)/forecast demo --out $(OUT)
 
 # Open the demo's report in headless Chromium (apt-get install chromium), keep a screenshot, check it
 report-check: $(STAMP)

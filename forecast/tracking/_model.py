@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -86,14 +87,21 @@ def load_trained(model: str, *, tracking_uri: str | None = None):
     Parameters
     ----------
     model : str
-        A train run id, or a model URI (``runs:/RUN/model``, ``models:/NAME@released``).
+        A train run id, or a model URI (``runs:/RUN/model``, ``models:/NAME@ALIAS``,
+        ``models:/NAME/VERSION``).
     tracking_uri : str, optional
         The store to read; the caller's own tracking URI is given back afterwards.
 
     Returns
     -------
     (trained, run_id)
-        ``run_id`` is the train run the model was logged by.
+        ``run_id`` is the train run behind the model: the run of a ``runs:/`` URI, the run of a
+        registered version, else the run the model's files name.
+
+    Raises
+    ------
+    ForecastError
+        The URI or run cannot be loaded (the message says why).
     """
     import mlflow
 
@@ -102,5 +110,23 @@ def load_trained(model: str, *, tracking_uri: str | None = None):
         try:
             loaded = mlflow.pyfunc.load_model(uri)
         except Exception as error:  # MLflow raises several types for a bad URI or a run without a model
-            raise ForecastError(f"cannot load the model {model!r}: {error}") from None
-    return loaded.unwrap_python_model().trained, loaded.metadata.run_id
+            raise ForecastError(f"cannot load model {model!r}: {error}") from None
+        return loaded.unwrap_python_model().trained, _source_run(uri, loaded, tracking_uri)
+
+
+def _source_run(uri: str, loaded, tracking_uri: str | None) -> str | None:
+    if found := re.match(r"runs:/([^/]+)/", uri):
+        return found.group(1)
+    if found := re.match(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))/?$", uri):
+        import mlflow
+
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        name, alias, number = found.groups()
+        try:
+            version = (client.get_model_version_by_alias(name, alias) if alias
+                       else client.get_model_version(name, number))
+        except Exception:  # a logged model's id (models:/m-...) is not a registered name
+            version = None
+        if version is not None:
+            return version.run_id
+    return loaded.metadata.run_id

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from forecast.errors import ForecastError
 
-__all__ = ["DEFAULT_EXPERIMENT", "git_commit", "get_run", "use_store", "start_run"]
+__all__ = ["DEFAULT_EXPERIMENT", "git_commit", "get_run", "use_store", "start_run", "store_uri", "prepare_store", "log_artifact"]
 
 DEFAULT_EXPERIMENT = "displacement-forecast"
 
@@ -73,3 +73,33 @@ def start_run(experiment: str, run_name: str):
         return mlflow.start_run()
     mlflow.set_experiment(experiment)
     return mlflow.start_run(run_name=run_name)
+
+
+def store_uri(tracking_uri: str | None = None) -> str:
+    """The tracking URI a call with ``tracking_uri`` writes to (MLflow's current one when None)."""
+    import mlflow
+
+    return tracking_uri or mlflow.get_tracking_uri()
+
+
+def prepare_store(tracking_uri: str, experiment: str, artifacts: str | Path | None = None) -> None:
+    """Make ``tracking_uri`` this process's store and ``experiment`` its experiment.
+
+    A new experiment keeps its artifacts in the folder ``artifacts`` (default: MLflow's own
+    choice, ``./mlruns`` beside a sqlite store), so that a demo or a project keeps the database
+    and the files it logs together.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        location = Path(artifacts).resolve().as_uri() if artifacts is not None else None
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+
+
+def log_artifact(run_id: str, path: str | Path, folder: str | None = None, *, tracking_uri: str | None = None) -> None:
+    """Add the file ``path`` to run ``run_id`` (under ``folder``)."""
+    import mlflow
+
+    mlflow.MlflowClient(tracking_uri=tracking_uri).log_artifact(run_id, str(path), folder)

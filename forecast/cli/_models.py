@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forecast.cli import _fail, app, err, out
+from forecast.cli import _console as console
+from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
 
 CubeOpt = Annotated[Path, typer.Option("--cube", help="A cube.nc written by `forecast ingest` "
@@ -26,21 +26,6 @@ def _manifest_for(cube_path: Path) -> dict | None:
         if candidate.is_file():
             return json.loads(candidate.read_text(encoding="utf-8"))
     return None
-
-
-def _bar():
-    return Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=True)
-
-
-def _tracker(bar):
-    tasks: dict[str, int] = {}
-
-    def progress(name: str, done: int, total: int) -> None:
-        if name not in tasks:
-            tasks[name] = bar.add_task(name, total=total)
-        bar.update(tasks[name], completed=done)
-    return progress
 
 
 @app.command()
@@ -78,7 +63,7 @@ def backtest(
     from forecast.backtest import RollingOrigin
     from forecast.backtest import backtest as run_backtest
     from forecast.cube import load_cube
-    from forecast.models._spec import load_spec
+    from forecast.models import load_spec
     from forecast.tracking import log_backtest
 
     try:
@@ -88,7 +73,7 @@ def backtest(
                               min_train=min_train, refit_every=refit_every)
         data = load_cube(cube)
         if triggers:  # a bad trigger or policy file fails now, not after minutes of backtest
-            from forecast.fairness import load_policy
+            from forecast.policy import load_policy
             from forecast.triggers import load_triggers
 
             trigger_specs, policy = load_triggers(triggers), load_policy(policy)
@@ -99,59 +84,35 @@ def backtest(
                 raise ForecastError(f"unknown --route {', '.join(unknown)}; known: forecast, {', '.join(CLASSIFIERS)}")
         elif mitigate or routes:
             raise ForecastError("--mitigate and --route apply to trigger signals: add --triggers models/triggers.yaml")
-        with _bar() as bar:
-            result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=_tracker(bar), dask=dask)
+        with console.bar() as bar:
+            result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=console.tracker(bar), dask=dask)
             evaluation = fairness = tradeoff = None
             if triggers:
-                from forecast.pipeline._assess import assess
+                from forecast.pipeline import assess
 
                 evaluation, fairness, tradeoff = assess(result, data, trigger_specs, routes, k, policy,
-                                                          _tracker(bar), mitigate)
+                                                          console.tracker(bar), mitigate)
         run_id = log_backtest(result, manifest=_manifest_for(cube), experiment=experiment,
                               tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness,
                               mitigation=tradeoff)
     except ForecastError as error:
-        _fail(error)
-    _print_summary(result)
+        fail(error)
+    console.print_backtest(result)
     if evaluation is not None:
-        from forecast._cli_triggers import print_fairness, print_tradeoff, print_triggers
-
-        print_triggers(evaluation)
-        print_fairness(fairness)
-        print_tradeoff(tradeoff)
+        console.print_triggers(evaluation)
+        console.print_fairness(fairness)
+        console.print_tradeoff(tradeoff)
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.scores().to_csv(out_dir / "metrics.csv", index=False)
         from forecast.policy import suppress_small_cells
 
         suppress_small_cells(result.forecasts).to_parquet(out_dir / "forecasts.parquet", index=False)
-        out.print(f"metrics:   {out_dir / 'metrics.csv'}\nforecasts: {out_dir / 'forecasts.parquet'}", soft_wrap=True)
-    import mlflow
+        console.out.print(f"metrics:   {out_dir / 'metrics.csv'}\nforecasts: {out_dir / 'forecasts.parquet'}", soft_wrap=True)
+    from forecast.tracking import store_uri
 
-    out.print(f"MLflow run {run_id} (experiment {experiment!r}, tracking URI {mlflow.get_tracking_uri()})",
+    console.out.print(f"MLflow run {run_id} (experiment {experiment!r}, tracking URI {store_uri(tracking_uri)})",
               soft_wrap=True)
-
-
-def _print_summary(result) -> None:
-    scores = result.scores()
-    horizons = [h for h in (1, 3, 6) if h in set(scores["horizon"])] or sorted(set(scores["horizon"]))[:3]
-    metrics = [m for m in ("mase", "rmsle", "crps", "coverage80") if m in scores]
-    table = Table("model", *[f"{m} h{h}" for m in metrics for h in horizons],
-                  title=f"backtest of {result.target}: {result.folds.n_origins} origins "
-                        f"(lower is better; coverage80 should be near 0.80)")
-    best = {(m, h): scores[scores["horizon"] == h][m].min() for m in metrics for h in horizons}
-    for name in result.models:
-        row = scores[scores["model"] == name].set_index("horizon")
-        cells = []
-        for m in metrics:
-            for h in horizons:
-                v = row[m].get(h, float("nan"))
-                text = "-" if v != v else f"{v:,.3f}" if m != "crps" else f"{v:,.0f}"
-                cells.append(f"[bold]{text}[/]" if m != "coverage80" and v == best[(m, h)] else text)
-        table.add_row(name, *cells)
-    if not out.is_terminal:  # piped or captured output is 80 columns to rich: too narrow here
-        out.width = max(out.width, 160)
-    out.print(table)
 
 
 @app.command()
@@ -168,9 +129,9 @@ def train(
     Prints the model URI for `forecast predict --model URI` and mlflow.pyfunc.load_model(URI).
     With --triggers, the model can rank areas: `forecast prioritize --run RUN_ID`.
     """
-    from forecast.pipeline._train import train as run_train
+    from forecast.pipeline import train as run_train
     from forecast.cube import load_cube
-    from forecast.models._spec import load_spec
+    from forecast.models import load_spec
     from forecast.tracking import log_trained
 
     try:
@@ -179,16 +140,16 @@ def train(
 
         trigger_specs = load_triggers(triggers) if triggers else []
         data = load_cube(cube)
-        with _bar() as bar:
-            trained = run_train(data, model_spec, triggers=trigger_specs, progress=_tracker(bar))
+        with console.bar() as bar:
+            trained = run_train(data, model_spec, triggers=trigger_specs, progress=console.tracker(bar))
         run_id, uri = log_trained(trained, data, manifest=_manifest_for(cube), experiment=experiment,
                                   tracking_uri=tracking_uri, cube_path=cube)
     except ForecastError as error:
-        _fail(error)
-    out.print(f"trained {model_spec.name} on {data.sizes['area']} areas x {data.sizes['time']} months")
-    out.print(f"MLflow run {run_id}\nmodel URI  {uri}", soft_wrap=True)
+        fail(error)
+    console.out.print(f"trained {model_spec.name} on {data.sizes['area']} areas x {data.sizes['time']} months")
+    console.out.print(f"MLflow run {run_id}\nmodel URI  {uri}", soft_wrap=True)
     if trigger_specs:
-        out.print(f"rank areas: forecast prioritize --run {run_id} --top 10", soft_wrap=True)
+        console.out.print(f"rank areas: forecast prioritize --run {run_id} --top 10", soft_wrap=True)
 
 
 @app.command()
@@ -200,27 +161,21 @@ def predict(
     tracking_uri: TrackOpt = None,
 ) -> None:
     """Forecast every area and horizon from the cube's last month with a trained model."""
-    import mlflow
-
     from forecast.cube import load_cube
+    from forecast.tracking import load_trained
 
     try:
-        if tracking_uri:
-            mlflow.set_tracking_uri(tracking_uri)
         data = load_cube(cube)
-        try:
-            loaded = mlflow.pyfunc.load_model(model)
-        except Exception as error:  # MLflow raises several types for a bad URI
-            raise ForecastError(f"cannot load model {model!r}: {error}") from None
-        frames = loaded.unwrap_python_model().trained.predict(data)
-        status = _release_label(_source_run(model, loaded, tracking_uri), tracking_uri)
+        trained, source = load_trained(model, tracking_uri=tracking_uri)
+        frames = trained.predict(data)
+        status = console.release_label(source, tracking_uri)
     except ForecastError as error:
-        _fail(error)
+        fail(error)
     frames.insert(0, "release_status", status)  # travels with every row of the file
-    _watermark(status)
+    console.print_watermark(status)
     if out_path:
         frames.to_csv(out_path, index=False)
-        out.print(f"forecasts: {out_path}", soft_wrap=True)
+        console.out.print(f"forecasts: {out_path}", soft_wrap=True)
     first = frames[frames["horizon"] == frames["horizon"].min()].nlargest(top, "point")
     qcols = [c for c in frames.columns if c.startswith("q")]
     names = (dict(zip(data["area"].values.astype(str), data["area_name"].values.astype(str)))
@@ -230,47 +185,6 @@ def predict(
     for _, r in first.iterrows():
         table.add_row(r["area"], names.get(r["area"], ""), str(r["time"])[:7], f"{r['point']:,.0f}",
                       *[f"{r[c]:,.0f}" for c in qcols])
-    out.print(table)
+    console.out.print(table)
 
-
-def _source_run(uri: str, loaded, tracking_uri: str | None) -> str | None:
-    """The train run behind a model URI: ``runs:/RUN/...``, a registry version's run for
-    ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``, else the run the model files name."""
-    import re
-
-    import mlflow
-
-    if found := re.match(r"runs:/([^/]+)/", uri):
-        return found.group(1)
-    if found := re.match(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))/?$", uri):
-        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-        name, alias, number = found.groups()
-        try:
-            version = (client.get_model_version_by_alias(name, alias) if alias
-                       else client.get_model_version(name, number))
-        except Exception:  # a logged model's id (models:/m-...) is not a registered name
-            version = None
-        if version is not None:
-            return version.run_id
-    return loaded.metadata.run_id
-
-
-def _release_label(run_id: str | None, tracking_uri: str | None) -> str:
-    """``released: NAME version V`` or the NOT RELEASED watermark for the model of ``run_id``."""
-    from forecast.ethics._gate import NOT_RELEASED, release_status
-
-    if not run_id:
-        return NOT_RELEASED
-    return release_status(run_id, tracking_uri=tracking_uri).label
-
-
-def _watermark(status: str) -> None:
-    """Say loudly, before any number, that a model has not passed the release gate."""
-    from forecast.ethics._gate import NOT_RELEASED
-
-    if status == NOT_RELEASED:
-        out.print(f"[bold red]{NOT_RELEASED}[/]: this model has not passed `forecast release`; its numbers are "
-                  "not for operational decisions", soft_wrap=True)
-    else:
-        out.print(status, soft_wrap=True, highlight=False, markup=False)
 

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-import forecast.cli as _cli  # the consoles are read at call time, so that tests can widen them
-from forecast.cli import _fail, app
+from forecast.cli import _console as console
+from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
 from forecast.ethics._audit import DEFAULT_LOG
 
@@ -48,7 +48,7 @@ LogOpt = Annotated[Path, typer.Option("--log", help="The audit log (JSON Lines).
 
 
 def _print(text: str) -> None:
-    _cli.out.print(text, soft_wrap=True, highlight=False, markup=False)
+    console.out.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
 @review_app.command()
@@ -66,7 +66,7 @@ def start(
         path = start_review(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, restart=restart)
         review = read_review(run_id, reviews_dir=reviews)
     except ForecastError as error:
-        _fail(error)
+        fail(error)
     _print(f"review of run {run_id}: {path} ({len(review.items)} items to answer)")
     _print(f"card sha256 {review.card_sha256}\nmodel digest {review.model_digest}")
 
@@ -86,7 +86,7 @@ def answer_item(
     try:
         done = record(run_id, item, answer.value, evidence, by=by, reviews_dir=reviews)
     except ForecastError as error:
-        _fail(error)
+        fail(error)
     _print(f"{done.id}: {done.answer} (by {done.answered_by_name})")
 
 
@@ -110,7 +110,7 @@ def sign_off(
         entry = sign(run_id, reviewer, role.value, decision.value, comment, key=key, log=log,
                      tracking_uri=tracking_uri, reviews_dir=reviews)
     except ForecastError as error:
-        _fail(error)
+        fail(error)
     signed = f", signed with key {entry.key_id}" if entry.key_id else ""
     _print(f"{decision.value} by {reviewer} ({role.value}) recorded in {log} as entry {entry.seq}{signed}")
 
@@ -129,9 +129,9 @@ def status(
         state = review_state(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=log)
         review = read_review(run_id, reviews_dir=reviews) if (reviews / f"{run_id}.yaml").is_file() else None
     except ForecastError as error:
-        _fail(error)
+        fail(error)
     if review is not None:
-        _cli.out.print(_items_table(run_id, review))
+        console.out.print(_items_table(run_id, review))
     for role, names in state.valid_approvals.items():
         _print(f"{role} approvals: {', '.join(names) or 'none'}")
     if state.approved:

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-import forecast.cli as _cli  # the consoles are read at call time, so that tests can widen them
-from forecast.cli import _fail, app
+from forecast.cli import _console as console
+from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
 from forecast.ethics._audit import DEFAULT_LOG, AuditLog, generate_key
 
@@ -48,11 +48,11 @@ def verify(
         problems = audit.verify()
         n_entries = len(audit.entries(check=False))
     except ForecastError as error:
-        _fail(error)
-    out = _cli.out
+        fail(error)
+    out = console.out
     if not log.exists() or n_entries == 0 and not problems:
         state = "no audit log yet" if not log.exists() else "the audit log is empty"
-        out.print(f"{log}: {state}; 0 entries, nothing to verify (the first sign-off or release writes it)",
+        console.out.print(f"{log}: {state}; 0 entries, nothing to verify (the first sign-off or release writes it)",
                   soft_wrap=True, highlight=False)
         return
     errors = [p for p in problems if p.severity == "error"]
@@ -63,17 +63,17 @@ def verify(
             style = "red" if p.severity == "error" else "yellow"
             table.add_row(str(p.line), "-" if p.seq is None else str(p.seq), f"[{style}]{p.severity}[/]", p.code,
                           escape(p.message))
-        out.print(table)
+        console.out.print(table)
         if len(problems) > MAX_LISTED:
-            out.print(f"... and {len(problems) - MAX_LISTED} more problems", highlight=False)
+            console.out.print(f"... and {len(problems) - MAX_LISTED} more problems", highlight=False)
     checked = f"; signatures checked against {len(audit.public_keys)} key(s)" if audit.public_keys else ""
     if errors:
-        out.print(f"{n_entries} entries readable, {len(errors)} error(s), {warnings} warning(s): the chain is broken "
+        console.out.print(f"{n_entries} entries readable, {len(errors)} error(s), {warnings} warning(s): the chain is broken "
                   "(edited, removed, reordered or forged entries); restore the log from a backup",
                   soft_wrap=True, highlight=False)
         raise typer.Exit(code=1)
     tail = f", {warnings} warning(s)" if warnings else ""
-    out.print(f"{n_entries} entries, chain intact{checked}{tail}", soft_wrap=True, highlight=False)
+    console.out.print(f"{n_entries} entries, chain intact{checked}{tail}", soft_wrap=True, highlight=False)
 
 
 @audit_app.command()
@@ -92,7 +92,7 @@ def show(
         entries = audit.entries(check=False)
         errors = [p for p in audit.verify() if p.severity == "error"]
     except ForecastError as error:
-        _fail(error)
+        fail(error)
     flagged: dict[int, list[str]] = {}
     for p in errors:
         if p.seq is not None:
@@ -108,9 +108,9 @@ def show(
                       escape(str(e.payload.get("run_id", "-"))), e.key_id or "-",
                       escape(json.dumps(rest, ensure_ascii=False, sort_keys=True)),
                       f"[red]{', '.join(flagged[e.seq])}[/]" if e.seq in flagged else "ok")
-    _cli.out.print(table)
+    console.out.print(table)
     if errors:
-        _cli.err.print(f"[bold red]warning:[/] {log} is broken ({len(errors)} problem(s)); these entries cannot be "
+        console.err.print(f"[bold red]warning:[/] {log} is broken ({len(errors)} problem(s)); these entries cannot be "
                        "trusted: run `forecast audit verify`", soft_wrap=True, highlight=False)
         raise typer.Exit(code=1)
 
@@ -124,7 +124,7 @@ def keygen(
     try:
         public = generate_key(out_path)
     except ForecastError as error:
-        _fail(error)
-    _cli.out.print(f"private key: {out_path} (keep it secret; mode 0600)\n"
+        fail(error)
+    console.out.print(f"private key: {out_path} (keep it secret; mode 0600)\n"
                    f"public key:  {public.path} (share it: verifiers pass its folder to --keys)\n"
                    f"key id:      {public.key_id}", soft_wrap=True, highlight=False)

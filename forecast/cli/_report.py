@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-import forecast.cli as _cli  # the consoles are read at call time, so that tests can widen them
-from forecast.cli import _fail, app
+from forecast.cli import _console as console
+from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
 
 
@@ -53,12 +53,12 @@ def report_command(
     """
     from rich.status import Status
 
-    from forecast.policy._policy import load_policy
+    from forecast.policy import load_policy
     from forecast.report import build_report, log_report, write_report
 
-    console = _cli.out
+    screen = console.out
     try:
-        with Status("building the report...", console=_cli.err) as status:
+        with Status("building the report...", console=console.err) as status:
             report = build_report(run, cube=cube, trigger=trigger, lead=lead, boundaries=boundaries,
                                   previous=previous, card_inputs=card_inputs,
                                   policy=None if policy is None else load_policy(policy), top=top,
@@ -68,16 +68,16 @@ def report_command(
             if log:
                 log_report(report, path, tracking_uri=tracking_uri)
     except ForecastError as error:
-        _fail(error)
+        fail(error)
     m = report.meta
     if m["watermark"]:
-        console.print(f"[bold red]{m['watermark']}[/]: the report says so on every page", soft_wrap=True)
+        screen.print(f"[bold red]{m['watermark']}[/]: the report says so on every page", soft_wrap=True)
     else:
-        console.print(m["release"], soft_wrap=True, highlight=False, markup=False)
+        screen.print(m["release"], soft_wrap=True, highlight=False, markup=False)
     names = ", ".join(f"{r.area_name} ({r.probability:.0%})" for r in report.headline.itertuples()) or "none"
-    console.print(f"{len(report.headline)} district(s) expected to cross '{m['trigger']}' within {m['lead']} months "
+    screen.print(f"{len(report.headline)} district(s) expected to cross '{m['trigger']}' within {m['lead']} months "
                   f"of {m['data_month']}: {names}", soft_wrap=True, highlight=False, markup=False)
-    console.print(f"report: {path.resolve()}", soft_wrap=True, highlight=False, markup=False)
+    screen.print(f"report: {path.resolve()}", soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command("report-check")
@@ -100,20 +100,20 @@ def report_check_command(
     from forecast.report._browser import check_report
 
     if not report.is_file():
-        _fail(ForecastError(f"report {report} not found: write one with forecast report --run RUN --out {report}"))
+        fail(ForecastError(f"report {report} not found: write one with forecast report --run RUN --out {report}"))
     target = png or report.with_suffix(".png")
     try:
         result = check_report(report, target, expect_watermark=not released, headline=headline or [])
     except ForecastError as error:
-        _fail(error)
-    console = _cli.out
-    console.print(f"screenshot: {result.screenshot.resolve()}  ({result.pages} printed page(s), {result.images} "
+        fail(error)
+    screen = console.out
+    screen.print(f"screenshot: {result.screenshot.resolve()}  ({result.pages} printed page(s), {result.images} "
                   f"image(s); watermark on every page: {'yes' if result.watermark else 'no'})", soft_wrap=True,
                   highlight=False, markup=False)
     if result.ok:
-        console.print("report renders: headline, map or admin1 table, release status as expected", soft_wrap=True,
+        screen.print("report renders: headline, map or admin1 table, release status as expected", soft_wrap=True,
                       highlight=False, markup=False)
         return
     for problem in result.problems:
-        console.print(f"  missing: {problem}", soft_wrap=True, highlight=False, markup=False)
+        screen.print(f"  missing: {problem}", soft_wrap=True, highlight=False, markup=False)
     raise typer.Exit(code=1)

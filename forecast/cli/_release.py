@@ -7,32 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-import forecast.cli as _cli  # the consoles are read at call time, so that tests can widen them
-from forecast.cli import _fail, app
+from forecast.cli import _console as console
+from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
 from forecast.ethics._audit import DEFAULT_LOG
-
-_STYLE = {"pass": "green", "fail": "bold red", "insufficient evidence": "yellow"}
-
-
-def print_gate(report) -> None:
-    """The gate's conditions as one table, then the verdict."""
-    table = Table("group", "check", "verdict", "measured", "required",
-                  title=f"release gate: {report.model} (run {report.run_id})", show_lines=False)
-    for c in report.conditions:
-        table.add_row(escape(c.group), escape(c.check), f"[{_STYLE[c.verdict]}]{c.verdict}[/]", escape(c.measured),
-                      escape(c.required))
-    console = _cli.out
-    if not console.is_terminal:
-        console.width = max(console.width, 180)
-    console.print(table)
-    console.print(f"policy {report.policy_source} (sha256 {report.policy_sha256[:12]}); card sha256 "
-                  f"{report.card_sha256 or '-'}; evidence: backtest run {report.backtest_run_id or '-'}",
-                  soft_wrap=True, highlight=False, markup=False)
-
 
 @app.command("release")
 def release_command(
@@ -62,7 +41,7 @@ def release_command(
     Otherwise registers nothing, appends `release.refused`, and exits with status 1.
     """
     from forecast.ethics._gate import evaluate_gate, release
-    from forecast.policy._policy import load_policy
+    from forecast.policy import load_policy
 
     who = by or getpass.getuser()
     try:
@@ -75,26 +54,26 @@ def release_command(
                               policy=rules)
             report = outcome.report
     except ForecastError as error:
-        _fail(error)
-    print_gate(report)
-    console = _cli.out
+        fail(error)
+    console.print_gate(report)
+    screen = console.out
     unmet = report.unmet
     if outcome is not None and outcome.released:
-        console.print(f"RELEASED: {outcome.name} version {outcome.version} (alias released); audit log entry "
+        screen.print(f"RELEASED: {outcome.name} version {outcome.version} (alias released); audit log entry "
                       f"{outcome.audit_seq} in {log}", soft_wrap=True, highlight=False, markup=False)
-        console.print(f"load it: mlflow.pyfunc.load_model({outcome.model_uri!r})", soft_wrap=True,
+        screen.print(f"load it: mlflow.pyfunc.load_model({outcome.model_uri!r})", soft_wrap=True,
                       highlight=False, markup=False)
         return
     if report.passed:  # --check
-        console.print("every condition passes: `forecast release` without --check would register it",
+        screen.print("every condition passes: `forecast release` without --check would register it",
                       soft_wrap=True, highlight=False, markup=False)
         return
-    console.print(f"REFUSED: {len(unmet)} condition(s) unmet; nothing registered", soft_wrap=True,
+    screen.print(f"REFUSED: {len(unmet)} condition(s) unmet; nothing registered", soft_wrap=True,
                   highlight=False, markup=False)
     for c in unmet:
-        console.print(f"  {c.verdict}: {c.check}: {c.measured}", soft_wrap=True, highlight=False, markup=False)
+        screen.print(f"  {c.verdict}: {c.check}: {c.measured}", soft_wrap=True, highlight=False, markup=False)
     if outcome is not None:
         where = (f"recorded as audit log entry {outcome.audit_seq}" if outcome.audit_seq is not None
                  else "not recorded: the audit log is damaged (forecast audit verify)")
-        console.print(f"refusal {where}", soft_wrap=True, highlight=False, markup=False)
+        screen.print(f"refusal {where}", soft_wrap=True, highlight=False, markup=False)
     raise typer.Exit(code=1)

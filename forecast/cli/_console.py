@@ -1,19 +1,103 @@
-"""``forecast prioritize`` and the trigger / fairness tables of ``forecast backtest``.
+"""The consoles and the printers several commands share (tables of backtests, triggers, gates).
 
-The assessment itself is :func:`forecast.pipeline._assess.assess`; this module only prints.
+Commands read ``out`` and ``err`` from this module at call time, so that a test can widen them.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Annotated
 
-import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forecast.cli import _fail, app, out
-from forecast.errors import ForecastError
+out = Console()
+err = Console(stderr=True)
+if not out.is_terminal:  # piped (make demo, CI logs): rich assumes 80 columns, too few for tables
+    out.width = max(out.width, 140)
+
+_STYLE = {"pass": "green", "fail": "bold red", "insufficient evidence": "yellow"}
+
+
+def bar():
+    return Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True)
+
+
+def tracker(bar):
+    tasks: dict[str, int] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=total)
+        bar.update(tasks[name], completed=done)
+    return progress
+
+
+def print_cube(cube, manifest) -> None:
+    from forecast._names import OBSERVED_SUFFIX
+
+    times = cube["time"].values
+    out.print(f"[bold]cube[/] {cube.sizes['area']} areas (admin{cube.attrs.get('admin_level')}, keyed by "
+              f"{cube.attrs.get('area_key')}) x {cube.sizes['time']} months "
+              f"({str(times[0])[:7]} to {str(times[-1])[:7]}); sensitivity [bold]{cube.attrs.get('sensitivity')}[/]")
+    table = Table("variable", "dims", "observed cells", "total", title="variables")
+    for name, var in cube.data_vars.items():
+        if name.endswith(OBSERVED_SUFFIX):
+            continue
+        observed = float(var.notnull().mean()) if var.size else 0.0
+        table.add_row(name, " x ".join(var.dims), f"{observed:.0%}", f"{float(var.sum()):,.0f}")
+    out.print(table)
+    if manifest is None:
+        return
+    rows = Table("file", "format", "rows_in", "rows_kept", "rows_quarantined", "top reasons", title="rows")
+    for f in manifest.files:
+        reasons = ", ".join(f"{k} ({v})" for k, v in list(f.quarantine_reasons.items())[:3])
+        rows.add_row(Path(f.path).name, f.format, f"{f.rows_in:,}", f"{f.rows_kept:,}", f"{f.rows_quarantined:,}", reasons or "-")
+    out.print(rows)
+    out.print(f"sensitivity: {manifest.sensitivity.level} ({'; '.join(manifest.sensitivity.reasons)})"
+              + (f" - overridden from {manifest.sensitivity.assessed}: {manifest.sensitivity.override_reason}"
+                 if manifest.sensitivity.override_reason else ""))
+    out.print(f"cube hash:   {manifest.cube_hash}")
+
+
+def print_backtest(result) -> None:
+    scores = result.scores()
+    horizons = [h for h in (1, 3, 6) if h in set(scores["horizon"])] or sorted(set(scores["horizon"]))[:3]
+    metrics = [m for m in ("mase", "rmsle", "crps", "coverage80") if m in scores]
+    table = Table("model", *[f"{m} h{h}" for m in metrics for h in horizons],
+                  title=f"backtest of {result.target}: {result.folds.n_origins} origins "
+                        f"(lower is better; coverage80 should be near 0.80)")
+    best = {(m, h): scores[scores["horizon"] == h][m].min() for m in metrics for h in horizons}
+    for name in result.models:
+        row = scores[scores["model"] == name].set_index("horizon")
+        cells = []
+        for m in metrics:
+            for h in horizons:
+                v = row[m].get(h, float("nan"))
+                text = "-" if v != v else f"{v:,.3f}" if m != "crps" else f"{v:,.0f}"
+                cells.append(f"[bold]{text}[/]" if m != "coverage80" and v == best[(m, h)] else text)
+        table.add_row(name, *cells)
+    if not out.is_terminal:  # piped or captured output is 80 columns to rich: too narrow here
+        out.width = max(out.width, 160)
+    out.print(table)
+
+
+def print_gate(report) -> None:
+    """The gate's conditions as one table, then the verdict."""
+    table = Table("group", "check", "verdict", "measured", "required",
+                  title=f"release gate: {report.model} (run {report.run_id})", show_lines=False)
+    for c in report.conditions:
+        table.add_row(escape(c.group), escape(c.check), f"[{_STYLE[c.verdict]}]{c.verdict}[/]", escape(c.measured),
+                      escape(c.required))
+    console = out
+    if not console.is_terminal:
+        console.width = max(console.width, 180)
+    console.print(table)
+    console.print(f"policy {report.policy_source} (sha256 {report.policy_sha256[:12]}); card sha256 "
+                  f"{report.card_sha256 or '-'}; evidence: backtest run {report.backtest_run_id or '-'}",
+                  soft_wrap=True, highlight=False, markup=False)
 
 
 def print_tradeoff(tradeoff) -> None:
@@ -125,58 +209,21 @@ def print_ranking(ranking, spec, origin: str, top: int) -> None:
                  or "none") + (" ..." if len(unassessed) > 5 else ""), soft_wrap=True)
 
 
-@app.command()
-def prioritize(
-    run: Annotated[str, typer.Option("--run", help="MLflow run id of `forecast train --triggers ...`.")],
-    top: Annotated[int, typer.Option(help="Print this many ranked areas (all are saved).")] = 10,
-    trigger: Annotated[str | None, typer.Option(help="Trigger name (default: the model's first).")] = None,
-    lead: Annotated[int | None, typer.Option(help="Lead time in months (default: the trigger's first).")] = None,
-    cube: Annotated[Path | None, typer.Option("--cube", help="Data to forecast from (default: the cube the model was trained on).")] = None,
-    weight: Annotated[str | None, typer.Option(help="Area attribute to weight the score by, e.g. population.")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the ranked list (CSV).")] = Path("out/prioritize"),
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
-) -> None:
-    """Rank areas for anticipatory action: probability of crossing the trigger x expected arrivals.
+def release_label(run_id: str | None, tracking_uri: str | None) -> str:
+    """``released: NAME version V`` or the NOT RELEASED watermark for the model of ``run_id``."""
+    from forecast.ethics._gate import NOT_RELEASED, release_status
 
-    Forecasts from the cube's last month with the run's model, prints the top areas with the
-    probability, expected arrivals and interval, the trigger threshold and how recent each
-    area's data is, saves every area (unassessed ones flagged, never ranked as safe) to
-    OUT/prioritize_<run>_<trigger>_lead<lead>.csv and logs it to the run.
-    """
-    import mlflow
+    if not run_id:
+        return NOT_RELEASED
+    return release_status(run_id, tracking_uri=tracking_uri).label
 
-    from forecast._cli_models import _release_label, _watermark
-    from forecast.cube import cube_hash, load_cube
 
-    try:
-        if tracking_uri:
-            mlflow.set_tracking_uri(tracking_uri)
-        from forecast.tracking import get_run
+def print_watermark(status: str) -> None:
+    """Say loudly, before any number, that a model has not passed the release gate."""
+    from forecast.ethics._gate import NOT_RELEASED
 
-        client, info = get_run(run, kind="train", purpose="prioritize needs a run of "
-                               "`forecast train --triggers models/triggers.yaml`")
-        path = cube or info.data.tags.get("cube_path")
-        if not path:
-            raise ForecastError(f"run {run} does not say which cube it was trained on; pass --cube")
-        data = load_cube(path)
-        try:
-            trained = mlflow.pyfunc.load_model(f"runs:/{run}/model").unwrap_python_model().trained
-        except Exception as error:  # MLflow raises several types for a run without a model
-            raise ForecastError(f"cannot load the model of run {run}: {error}") from None
-        ranking = trained.prioritize(data, trigger, lead, weight=weight)
-        status = _release_label(run, tracking_uri)
-    except ForecastError as error:
-        _fail(error)
-    ranking.insert(0, "release_status", status)  # travels with every row of the file
-    _watermark(status)
-    name, lead = ranking["trigger"].iloc[0], int(ranking["lead"].iloc[0])
-    spec = next(t for t in trained.triggers if t.name == name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"prioritize_{run[:8]}_{name}_lead{lead}.csv"
-    ranking.to_csv(target, index=False)
-    client.log_artifact(run, str(target), "prioritize")
-    print_ranking(ranking, spec, str(data["time"].values[-1])[:7], top)
-    if cube_hash(data) != info.data.tags.get("cube_hash"):
-        out.print("note: this cube differs from the one the model was trained on (newer data is expected; "
-                  "retrain if the areas or variables changed)", soft_wrap=True)
-    out.print(f"ranking: {target}", soft_wrap=True)
+    if status == NOT_RELEASED:
+        out.print(f"[bold red]{NOT_RELEASED}[/]: this model has not passed `forecast release`; its numbers are "
+                  "not for operational decisions", soft_wrap=True)
+    else:
+        out.print(status, soft_wrap=True, highlight=False, markup=False)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from forecast.cli import _fail, app, out
+from forecast.cli import _console as console
+from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
 
 
@@ -37,10 +38,10 @@ def card(
             paths = {**paths, "markdown (local)": str(out_dir / "model_card.md"),
                      "html (local)": str(out_dir / "model_card.html")}
     except (ForecastError, OSError) as error:
-        _fail(error if isinstance(error, ForecastError) else ForecastError(str(error)))
-    out.print(f"model card of {model_card.details['name']} (run {run_id}; evidence: backtest run "
+        fail(error if isinstance(error, ForecastError) else ForecastError(str(error)))
+    console.out.print(f"model card of {model_card.details['name']} (run {run_id}; evidence: backtest run "
               f"{model_card.details['backtest_run_id']})", soft_wrap=True, highlight=False, markup=False)
-    out.print(f"sha256 {digest}", soft_wrap=True, highlight=False, markup=False)
+    console.out.print(f"sha256 {digest}", soft_wrap=True, highlight=False, markup=False)
     for name, where in paths.items():
-        out.print(f"{name + ':':<18}{where}", soft_wrap=True, highlight=False, markup=False)
-    out.print(f"review status: {model_card.review_status}", soft_wrap=True, highlight=False, markup=False)
+        console.out.print(f"{name + ':':<18}{where}", soft_wrap=True, highlight=False, markup=False)
+    console.out.print(f"review status: {model_card.review_status}", soft_wrap=True, highlight=False, markup=False)

@@ -1,0 +1,49 @@
+"""The ``forecast`` typer app and its one error exit; command modules register on it."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from forecast._version import __version__
+from forecast.cli import _console as console
+from forecast.errors import ForecastError
+
+app = typer.Typer(
+    name="forecast",
+    help="Forecast internal displacement per sub-national area from DTM-style data.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+# MLflow draws a progress bar per downloaded artifact; the gate and the card read dozens
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.out.print(f"displacement-forecast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Forecast internal displacement per sub-national area from DTM-style data.
+
+    Verbs: `ingest` reads raw files into a validated cube; `info` summarises a cube;
+    `backtest` compares models against baselines on rolling origins (logged to MLflow);
+    `train` fits a model on all data and logs it; `predict` forecasts with a trained model;
+    `demo` runs the whole pipeline on the shipped Somalia sample.
+    """
+
+
+def fail(error: ForecastError) -> None:
+    """Print a toolkit error without a traceback and exit with status 2."""
+    console.err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
