@@ -300,7 +300,7 @@ def run_floor(cube, panel, origins, args):
     import lightgbm as lgb
     from threadpoolctl import threadpool_limits
 
-    from forecast.backtest._run import _train_rows
+    from forecast.models import train_rows
 
     spec = lgbm_spec(args.strategy)
     fm = our_features(cube, spec)
@@ -310,7 +310,7 @@ def run_floor(cube, panel, origins, args):
     datasets = []  # recursive: one (one-month-ahead) fit per origin; direct: one per origin and horizon
     for o in origins:
         for h in [1] if spec.strategy == "recursive" else HORIZONS:
-            X, y = _train_rows(fm, int(o), h, spec.drop_incomplete_rows)
+            X, y = train_rows(fm, int(o), h, spec.drop_incomplete_rows)
             datasets.append(lgb.Dataset(np.ascontiguousarray(X, dtype=np.float32), y, params=params).construct())
     rows = [d.num_data() for d in datasets]
 

@@ -247,7 +247,7 @@ def test_drop_incomplete_rows_trains_on_complete_rows_only_and_still_forecasts_e
     """As mlforecast's dropna: rows with a missing feature (an area's first year here) are not
     trained on; the forecasts still cover every assessable area, and differ from a fit that
     keeps those rows."""
-    from forecast.backtest._run import _train_index
+    from forecast.models import train_index
 
     kw = dict(estimator="lightgbm", params=SMALL_LGBM, horizons=[1, 2], features=["lags", "rolling"],
               feature_params={"lags": [0, 1, 11], "windows": [3, 12]})
@@ -255,8 +255,8 @@ def test_drop_incomplete_rows_trains_on_complete_rows_only_and_still_forecasts_e
     drop = ModelSpec(name="drop", drop_incomplete_rows=True, **kw)
     fm = drop.feature_matrix(panel)
     o = panel.sizes["time"] - 3
-    every, _ = _train_index(fm, o, 1)
-    complete, y = _train_index(fm, o, 1, complete=True)
+    every, _ = train_index(fm, o, 1)
+    complete, y = train_index(fm, o, 1, complete=True)
     X = fm.X.to_numpy()
     assert np.isfinite(X[complete]).all() and np.isfinite(y).all()
     assert set(complete) < set(every) and not np.isfinite(X[np.setdiff1d(every, complete)]).all(axis=1).any()

@@ -36,7 +36,7 @@ def test_rolling_ops_match_pandas_when_values_are_missing(window, n_times, seed)
     if window >= 2:
         ref_std = _frame(x).rolling(window, min_periods=2).std(ddof=0).to_numpy().T
         np.testing.assert_allclose(w.rolling_std(x, window), ref_std, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(w.last_observed(x), _frame(x).ffill().to_numpy().T)
+    np.testing.assert_allclose(w.forward_fill(x), _frame(x).ffill().to_numpy().T)
     np.testing.assert_allclose(w.expanding_mean(x), _frame(x).expanding().mean().to_numpy().T, rtol=1e-9)
 
 

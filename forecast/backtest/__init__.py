@@ -1,16 +1,19 @@
 """Rolling-origin backtests: folds, the runner, conformal intervals and metrics."""
 
-from forecast.backtest._conformal import calibrate
+from forecast.backtest._conformal import MIN_CALIBRATION, calibrate, conformal_shifts
 from forecast.backtest._folds import RollingOrigin
 from forecast.backtest._metrics import (
     add_skill,
+    check_scale,
     crps_from_quantiles,
     interval_bounds,
     mase_scale,
     metrics_by_horizon,
+    numeric_column,
     pinball_loss,
     quantile_column,
     quantile_levels,
+    require_columns,
     score,
 )
 from forecast.backtest._plots import fan_chart, importance_chart
@@ -18,10 +21,12 @@ from forecast.backtest._run import BacktestResult, backtest
 
 __all__ = [
     # running
-    "backtest", "BacktestResult", "RollingOrigin", "calibrate",
+    "backtest", "BacktestResult", "RollingOrigin", "calibrate", "conformal_shifts", "MIN_CALIBRATION",
     # metrics
     "score", "add_skill", "metrics_by_horizon", "mase_scale", "pinball_loss",
     "crps_from_quantiles", "interval_bounds", "quantile_column", "quantile_levels",
+    # checks of a forecasts table
+    "require_columns", "numeric_column", "check_scale",
     # plots
     "fan_chart", "importance_chart",
 ]

@@ -14,13 +14,13 @@ import pandas as pd
 
 from forecast.backtest._metrics import quantile_column
 
-__all__ = ["calibrate", "MIN_CALIBRATION"]
+__all__ = ["calibrate", "conformal_shifts", "MIN_CALIBRATION"]
 
 #: Fewer past errors than this and a forecast gets no interval rather than a made-up one.
 MIN_CALIBRATION = 30
 
 
-def _shifts(residuals: np.ndarray, levels: np.ndarray) -> np.ndarray:
+def conformal_shifts(residuals: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Per level, the shift that puts a share ``tau`` of past outcomes at or below the quantile."""
     n = residuals.shape[0]
     out = np.empty(len(levels))
@@ -60,7 +60,7 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
             pool = in_h & (target_time <= o) & np.isfinite(actual)
             if pool.sum() < min_calibration:
                 continue
-            delta = _shifts(resid[pool], levels)
+            delta = conformal_shifts(resid[pool], levels)
             rows = in_h & (origin == o)
             out[rows] = raw[rows] + delta[None, :] * scale[rows, None]
     out = np.sort(out, axis=1)  # NaN rows stay NaN; others never cross

@@ -427,13 +427,13 @@ def score(forecasts: pd.DataFrame, by: Sequence[str] | str = (MODEL, HORIZON),
     names = [_percent_label(c) for c in coverages]
     if len(set(names)) != len(names):
         raise ForecastError(f"coverages must be distinct, got {coverages}")
-    _require_columns(forecasts, [*by, ACTUAL, POINT, SCALE])
+    require_columns(forecasts, [*by, ACTUAL, POINT, SCALE])
 
-    actual = _numeric(forecasts, ACTUAL)
-    point = _numeric(forecasts, POINT)
-    scale = _numeric(forecasts, SCALE)
+    actual = numeric_column(forecasts, ACTUAL)
+    point = numeric_column(forecasts, POINT)
+    scale = numeric_column(forecasts, SCALE)
     scored = ~np.isnan(actual)
-    _check_scale(forecasts, scale, scored)
+    check_scale(forecasts, scale, scored)
 
     levels = quantile_levels(forecasts)
     bounds = dict(zip(names, [interval_bounds(levels, c) for c in coverages])) if levels else {}
@@ -454,13 +454,13 @@ def _row_scores(forecasts: pd.DataFrame, actual: np.ndarray, point: np.ndarray, 
     }
     if not levels:
         return per_row
-    quantiles = np.column_stack([_numeric(forecasts, quantile_column(q)) for q in levels])
+    quantiles = np.column_stack([numeric_column(forecasts, quantile_column(q)) for q in levels])
     crps = crps_from_quantiles(actual, quantiles, levels)
     per_row["pinball"] = crps / 2.0  # crps = (2/k) * sum = 2 * mean pinball over levels
     per_row["crps"] = crps
     per_row["scaled_crps"] = crps / scale
     for name, (lo, hi) in bounds.items():
-        q_lo, q_hi = _numeric(forecasts, quantile_column(lo)), _numeric(forecasts, quantile_column(hi))
+        q_lo, q_hi = numeric_column(forecasts, quantile_column(lo)), numeric_column(forecasts, quantile_column(hi))
         inside = ((q_lo <= actual) & (actual <= q_hi)).astype(float)
         per_row[f"coverage{name}"] = np.where(np.isnan(q_lo) | np.isnan(q_hi), np.nan, inside)
         per_row[f"width{name}"] = q_hi - q_lo
@@ -505,7 +505,7 @@ def _percent_label(coverage: float) -> str:
     return str(int(percent)) if percent == int(percent) else f"{percent:g}"
 
 
-def _require_columns(frame: pd.DataFrame, required: Sequence[str]) -> None:
+def require_columns(frame: pd.DataFrame, required: Sequence[str]) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise ForecastError(f"expected a pandas DataFrame of forecasts, got {type(frame).__name__}")
     missing = [c for c in dict.fromkeys(required) if c not in frame.columns]
@@ -520,7 +520,7 @@ def _require_columns(frame: pd.DataFrame, required: Sequence[str]) -> None:
                             "make column names unique")
 
 
-def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+def numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     try:
         return frame[column].to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError):
@@ -530,7 +530,7 @@ def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
         ) from None
 
 
-def _check_scale(frame: pd.DataFrame, scale: np.ndarray, scored: np.ndarray) -> None:
+def check_scale(frame: pd.DataFrame, scale: np.ndarray, scored: np.ndarray) -> None:
     bad = scored & ~(np.isfinite(scale) & (scale > 0))
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -593,7 +593,7 @@ def add_skill(scores: pd.DataFrame, reference: str, metric: str = "mase") -> pd.
     if metric not in LOSS_METRICS:
         raise ForecastError(f"skill is defined here for losses where lower is better, one of "
                             f"{list(LOSS_METRICS)}; got metric={metric!r}")
-    _require_columns(scores, [MODEL, metric])
+    require_columns(scores, [MODEL, metric])
     keys = _key_columns(scores)
     if MODEL not in keys:
         raise ForecastError("scores must be grouped by 'model' to compare models; "
@@ -660,7 +660,7 @@ def metrics_by_horizon(scores: pd.DataFrame, model: str,
         metrics = [c for c in scores.columns if c not in (MODEL, HORIZON)]
     else:
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    _require_columns(scores, [MODEL, HORIZON, *metrics])
+    require_columns(scores, [MODEL, HORIZON, *metrics])
     rows = scores[scores[MODEL] == model]
     if rows.empty:
         present = sorted(map(str, scores[MODEL].unique()))

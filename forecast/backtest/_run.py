@@ -21,8 +21,7 @@ from forecast.backtest._metrics import add_skill, mase_scale, score
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix, build_features
-from forecast.models._baselines import Naive
-from forecast.models._spec import ModelSpec, baseline_specs
+from forecast.models import ModelSpec, Naive, baseline_specs, feature_importance, fit_horizons, predict_horizons
 
 __all__ = ["backtest", "BacktestResult"]
 
@@ -292,10 +291,10 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
     if spec.kind == "global":
         if isinstance(bins, (int, np.integer)):  # only the rows up to this block's fit are needed
             bins = _shared_bins(spec, fm, int(bins), fm.rows_upto(block[0]).stop)
-        fitted = _fit_global(spec, fm, block[0], horizons, bins)
-        importance = _importance(fitted, fm)
+        fitted = fit_horizons(spec, fm, block[0], horizons, bins)
+        importance = feature_importance(fitted, fm)
         for o in block:
-            out.append((o, *_predict_global(fitted, fm, o, horizons, spec.strategy, spec.feature_params)))
+            out.append((o, *predict_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params)))
     else:
         fitted = clone(spec.build()).fit(fm.panel.upto(block[0]))
         for i, o in enumerate(block):
@@ -324,112 +323,3 @@ def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFr
     })
 
 
-def _train_index(fm: FeatureMatrix, o: int, h: int, complete: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Row numbers whose target (h months later) is known at origin o, and those targets;
-    ``complete``: only rows whose every feature is observed (a spec's ``drop_incomplete_rows``)."""
-    if o - h < 0:
-        return np.empty(0, np.int64), np.empty(0)
-    upto = fm.rows_upto(o - h)
-    y = fm.target(h)[upto]
-    keep = np.isfinite(y)
-    if complete:
-        keep &= fm.complete[upto]
-    rows = np.flatnonzero(keep)
-    return rows, y[rows]
-
-
-def _train_rows(fm: FeatureMatrix, o: int, h: int, complete: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The feature rows whose target (h months later) is known at origin o, and those targets."""
-    rows, y = _train_index(fm, o, h, complete)
-    return fm.X.to_numpy()[rows], y
-
-
-def _fit_rows(spec: ModelSpec, fm: FeatureMatrix, o: int, h: int, bins):
-    rows, y = _train_index(fm, o, h, spec.drop_incomplete_rows)
-    _check_rows(spec, rows, o, h)
-    if bins is not None:
-        return clone(spec.build()).fit_binned(bins, rows, y)
-    return clone(spec.build()).fit(fm.X.to_numpy()[rows], y)
-
-
-def _fit_global(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None) -> dict:
-    if spec.strategy == "recursive":  # one month ahead; the forecasts are fed back (_predict_global)
-        return {"recursive": _fit_rows(spec, fm, o, 1, bins)}
-    if spec.strategy == "direct":
-        def fit_one(h):
-            return _fit_rows(spec, fm, o, h, bins)
-        # one model per horizon, fitted side by side: LightGBM and scikit-learn's boosting
-        # release the GIL, so threads use every core without copying the features
-        # (each fit single-threaded inside: OpenMP threads on top of ours would oversubscribe)
-        with threadpool_limits(limits=1, user_api="openmp"):
-            fits = Parallel(n_jobs=min(len(horizons), os.cpu_count() or 1), prefer="threads")(
-                delayed(fit_one)(h) for h in horizons)
-        return dict(zip(horizons, fits))
-    parts = [(*_train_rows(fm, o, h, spec.drop_incomplete_rows), h) for h in horizons]
-    X = np.vstack([np.column_stack([x, np.full(len(x), h, np.float32)]) for x, _, h in parts])
-    y = np.concatenate([y for _, y, _ in parts])
-    _check_rows(spec, X, o, None)
-    return {"pooled": clone(spec.build()).fit(X, y)}
-
-
-def _check_rows(spec, X, o, h):
-    if len(X) < 50:
-        complete = " with every feature observed (drop_incomplete_rows)" if spec.drop_incomplete_rows else ""
-        raise ForecastError(f"{spec.name}: only {len(X)} training rows{complete} at origin index {o}"
-                            f"{'' if h is None else f' for horizon {h}'}; the target is observed too "
-                            "rarely for a global model here (use more history or fewer origins)")
-
-
-def _predict_global(models: dict, fm: FeatureMatrix, o: int, horizons, strategy, feature_params=None):
-    X = fm.X.to_numpy()[fm.rows_at(o)]
-    if strategy == "recursive":
-        return _predict_recursive(models["recursive"], fm, X, o, horizons, feature_params)
-    points, quants = [], []
-    for h in horizons:
-        if strategy == "direct":
-            model, Xh = models[h], X
-        else:
-            model, Xh = models["pooled"], np.column_stack([X, np.full(len(X), h, np.float32)])
-        point, quant = _predict(model, Xh)
-        points.append(point)
-        quants.append(quant)
-    point = np.column_stack(points)
-    raw = np.stack(quants, axis=1) if quants[0].shape[1] else None
-    return point, raw
-
-
-def _predict(model, X) -> tuple[np.ndarray, np.ndarray]:
-    """The point forecast and the model's own quantiles (none for a plain scikit-learn regressor:
-    conformal intervals come from its errors)."""
-    if hasattr(model, "predict_with_quantiles"):
-        return model.predict_with_quantiles(X)
-    quantiles = model.predict_quantiles(X) if hasattr(model, "predict_quantiles") else np.empty((len(X), 0))
-    return model.predict(X), quantiles
-
-
-def _predict_recursive(model, fm: FeatureMatrix, X: np.ndarray, o: int, horizons, feature_params):
-    """Forecast month o+1 from row o, append the point forecast to the target, rebuild the row
-    of month o+1 from it, forecast o+2, and so on; the quantiles of each step are kept."""
-    from forecast.features._recursive import RecursiveRows
-
-    steps = max(horizons)
-    extended = RecursiveRows(fm, feature_params, o, steps)
-    points, quants = {}, {}
-    for k in range(1, steps + 1):
-        points[k], quants[k] = _predict(model, X)
-        extended.push(k, points[k])
-        if k < steps:
-            X = extended.rows(o + k)
-    point = np.column_stack([points[h] for h in horizons])
-    raw = np.stack([quants[h] for h in horizons], axis=1) if quants[1].shape[1] else None
-    return point, raw
-
-
-def _importance(models: dict, fm: FeatureMatrix) -> pd.Series | None:
-    if not all(hasattr(m, "feature_importances_") for m in models.values()):
-        return None
-    names = list(fm.X.columns)
-    total = np.zeros(len(names))
-    for m in models.values():
-        total += m.feature_importances_[: len(names)]
-    return pd.Series(total / max(total.sum(), 1e-12), index=names).sort_values(ascending=False)

@@ -6,6 +6,7 @@ Commands read ``out`` and ``err`` from this module at call time, so that a test 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape

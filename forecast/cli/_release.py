@@ -11,7 +11,7 @@ import typer
 from forecast.cli import _console as console
 from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
-from forecast.ethics._audit import DEFAULT_LOG
+from forecast.ethics import DEFAULT_LOG
 
 @app.command("release")
 def release_command(

@@ -13,7 +13,7 @@ from rich.table import Table
 from forecast.cli import _console as console
 from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
-from forecast.ethics._audit import DEFAULT_LOG
+from forecast.ethics import DEFAULT_LOG
 
 review_app = typer.Typer(
     name="review",

@@ -28,10 +28,11 @@ from forecast._names import (
     observed_name,
 )
 from forecast.errors import CubeError
-from forecast.io._privacy import highest
+from forecast.io import highest
 
 if TYPE_CHECKING:
-    from forecast.io._common import ReadResult, Resolver
+    from forecast.io import ReadResult
+    from forecast.io._common import Resolver
 
 
 def build_cube(results: Sequence[ReadResult], resolver: Resolver, *, sensitivity: str | None = None) -> xr.Dataset:

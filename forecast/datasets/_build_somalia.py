@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast._names import AREA, AREA_NAME, admin_name
-from forecast.io._areas import Gazetteer
+from forecast.io import Gazetteer
 
 HERE = Path(__file__).parent / "data" / "somalia"
 FIRST_YEAR, LAST_YEAR = 2016, 2018

@@ -38,7 +38,7 @@ def sample_files() -> dict[str, Path]:
 
 def ingest_sample():
     """Ingest the shipped sample files (what ``make demo`` does first)."""
-    from forecast.pipeline._ingest import ingest
+    from forecast.pipeline import ingest
 
     return ingest([FILES["flows"], FILES["rainfall"], FILES["conflict"]], ["flows", "table", "table"],
                   areas=GAZETTEER, aliases=ALIASES, attributes=ATTRIBUTES)

@@ -17,7 +17,7 @@ An optional mitigation sets group-aware thresholds from past outcomes only::
 
 from forecast.fairness._groups import area_groups
 from forecast.fairness._mitigate import group_thresholds, mitigation_tradeoff
-from forecast.policy._policy import MetricLimit, Minimums, Policy, load_policy
+from forecast.policy import MetricLimit, Minimums, Policy, load_policy
 from forecast.fairness._report import FairnessReport, fairness_report
 
 __all__ = [

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, equalized_odds_difference, equalized_odds_ratio
 
-from forecast.policy._policy import Policy
+from forecast.policy import Policy
 
 __all__ = ["signal_table", "mase_table", "judge", "group_status", "too_small", "HIGHER_IS_BETTER",
            "SIGNAL_METRICS"]

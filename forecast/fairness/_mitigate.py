@@ -33,7 +33,7 @@ from forecast.fairness._metrics import (
     selection_rate,
     signal_table,
 )
-from forecast.policy._policy import Policy, load_policy
+from forecast.policy import Policy, load_policy
 
 __all__ = ["group_thresholds", "mitigation_tradeoff"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.backtest._metrics import _check_scale, _numeric, _require_columns
+from forecast.backtest import check_scale, numeric_column, require_columns
 from forecast.errors import ForecastError
 from forecast.fairness._inputs import (
     ROUTE,
@@ -22,7 +22,7 @@ from forecast.fairness._inputs import (
     signal_keys,
 )
 from forecast.fairness._metrics import group_status, judge, mase_table, signal_table
-from forecast.policy._policy import Policy, load_policy
+from forecast.policy import Policy, load_policy
 
 __all__ = ["fairness_report", "FairnessReport"]
 
@@ -256,7 +256,7 @@ def fairness_report(
 
 
 def _scored_rows(scored: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame, str | None]:
-    _require_columns(scored, ["horizon", "area", "actual", "point", "scale"])
+    require_columns(scored, ["horizon", "area", "actual", "point", "scale"])
     rows = scored
     if "role" in rows.columns:
         rows = rows[rows["role"] == "scored"]
@@ -271,12 +271,12 @@ def _scored_rows(scored: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame,
             raise ForecastError(f"model {model!r} is not in the scored forecasts; models present: "
                                 f"{present}")
         rows = rows[rows["model"] == model]
-    actual = _numeric(rows, "actual")
+    actual = numeric_column(rows, "actual")
     observed = ~np.isnan(actual)
-    _check_scale(rows, _numeric(rows, "scale"), observed)
+    check_scale(rows, numeric_column(rows, "scale"), observed)
     rows = rows.loc[observed, ["horizon", "area", "actual", "point", "scale"]].copy()
     rows["area"] = rows["area"].astype(str)
-    rows["point"] = _numeric(rows, "point")
+    rows["point"] = numeric_column(rows, "point")
     return rows, model
 
 

@@ -8,6 +8,7 @@ from forecast.features._build import (
     resolve_families,
 )
 from forecast.features._causal import LeakageError, assert_causal
+from forecast.features._recursive import RECURSIVE_FAMILIES, RecursiveRows, check_recursive
 from forecast.features._panel import MISSING_TARGET, Forecast, Panel, observed_mask
 from forecast.features._families import COVARIATES, DEFAULT_PARAMS, FAMILIES, Inputs, register_family
 
@@ -20,6 +21,8 @@ __all__ = [
     "FAMILIES", "register_family", "Inputs", "DEFAULT_PARAMS", "COVARIATES",
     # areas
     "neighbours_from_cube", "NEIGHBOURS",
+    # the recursive strategy: rows rebuilt from fed-back forecasts
+    "RecursiveRows", "check_recursive", "RECURSIVE_FAMILIES",
     # leakage
     "assert_causal", "LeakageError",
 ]

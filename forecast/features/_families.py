@@ -71,7 +71,7 @@ def target_lags(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """The target at lags ``lags``, the last observed value and its age in months."""
     y = inputs.y
     out = {f"y_lag{k}": w.lag(y, int(k)) for k in params["lags"]}
-    out["y_last"] = w.last_observed(y)
+    out["y_last"] = w.forward_fill(y)
     out["y_age"] = w.months_since_observed(y)
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["lag", "rolling_mean", "rolling_std", "rolling_max", "expanding_mean", "last_observed",
+__all__ = ["lag", "rolling_mean", "rolling_std", "rolling_max", "expanding_mean", "forward_fill",
            "months_since_observed", "safe_divide"]
 
 
@@ -74,7 +74,7 @@ def expanding_mean(x: np.ndarray) -> np.ndarray:
     return safe_divide(np.cumsum(np.where(seen, x, 0.0), axis=1), np.cumsum(seen, axis=1).astype(float))
 
 
-def last_observed(x: np.ndarray) -> np.ndarray:
+def forward_fill(x: np.ndarray) -> np.ndarray:
     """The latest observed value at or before month t (forward fill)."""
     idx = _last_index(x)
     rows = np.arange(x.shape[0])[:, None]

@@ -6,13 +6,19 @@ from forecast.io._common import ReadResult
 from forecast.io._covariates import read_acled, read_table
 from forecast.io._dtm import read_dtm, read_hxl
 from forecast.io._flows import read_flows
+from forecast.io._ledger import QUARANTINE_COLUMNS
 from forecast.io._manifest import FileRecord, Manifest, Sensitivity
+from forecast.io._privacy import find_identifying, highest
 
 __all__ = [
     # readers, one per format
     "read_dtm", "read_hxl", "read_flows", "read_acled", "read_table", "ReadResult",
     # areas and their attributes (fairness groups)
     "Gazetteer", "NameKeys", "read_aliases", "read_attributes", "AreaAttributes",
+    # privacy: columns that identify people; the highest of several sensitivity levels
+    "find_identifying", "highest",
+    # every row kept or quarantined
+    "QUARANTINE_COLUMNS",
     # lineage: what was read, kept and quarantined, and how sensitive it is
     "Manifest", "FileRecord", "Sensitivity",
 ]

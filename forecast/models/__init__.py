@@ -10,6 +10,7 @@ from forecast.models._baselines import (
     SeriesForecaster,
 )
 from forecast.models._global import HistGBForecaster, LightGBMForecaster, SharedBins
+from forecast.models._horizons import feature_importance, fit_horizons, predict_horizons, train_index, train_rows
 from forecast.models._local import ETS, SARIMAX
 from forecast.features import MISSING_TARGET, Forecast, Panel
 from forecast.models._spec import ESTIMATORS, ModelSpec, baseline_specs, load_spec, register_estimator
@@ -24,6 +25,8 @@ __all__ = [
     "ETS", "SARIMAX",
     # global models
     "LightGBMForecaster", "HistGBForecaster", "SharedBins",
+    # global models across horizons (shared by the backtest and train)
+    "fit_horizons", "predict_horizons", "train_index", "train_rows", "feature_importance",
     # specs
     "ModelSpec", "load_spec", "ESTIMATORS", "register_estimator", "baseline_specs",
 ]

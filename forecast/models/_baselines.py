@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from forecast.features._panel import Forecast, Panel
+from forecast.features import Forecast, Panel
 
 __all__ = [
     "SeriesForecaster", "Naive", "SeasonalNaive", "MovingAverage", "ExponentialMean",
@@ -46,7 +46,7 @@ class SeriesForecaster(BaseEstimator):
         raise TypeError(f"{type(self).__name__} must define _point(horizons) or override forecast()")
 
 
-def last_observed(y: np.ndarray) -> np.ndarray:
+def last_value(y: np.ndarray) -> np.ndarray:
     """The last non-NaN value of each row (NaN for a row with none)."""
     seen = ~np.isnan(y)
     idx = np.where(seen, np.arange(y.shape[1]), -1).max(axis=1)
@@ -68,7 +68,7 @@ class Naive(SeriesForecaster):
     """The last observed value, for every horizon."""
 
     def _point(self, horizons):
-        return np.repeat(last_observed(self.y_)[:, None], len(horizons), axis=1)
+        return np.repeat(last_value(self.y_)[:, None], len(horizons), axis=1)
 
 
 class SeasonalNaive(SeriesForecaster):
@@ -85,7 +85,7 @@ class SeasonalNaive(SeriesForecaster):
 
     def _point(self, horizons):
         n_t = self.y_.shape[1]
-        fallback = last_observed(self.y_)
+        fallback = last_value(self.y_)
         out = np.empty((self.y_.shape[0], len(horizons)))
         for j, h in enumerate(horizons):
             back = self.season * int(np.ceil(h / self.season))
@@ -108,7 +108,7 @@ class MovingAverage(SeriesForecaster):
 
     def _point(self, horizons):
         mean = _observed_mean(self.y_[:, -self.window:])
-        mean = np.where(np.isnan(mean), last_observed(self.y_), mean)
+        mean = np.where(np.isnan(mean), last_value(self.y_), mean)
         return np.repeat(mean[:, None], len(horizons), axis=1)
 
 

@@ -57,8 +57,8 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.statespace.sarimax import SARIMAX as _StatsmodelsSARIMAX
 
 from forecast.errors import ForecastError
-from forecast.models._baselines import SeriesForecaster, last_observed
-from forecast.features._panel import Forecast, Panel
+from forecast.models._baselines import SeriesForecaster, last_value
+from forecast.features import Forecast, Panel
 
 __all__ = ["ETS", "SARIMAX"]
 
@@ -167,7 +167,7 @@ class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
 
         point = (_mean_from_gaussian(mu, var, self.transform) if self.point == "mean"
                  else _mean_from_gaussian(mu, np.zeros_like(var), self.transform))
-        point[~model] = last_observed(self.y_)[~model][:, None]
+        point[~model] = last_value(self.y_)[~model][:, None]
         point = np.maximum(point, 0.0)
         if not len(levels):
             return Forecast(point=point, quantiles=None)
@@ -664,7 +664,7 @@ def _naive_gaussian(y_t: np.ndarray, horizons: np.ndarray) -> tuple[np.ndarray, 
     sq = np.where(np.isnan(diffs), 0.0, diffs**2).sum(axis=1)
     sigma2 = np.divide(sq, n_diffs, out=np.full(len(sq), np.nan), where=n_diffs >= 2)
     ahead = horizons[None, :] + (n_t - 1 - last_idx)[:, None]
-    mu = np.repeat(last_observed(y_t)[:, None], len(horizons), axis=1)
+    mu = np.repeat(last_value(y_t)[:, None], len(horizons), axis=1)
     return mu, sigma2[:, None] * ahead
 
 

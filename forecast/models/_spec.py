@@ -202,7 +202,7 @@ class ModelSpec(BaseModel):
             raise ValueError(f"drop_incomplete_rows is for global models (rows of features); {self.estimator!r} "
                              "reads each area's series")
         if self.strategy == "recursive":
-            from forecast.features._recursive import check_recursive
+            from forecast.features import check_recursive
 
             if self.kind != "global":
                 raise ValueError(f"strategy recursive is for global models; {self.estimator!r} forecasts each "

@@ -9,19 +9,27 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from forecast.io._manifest import FileRecord, Manifest, Sensitivity
 from forecast._names import AREA, SENSITIVITY_LEVELS, TIME
 from forecast._version import __version__
 from forecast.cube import build_cube, cube_hash, save_cube
 from forecast.errors import ForecastError, UnusableFileError
-from forecast.io._areas import Gazetteer, NameKeys
-from forecast.io._attributes import AreaAttributes, read_attributes
-from forecast.io._common import ReadResult
-from forecast.io._covariates import read_acled, read_table
-from forecast.io._dtm import read_dtm, read_hxl
-from forecast.io._flows import read_flows
-from forecast.io._ledger import QUARANTINE_COLUMNS
-from forecast.io._privacy import highest
+from forecast.io import (
+    QUARANTINE_COLUMNS,
+    AreaAttributes,
+    FileRecord,
+    Gazetteer,
+    Manifest,
+    NameKeys,
+    ReadResult,
+    Sensitivity,
+    highest,
+    read_acled,
+    read_attributes,
+    read_dtm,
+    read_flows,
+    read_hxl,
+    read_table,
+)
 
 READERS: dict[str, Callable[..., ReadResult]] = {
     "dtm": read_dtm, "hxl": read_hxl, "flows": read_flows, "acled": read_acled, "table": read_table,

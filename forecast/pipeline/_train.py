@@ -11,15 +11,11 @@ import xarray as xr
 from sklearn.base import clone
 
 from forecast._names import AREA, TIME
-from forecast.backtest._conformal import MIN_CALIBRATION, _shifts
-from forecast.backtest._folds import RollingOrigin
-from forecast.backtest._metrics import mase_scale, quantile_column
-from forecast.backtest._run import _fit_global, _predict_global, backtest
+from forecast.backtest import MIN_CALIBRATION, RollingOrigin, backtest, conformal_shifts, mase_scale, quantile_column
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.features import build_features
-from forecast.models._baselines import Naive
-from forecast.models._spec import ModelSpec
+from forecast.models import ModelSpec, Naive, fit_horizons, predict_horizons
 
 __all__ = ["TrainedModel", "train"]
 
@@ -101,7 +97,7 @@ class TrainedModel:
         if spec.kind == "global":
             X = fm.X.reindex(columns=self.columns)  # a feature the new data cannot give is missing
             fm = type(fm)(X=X, panel=fm.panel, families=fm.families)
-            point, raw = _predict_global(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params)
+            point, raw = predict_horizons(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params)
         else:
             fc = clone(self.fitted).fit(panel).forecast(spec.horizons, spec.quantiles)
             point, raw = fc.point, fc.quantiles
@@ -157,14 +153,14 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
             continue
         base = np.column_stack([part[f"raw_{quantile_column(q)}"] for q in levels])
         resid = (part["actual"].to_numpy()[:, None] - base) / part["scale"].to_numpy()[:, None]
-        shifts[h] = _shifts(resid, levels)
+        shifts[h] = conformal_shifts(resid, levels)
         counts[h] = len(part)
     if not shifts:
         raise ForecastError(f"{spec.name}: too few observed outcomes in the last "
                             f"{calibration.n_origins} origins to calibrate intervals")
     if spec.kind == "global":
         fm = spec.feature_matrix(cube)
-        fitted = _fit_global(spec, fm, cube.sizes[TIME] - 1, spec.horizons)
+        fitted = fit_horizons(spec, fm, cube.sizes[TIME] - 1, spec.horizons)
         columns = list(fm.X.columns)
     else:
         fitted, columns = spec.build(), []

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Polygon
 
 from forecast._names import AREA, AREA_NAME, TIME
-from forecast.backtest._metrics import quantile_column
+from forecast.backtest import quantile_column
 
 __all__ = ["fan_charts", "map_figure", "skill_figure", "reliability_figure", "png"]
 

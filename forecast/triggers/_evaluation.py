@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast.errors import ForecastError
-from forecast.triggers._evaluate import drift_table, reliability_table, trigger_metrics
+from forecast.triggers._scores import drift_table, reliability_table, trigger_metrics
 from forecast.triggers._signals import DEFAULT_ROUTES, MAX_STALENESS, Progress, trigger_signals
 from forecast.triggers._spec import TriggerSpec
 

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from forecast.errors import ForecastError
-from forecast.triggers._evaluate import reliability_table
+from forecast.triggers._scores import reliability_table
 
 __all__ = ["reliability_plot", "timeline_plot"]
 

@@ -16,10 +16,10 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import AREA, AREA_NAME, TIME
-from forecast.features._panel import Panel
+from forecast.features import Panel
 from forecast.errors import ForecastError
 from forecast.triggers._probability import PlattCalibrator
-from forecast.triggers._signals import MAX_STALENESS, _forecast_route, _status, last_observed, rank_areas
+from forecast.triggers._signals import MAX_STALENESS, _forecast_route, _status, last_record_index, rank_areas
 from forecast.triggers._spec import TriggerSpec
 from forecast.triggers._thresholds import threshold_matrix
 
@@ -78,7 +78,7 @@ def prioritize(
     p = frame["probability_raw"].to_numpy(float)
     frame["probability"] = calibrator.transform(p) if calibrator is not None else p
     frame["signal"] = frame["probability"] >= trigger.probability
-    last = last_observed(cube, trigger.target)
+    last = last_record_index(cube, trigger.target)
     status = _status(thr, last, o, time, max_staleness, trigger)[a]
     no_forecast = (status == "ok") & frame["probability_raw"].isna().to_numpy()
     status[no_forecast] = "no forecast: the model gave none for this area"

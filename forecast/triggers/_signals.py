@@ -16,8 +16,8 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import AREA, TIME
-from forecast.features._panel import Panel
-from forecast.backtest._metrics import quantile_column
+from forecast.features import Panel
+from forecast.backtest import quantile_column
 from forecast.errors import ForecastError
 from forecast.features import build_features
 from forecast.triggers._classifier import CLASSIFIERS, classifier_probabilities
@@ -25,7 +25,7 @@ from forecast.triggers._probability import RECALIBRATE, exceedance_probability, 
 from forecast.triggers._spec import TriggerSpec
 from forecast.triggers._thresholds import threshold_matrix, window_events
 
-__all__ = ["trigger_signals", "rank_areas", "last_observed", "DEFAULT_ROUTES", "MAX_STALENESS"]
+__all__ = ["trigger_signals", "rank_areas", "last_record_index", "DEFAULT_ROUTES", "MAX_STALENESS"]
 
 DEFAULT_ROUTES = ("forecast", "lightgbm", "logistic")
 #: An area whose last record is older than this many months at the origin is not ranked.
@@ -34,7 +34,7 @@ MAX_STALENESS = 6
 Progress = Callable[[str, int, int], None]
 
 
-def last_observed(cube: xr.Dataset, target: str) -> np.ndarray:
+def last_record_index(cube: xr.Dataset, target: str) -> np.ndarray:
     """Per area and month, the index of the last month up to it with a record (-1: none yet)."""
     mask_name = f"{target}_observed"
     if mask_name in cube:
@@ -124,7 +124,7 @@ def trigger_signals(
                                 f"forecast {result.target!r}")
         panel = Panel.from_cube(cube, trigger.target, missing_target=spec.resolved_missing_target)
         thr = threshold_matrix(trigger, panel.y, cube)
-        last = last_observed(cube, trigger.target)
+        last = last_record_index(cube, trigger.target)
         status = {o: _status(thr, last, o, time, max_staleness, trigger) for o in origins}
         for lead in trigger.leads:
             missing = sorted(set(range(1, lead + 1)) - set(spec.horizons))
