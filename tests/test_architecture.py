@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import shutil
 import tomllib
 from collections import defaultdict
 from pathlib import Path
@@ -233,3 +234,47 @@ def test_every_package_folder_is_in_the_wheel():
 def test_no_module_sits_loose_at_the_package_root_beyond_the_base():
     loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.stem not in (*BASE, "__init__"))
     assert loose == []
+
+
+def _tracked(*patterns: str) -> list[Path]:
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "--", *patterns], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:  # not a git checkout (an unpacked source archive): every file counts
+        return sorted(p for pattern in patterns for p in ROOT.rglob(pattern) if ".venv" not in p.parts)
+    return [ROOT / line for line in listed.stdout.splitlines()]
+
+
+def test_each_configuration_file_exists_once():
+    files = _tracked("*.yaml", "*.yml", "*.j2")
+    by_content = defaultdict(list)
+    for path in files:
+        by_content[path.read_bytes()].append(str(path.relative_to(ROOT)))
+    assert [names for names in by_content.values() if len(names) > 1] == []
+    shipped = {p.name for p in (ROOT / "ethics").rglob("*") if p.suffix in (".yaml", ".j2")}
+    inside = sorted(str(p.relative_to(ROOT)) for p in files if p.is_relative_to(PACKAGE) and p.name in shipped)
+    assert inside == [], "ethics/ is the one copy; the package reads it through forecast.policy.ethics_folder()"
+
+
+def test_the_shipped_ethics_folder_is_read_in_place_and_carried_by_the_wheel(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    from forecast.policy import ethics_folder
+
+    assert ethics_folder().resolve() == (ROOT / "ethics").resolve()
+    source = tmp_path / "source"  # build a copy: pip builds in place and would leave build/ here
+    junk = shutil.ignore_patterns("__pycache__", "reviews", "*.jsonl")
+    for name in ("forecast", "ethics"):
+        shutil.copytree(ROOT / name, source / name, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
+                            str(source)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("displacement_forecast-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for rel in ("policy.yaml", "checklists/dseg.yaml", "templates/model_card.md.j2", "templates/model_card.html.j2"):
+        assert f"forecast/_config/{rel}" in names
+    assert not any(n.startswith("forecast/_config/reviews") or n.endswith("audit.log.jsonl") for n in names)

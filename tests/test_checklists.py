@@ -19,7 +19,8 @@ from forecast.ethics import (
     checklists_hash,
     load_checklists,
 )
-from forecast.ethics._checklists import PACKAGED_CHECKLISTS, REPO_CHECKLISTS
+
+REPO_CHECKLISTS = Path(__file__).resolve().parents[1] / "ethics" / "checklists"
 
 FILES = ("data_responsibility", "dseg", "ethical_review", "implementation_plan", "technical_review")
 
@@ -62,7 +63,7 @@ def _error(folder) -> str:
 def test_load_checklists_reads_the_five_shipped_files_when_no_folder_is_given(shipped):
     assert [c.id for c in shipped] == list(FILES)
     assert [Path(c.path).name for c in shipped] == [f"{name}.yaml" for name in FILES]
-    assert all(Path(c.path).parent == REPO_CHECKLISTS for c in shipped)
+    assert all(Path(c.path).parent.resolve() == REPO_CHECKLISTS.resolve() for c in shipped)
     assert 40 <= sum(len(c.items) for c in shipped) <= 70
 
 
@@ -143,18 +144,10 @@ def test_shipped_evidence_names_the_toolkit_artifacts_when_loaded(shipped):
     assert "sensitivity" in evidence["data_responsibility.sensitivity.level_agreed"]
 
 
-def test_packaged_checklists_are_identical_to_ethics_checklists_when_shipped():
-    repo = sorted(p.name for p in REPO_CHECKLISTS.glob("*.yaml"))
-    packaged = sorted(p.name for p in PACKAGED_CHECKLISTS.glob("*.yaml"))
-    assert packaged == repo == [f"{name}.yaml" for name in FILES]
-    for name in repo:
-        assert (PACKAGED_CHECKLISTS / name).read_bytes() == (REPO_CHECKLISTS / name).read_bytes(), name
-
-
-def test_load_checklists_reads_the_packaged_copy_like_the_repo_copy_when_given_its_folder(shipped):
-    packaged = load_checklists(PACKAGED_CHECKLISTS)
-    assert checklists_hash(packaged) == checklists_hash(shipped)
-    assert Path(packaged[0].path).parent == PACKAGED_CHECKLISTS
+def test_load_checklists_reads_the_repo_folder_like_the_default_when_given_its_path(shipped):
+    given = load_checklists(REPO_CHECKLISTS)
+    assert checklists_hash(given) == checklists_hash(shipped)
+    assert sorted(p.name for p in REPO_CHECKLISTS.glob("*.yaml")) == sorted(f"{name}.yaml" for name in FILES)
 
 
 # --------------------------------------------------------------------------- the table and hashes

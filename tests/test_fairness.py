@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,9 @@ from forecast.fairness import (
     load_policy,
     mitigation_tradeoff,
 )
-from forecast.policy._policy import PACKAGED_POLICY, REPO_POLICY
+from forecast.policy import ethics_file
+
+REPO_POLICY = Path(__file__).resolve().parents[1] / "ethics" / "policy.yaml"
 
 # --------------------------------------------------------------------------- synthetic data
 
@@ -371,8 +375,8 @@ def test_load_policy_says_what_it_expects_when_the_file_is_not_a_mapping(tmp_pat
         load_policy(tmp_path / "absent.yaml")
 
 
-def test_packaged_policy_is_identical_to_ethics_policy_when_shipped():
-    assert PACKAGED_POLICY.read_bytes() == REPO_POLICY.read_bytes()
+def test_the_default_policy_is_the_one_file_in_ethics_when_no_path_is_given():
+    assert ethics_file("policy.yaml").resolve() == REPO_POLICY.resolve()
 
 
 def test_load_policy_defaults_equal_the_documented_defaults_when_no_path_is_given():

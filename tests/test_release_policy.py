@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
 from forecast.errors import ForecastError
-from forecast.fairness import load_policy
-from forecast.policy._policy import REPO_POLICY
+from forecast.policy import load_policy
+
+REPO_POLICY = Path(__file__).resolve().parents[1] / "ethics" / "policy.yaml"
 
 
 @pytest.fixture
