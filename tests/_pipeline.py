@@ -11,16 +11,13 @@ from pathlib import Path
 import yaml
 from mlflow.tracking import MlflowClient
 
-from forecast.pipeline._assess import assess
-from forecast.pipeline._train import train
 from forecast.backtest import RollingOrigin, backtest
 from forecast.datasets import make_panel
-from forecast.ethics import build_card, write_card
-from forecast.ethics._card import CardInputs
-from forecast.ethics._review import _download_model
-from forecast.policy._policy import load_policy
-from forecast.models._spec import load_spec
-from forecast.tracking import log_backtest, log_trained
+from forecast.ethics import CardInputs
+from forecast.models import load_spec
+from forecast.pipeline import assess, build_card, train, write_card
+from forecast.policy import load_policy
+from forecast.tracking import download_model, log_backtest, log_trained
 from forecast.triggers import load_triggers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +93,7 @@ def tiny_pipeline(root: Path, *, cube=None) -> dict:
     card = build_card(train_id, card_inputs(), tracking_uri=uri)
     write_card(card, train_id, tracking_uri=uri)
     client = MlflowClient(tracking_uri=uri)
-    model_dir = _download_model(client, train_id, str(root / "model_files"))
+    model_dir = download_model(train_id, root / "model_files", client=client)
     return {"uri": uri, "root": root, "train": train_id, "backtest": backtest_id, "client": client,
             "model_dir": model_dir, "policy_path": policy_path, "policy": policy, "cube": cube, "result": result,
             "evaluation": evaluation, "trained": trained}
@@ -129,8 +126,7 @@ def copy_run(pipeline: dict, tmp_path: Path, suffix: str = "", *, author: str = 
 
 def review_and_sign(env: dict, *, approvers=(("lena", "technical"), ("omar", "ethics"))) -> None:
     """Start the review, answer every item by editing the file, and sign."""
-    from forecast.ethics import sign
-    from forecast.ethics._review import start_review
+    from forecast.pipeline import sign, start_review
 
     path = start_review(env["run"], tracking_uri=env["uri"], reviews_dir=env["reviews"])
     data = yaml.safe_load(path.read_text())
@@ -140,3 +136,72 @@ def review_and_sign(env: dict, *, approvers=(("lena", "technical"), ("omar", "et
     for name, role in approvers:
         sign(env["run"], name, role, "approve", "", log=env["log"], tracking_uri=env["uri"],
              reviews_dir=env["reviews"])
+
+
+def hand_made_evidence(*, model: str = "tiny_lgbm", card_md: bytes | None = b"# Model card: tiny_lgbm\n",
+                       extra_tables: dict | None = None, manifest: dict | None = None, drop: tuple = ()):
+    """An :class:`~forecast.ethics.Evidence` written by hand: a train run and its backtest as plain
+    data, with no MLflow store behind them. ``drop`` leaves backtest artifacts out."""
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    from forecast.ethics import Evidence, RunRecord
+
+    horizons = [1, 2, 3]
+    metrics = pd.DataFrame([
+        {"model": m, "horizon": h, "n": 60, "mase": mase + 0.1 * h, "rmsle": 0.5, "crps": 40.0 + h,
+         "coverage80": 0.8, "width80": 120.0, "level_ratio": 1.1, "skill_mase_vs_seasonal_naive": skill}
+        for h in horizons
+        for m, mase, skill in ((model, 0.7, 0.2), ("naive", 1.0, 0.0), ("seasonal_naive", 0.9, 0.0))])
+    triggers = pd.DataFrame([
+        {"trigger": "spike", "lead": lead, "route": "forecast", "events": 9, "signals": 11, "hit_rate": 0.667,
+         "false_alarm_ratio": 0.45, "precision_at_5": 0.6, "recall_at_5": 0.33, "brier": 0.12, "brier_raw": 0.15,
+         "brier_skill": 0.2, "activations": 11, "return_period": 2.5, "event_return_period": 3.0}
+        for lead in (1, 3)])
+    reliability = pd.DataFrame([
+        {"trigger": "spike", "lead": lead, "route": "forecast", "kind": "calibrated", "predicted": p,
+         "observed": p + 0.05, "n": 20} for lead in (1, 3) for p in (0.1, 0.5)])
+    drift = pd.DataFrame([{"trigger": "spike", "lead": 1, "route": "forecast", "early": "2018-01 to 2018-06",
+                           "signal_rate_early": 0.1, "signal_rate_late": 0.2, "event_rate_early": 0.1,
+                           "event_rate_late": 0.15, "p_value": 0.4}])
+    by_group = pd.DataFrame([
+        {"trigger": "spike", "lead": lead, "group_column": "access", "group": group, "n_areas": 6, "n_events": 5,
+         "n_alarms": 6, "hit_rate": rate, "false_alarm_ratio": 0.3, "mase": 0.8, "status": "ok"}
+        for lead in (1, 3) for group, rate in (("accessible", 0.6), ("hard_to_reach", 0.8))])
+    disparities = pd.DataFrame([
+        {"trigger": "spike", "lead": lead, "group_column": "access", "metric": "hit_rate",
+         "limit": "difference <= 1", "status": "ok", "difference": 0.2, "ratio": 0.75, "n_groups_compared": 2,
+         "worst_group": "accessible", "worst_value": 0.6, "best_group": "hard_to_reach", "best_value": 0.8}
+        for lead in (1, 3)])
+    manifest = MANIFEST if manifest is None else manifest
+    tables = {"metrics.csv": metrics, "triggers/metrics.csv": triggers, "triggers/reliability.csv": reliability,
+              "triggers/drift.csv": drift, "fairness/forecast/fairness_by_group.csv": by_group,
+              "fairness/forecast/fairness_disparities.csv": disparities}
+    documents = {"manifest.json": json.dumps(manifest).encode(),
+                 "fairness/forecast/summary.txt": b"fairness of the forecast route: passed (policy test-policy)\n"}
+    tables = {k: v for k, v in tables.items() if k not in drop}
+    documents = {k: v for k, v in documents.items() if k not in drop}
+    backtest = RunRecord(
+        "b" * 32, "1", 1_546_300_800_000,
+        tags={"kind": "backtest", "cube_hash": "c" * 16, "fairness_passed": "yes", "fairness_passed_forecast": "yes"},
+        params={"models": f"{model},naive,seasonal_naive", "n_origins": "6", "calibration_origins": "8", "step": "1",
+                "min_train": "12", "refit_every": "1", "target": "arrivals",
+                "trigger.spike": "80th percentile of arrivals, at least 50"},
+        files=tuple([*tables, *documents]), tables=tables, documents=documents)
+    train_docs = {"manifest.json": json.dumps(manifest).encode()}
+    train_tags = {"kind": "train", "model": model, "spec_hash": "s" * 16, "cube_hash": "c" * 16,
+                  "git_commit": "abc123", "forecast_version": "0.1.0", "sensitivity": "high", "target": "arrivals",
+                  "mlflow.user": "amina"}
+    if card_md is not None:
+        train_docs["model_card/model_card.md"] = card_md
+        train_tags["card_sha256"] = hashlib.sha256(card_md).hexdigest()
+    train_tables = dict(extra_tables or {})
+    train = RunRecord(
+        "t" * 32, "1", 1_546_387_200_000, tags=train_tags,
+        params={"estimator": "lightgbm", "horizons": "[1, 2, 3]", "quantiles": "[0.1, 0.5, 0.9]", "target": "arrivals"},
+        metrics={"n_calibration_h1": 40.0, "n_calibration_h2": 38.0, "n_calibration_h3": 36.0},
+        files=tuple([*train_docs, *train_tables, "model/MLmodel"]), tables=train_tables, documents=train_docs)
+    return Evidence(train=train, backtest=backtest, source="the backtest the model card cites",
+                    model_digest="d" * 64)

@@ -1,4 +1,6 @@
-"""The model card (forecast.ethics._card and `forecast card`), on a real tiny pipeline in MLflow."""
+"""The model card: built from a hand-made evidence bundle with no tracking store
+(forecast.ethics.card_from_evidence), and by run id on a real tiny pipeline in MLflow
+(forecast.pipeline.build_card / write_card and `forecast card`)."""
 
 from __future__ import annotations
 
@@ -14,25 +16,24 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from forecast.pipeline._assess import assess
-from forecast.pipeline._train import train
 from forecast.backtest import RollingOrigin, backtest
 from forecast.cli import app
 from forecast.datasets import make_panel
 from forecast.errors import ForecastError
-from forecast.ethics._card import (
+from forecast.ethics import (
     DEFAULT_REVIEW_STATUS,
     CardInputs,
     ModelCard,
-    build_card,
+    card_from_evidence,
     load_card_inputs,
-    write_card,
 )
-from forecast.models._spec import load_spec
-from forecast.tracking import log_backtest, log_trained
+from forecast.models import load_spec
+from forecast.pipeline import assess, build_card, train, write_card
+from forecast.policy import ethics_file
+from forecast.tracking import log_backtest, log_trained, read_card_evidence
 from forecast.triggers import load_triggers
 
-from _pipeline import SPEC, TRIGGERS  # the tiny spec and trigger the MLflow tests share
+from _pipeline import SPEC, TRIGGERS, hand_made_evidence  # the tiny spec and trigger the MLflow tests share
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("Model details", "Intended use", "Out-of-scope uses", "Users", "Data", "Evaluation design",
@@ -254,7 +255,55 @@ def test_cli_card_prints_the_hash_and_writes_files_then_exits_2_on_an_unknown_ru
     assert "no MLflow train run" in res.output and "Traceback" not in res.output
 
 
-def test_packaged_templates_are_identical_to_the_ethics_templates():
+def test_the_card_templates_are_the_one_copy_in_the_ethics_folder():
+    from forecast.ethics._card import TEMPLATES
+
+    assert TEMPLATES == ethics_file("templates")
     for name in ("model_card.md.j2", "model_card.html.j2"):
-        assert (ROOT / "ethics/templates" / name).read_bytes() == \
-               (ROOT / "forecast/ethics/templates" / name).read_bytes(), name
+        assert (TEMPLATES / name).read_bytes() == (ROOT / "ethics/templates" / name).read_bytes(), name
+
+
+# --- from a hand-made evidence bundle: no tracking store -----------------------------------------
+
+def test_a_card_is_built_from_a_hand_made_bundle_without_any_tracking_store():
+    evidence = hand_made_evidence()
+    card = card_from_evidence(evidence, CardInputs.model_validate(_inputs()))
+    md = card.to_markdown()
+    assert re.findall(r"^## \d+\. (.+)$", md, flags=re.M) == list(SECTIONS)
+    assert card.details["train_run_id"] == "t" * 32 and card.details["backtest_run_id"] == "b" * 32
+    assert card.details["date"] == "2019-01-02 00:00 UTC"
+    assert card.evaluation["baselines"] == ["naive", "seasonal_naive"]
+    assert [r["model"] for r in card.metrics[:3]] == ["tiny_lgbm", "naive", "seasonal_naive"]  # the model first
+    assert card.calibration["n_calibration"] == {1: 40, 2: 38, 3: 36}
+    assert card.triggers["k"] == "5" and card.fairness["policy"] == "test-policy"
+    assert card.fairness["failures"] == {"forecast": []}
+    assert card.data["sensitivity"] == "high" and card.data["months"] == "2016-01 to 2019-12"
+    assert "| 1 | **tiny_lgbm** | 60 | 0.800 |" in md and "prmn.csv" in md
+    assert card.sha256() == card_from_evidence(evidence, CardInputs.model_validate(_inputs())).sha256()
+
+
+@pytest.mark.parametrize("drop, message", [
+    (("triggers/metrics.csv",), r"section 'Trigger evaluation'.*run forecast backtest with --triggers"),
+    (("manifest.json",), r"section 'Data': the cube's manifest \(manifest.json\) in backtest run b{32} is missing"),
+    (("metrics.csv",), r"section 'Metrics against baselines'"),
+    (("fairness/forecast/summary.txt",), r"section 'Fairness': the fairness summary of route forecast"),
+])
+def test_a_hand_made_bundle_missing_a_piece_names_the_section(drop, message):
+    with pytest.raises(ForecastError, match=message):
+        card_from_evidence(hand_made_evidence(drop=drop), CardInputs.model_validate(_inputs()))
+
+
+def test_a_bundle_without_a_backtest_says_why_and_inputs_of_another_model_are_refused():
+    evidence = hand_made_evidence()
+    bare = type(evidence)(train=evidence.train, source="no backtest of this spec on this data: run ...")
+    with pytest.raises(ForecastError, match="no backtest of this spec on this data"):
+        card_from_evidence(bare, CardInputs.model_validate(_inputs()))
+    with pytest.raises(ForecastError, match="card inputs are for model 'lightgbm_median'"):
+        card_from_evidence(evidence, load_card_inputs(ROOT / "models/cards/lightgbm_median.yaml"))
+
+
+def test_the_card_of_the_evidence_read_from_mlflow_is_the_card_build_card_makes(card, runs):
+    evidence = read_card_evidence(runs["train"], tracking_uri=runs["uri"])
+    assert evidence.backtest_run_id == runs["backtest"]
+    assert {"metrics.csv", "triggers/metrics.csv", "triggers/reliability.csv"} <= set(evidence.backtest.tables)
+    assert card_from_evidence(evidence, runs["inputs"]).to_markdown() == card.to_markdown()

@@ -1,4 +1,6 @@
-"""The release gate (forecast.ethics._gate and `forecast release`), on a real tiny pipeline in MLflow.
+"""The release gate: judged on a hand-made evidence bundle with no tracking store
+(forecast.ethics.judge_gate), and by run id on a real tiny pipeline in MLflow
+(forecast.pipeline.evaluate_gate / release and `forecast release`).
 
 One synthetic backtest with triggers and fairness, a train run and its model card in a sqlite
 store; each test reviews and releases its own copy of the train run.
@@ -7,6 +9,7 @@ store; each test reviews and releases its own copy of the train run.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import mlflow
 import pandas as pd
@@ -17,14 +20,15 @@ from typer.testing import CliRunner
 from forecast.cli import _console as cli
 from forecast.cli import app
 from forecast.errors import ForecastError
-from forecast.ethics import NOT_RELEASED, AuditLog, evaluate_gate, release, release_status
+from forecast.ethics import NOT_RELEASED, AuditLog, Citation, judge_gate
 from forecast.ethics._gate import FAIL, PASS, UNKNOWN, _automated, _fairness
-from forecast.ethics._review import start_review
 from forecast.fairness import area_groups, fairness_report
-from forecast.policy._policy import load_policy
+from forecast.pipeline import evaluate_gate, release, release_status, start_review
+from forecast.policy import load_policy
 from forecast.cube import cube_table
+from forecast.tracking import read_release_evidence
 
-from _pipeline import copy_run, policy_file, review_and_sign, tiny_pipeline
+from _pipeline import copy_run, hand_made_evidence, policy_file, review_and_sign, tiny_pipeline
 
 AUTHOR = "amina"
 _policy_file = policy_file
@@ -315,3 +319,57 @@ def test_release_errors_are_clear_for_unknown_runs_wrong_kinds_malformed_reviews
     result = _cli(env, "--check")
     assert result.exit_code == 2  # still the malformed review
     assert CliRunner().invoke(app, ["release", env["run"], "--name", " ", "--tracking-uri", env["uri"]]).exit_code == 2
+
+
+# --- on a hand-made evidence bundle: no tracking store ----------------------------------------
+
+def test_the_gate_judges_a_hand_made_bundle_without_any_tracking_store(tmp_path):
+    policy = load_policy(_policy_file(tmp_path / "policy.yaml"))
+    report = judge_gate(hand_made_evidence(), reviews_dir=tmp_path / "reviews", log=tmp_path / "log.jsonl",
+                        policy=policy)
+    verdicts = _verdicts(report)
+    for check in ("skill vs seasonal_naive (mase)", "coverage80", "level ratio", "hit_rate by access",
+                  "no identifying columns or microdata", "small cells (k=5) withheld",
+                  "admin level allowed by sensitivity", "model card unchanged", "audit log verifies"):
+        assert verdicts[check] == PASS, (check, report.to_frame())
+    assert verdicts["checklist complete"] == FAIL and verdicts["sign-offs valid"] == FAIL and not report.passed
+    assert (report.run_id, report.backtest_run_id, report.model_digest) == ("t" * 32, "b" * 32, "d" * 64)
+
+
+def test_a_hand_made_bundle_with_leaks_an_edited_card_and_a_cut_log_fails_each_condition(tmp_path):
+    policy = load_policy(_policy_file(tmp_path / "policy.yaml"))
+    leaks = {"extra/counts.csv": pd.DataFrame({"area": ["A", "B"], "actual": [3.0, 120.0]}),
+             "extra/contacts.csv": pd.DataFrame({"area": ["A"], "phone_number": ["+252 61 000"]})}
+    evidence = hand_made_evidence(extra_tables=leaks, manifest={"admin_level": 3, "sensitivity": {"level": "high"}})
+    card = {**evidence.train.documents, "model_card/model_card.md": b"# edited\n"}
+    log = AuditLog(tmp_path / "log.jsonl")
+    citation = Citation("tiny", "1", "f" * 64, str(log.path.resolve()))
+    evidence = replace(evidence, train=replace(evidence.train, documents=card), citations=(citation,))
+    conditions = {c.check: c for c in judge_gate(evidence, reviews_dir=tmp_path, log=log, policy=policy).conditions}
+    assert conditions["no identifying columns or microdata"].verdict == FAIL
+    assert "phone_number" in conditions["no identifying columns or microdata"].measured
+    small = conditions["small cells (k=5) withheld"]
+    assert small.verdict == FAIL and "extra/counts.csv column 'actual': 1 cell(s)" in small.measured
+    assert conditions["admin level allowed by sensitivity"].measured == "admin3, sensitivity high"
+    assert conditions["admin level allowed by sensitivity"].verdict == FAIL
+    assert "edited after it was written" in conditions["model card unchanged"].measured
+    assert "tiny version 1 cites audit entry" in conditions["audit log verifies"].measured
+
+
+def test_a_hand_made_bundle_without_a_backtest_is_insufficient_evidence_naming_why(tmp_path):
+    policy = load_policy(_policy_file(tmp_path / "policy.yaml"))
+    evidence = hand_made_evidence()
+    bare = replace(evidence, backtest=None, source="no backtest of this spec")
+    conditions = {c.check: c for c in judge_gate(bare, reviews_dir=tmp_path, log=tmp_path / "l", policy=policy).conditions}
+    assert conditions["skill vs seasonal_naive (mase)"].verdict == UNKNOWN
+    assert conditions["skill vs seasonal_naive (mase)"].measured == "no backtest metrics (no backtest of this spec)"
+    assert conditions["disparities (forecast route)"].verdict == UNKNOWN
+
+
+def test_the_evidence_read_from_mlflow_holds_every_run_the_gate_judges(env):
+    evidence = read_release_evidence(env["run"], tracking_uri=env["uri"])
+    assert evidence.backtest_run_id == env["backtest"] and evidence.children
+    assert evidence.train.documents["model_card/model_card.md"] and evidence.train.json("manifest.json")
+    assert "metrics.csv" in evidence.backtest.tables and evidence.model_digest
+    judged = judge_gate(evidence, reviews_dir=env["reviews"], log=env["log"], policy=env["policy"])
+    assert judged.conditions == _gate(env).conditions

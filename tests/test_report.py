@@ -1,4 +1,5 @@
-"""The forecast report (forecast.report and `forecast report`), on a real tiny pipeline in MLflow."""
+"""The forecast report: assembled and rendered from plain inputs with no tracking store (forecast.report),
+and by run id on a real tiny pipeline in MLflow (forecast.pipeline.build_report and `forecast report`)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,21 @@ from typer.testing import CliRunner
 from forecast.cli import _console as cli
 from forecast.cli import app
 from forecast.errors import ForecastError
-from forecast.ethics import NOT_RELEASED, release
-from forecast.policy._policy import load_policy
-from forecast.report import build_report, compare, log_report, people, to_html, write_report
+from forecast.ethics import NOT_RELEASED, ReleaseStatus, card_from_evidence
+from forecast.pipeline import build_report, log_report, release
+from forecast.policy import load_policy
+from forecast.report import (
+    assemble_report,
+    check_admin_level,
+    compare,
+    people,
+    rank_areas,
+    read_previous,
+    to_html,
+    write_report,
+)
 
-from _pipeline import card_inputs, copy_run, policy_file, review_and_sign, tiny_pipeline
+from _pipeline import card_inputs, copy_run, hand_made_evidence, policy_file, review_and_sign, tiny_pipeline
 
 SECTIONS = ["headline", "changes", "map", "fans", "track-record", "fairness", "data", "model-card"]
 
@@ -252,7 +263,7 @@ def test_cli_errors_are_clear_and_never_a_traceback(pipeline, files, tmp_path, a
 # --- seen as a person sees it: headless Chromium -------------------------------------------
 
 def _chromium():
-    from forecast.report._browser import find_chromium
+    from forecast.report import find_chromium
 
     if find_chromium() is None:
         if os.environ.get("FORECAST_REQUIRE_CHROMIUM"):
@@ -268,7 +279,7 @@ def _artifacts(tmp_path):
 
 def test_chromium_shows_the_headline_the_map_and_the_watermark_on_every_page(report, tmp_path):
     _chromium()
-    from forecast.report._browser import check_report
+    from forecast.report import check_report
 
     html = write_report(report, tmp_path / "report.html")
     names = report.headline["area_name"].head(3).tolist()
@@ -281,7 +292,7 @@ def test_chromium_shows_the_headline_the_map_and_the_watermark_on_every_page(rep
 
 def test_chromium_shows_no_watermark_for_a_released_model_and_the_region_table_without_a_map(pipeline, tmp_path):
     _chromium()
-    from forecast.report._browser import check_report
+    from forecast.report import check_report
 
     env = copy_run(pipeline, tmp_path)
     review_and_sign(env)
@@ -320,3 +331,41 @@ def test_fairness_findings_quote_the_worst_and_best_judged_groups_of_the_report_
     assert gaps == sorted(gaps, reverse=True)
     html = to_html(report)
     assert all(f["sentence"].replace("'", "&#39;") in html for f in report.fairness["findings"])
+
+
+# --- from plain inputs: no tracking store ----------------------------------------------------
+
+def test_a_report_is_assembled_from_a_hand_made_bundle_without_any_tracking_store(pipeline, tmp_path):
+    """The trained model and the cube in memory, the evidence and the release status by hand."""
+    evidence = hand_made_evidence()
+    card = card_from_evidence(evidence, card_inputs())
+    trained, cube = pipeline["trained"], pipeline["cube"]
+    ranking = rank_areas(trained, cube, "t" * 32, lead=1)
+    assert (ranking.trigger.name, ranking.lead, ranking.month) == ("spike", 1, "2019-12")
+    before = ranking.table.assign(probability=0.0, signal=False)
+    report = assemble_report(evidence, card, ranking, trained, cube, status=ReleaseStatus("t" * 32, False),
+                             policy=pipeline["policy"], sensitivity="high", previous=(before, {"source": "by hand", "month": "2019-11", "run_id": None}))
+    assert report.meta["watermark"] == NOT_RELEASED and report.meta["backtest_run_id"] == "b" * 32
+    assert list(report.track["skill"]["horizon"]) == [1, 2, 3]
+    assert report.track["trigger"]["hit_rate"] == pytest.approx(0.667)
+    assert [f["grouping"] for f in report.fairness["findings"]] == ["access"]
+    assert set(report.changes["change"]) <= {"new signal", "up", "newly assessed"}
+    html = to_html(report)
+    assert NOT_RELEASED in html and "2019-11" in html and 'id="region-table"' in html
+    released = assemble_report(evidence, card, ranking, trained, cube, status=ReleaseStatus("t" * 32, True, "m", "2"),
+                               policy=pipeline["policy"], sensitivity="high")
+    assert released.released and released.changes is None and "released: m version 2" in to_html(released)
+
+
+def test_the_admin_level_rule_is_the_policy_s_and_a_previous_file_is_read_without_a_store(pipeline, tmp_path):
+    policy = pipeline["policy"]  # high: admin2 or coarser
+    cube = pipeline["cube"]
+    check_admin_level(cube, "high", policy)
+    with pytest.raises(ForecastError, match="cannot tell whether admin level"):
+        check_admin_level(cube, "unknown", policy)
+    with pytest.raises(ForecastError, match=r"admin3 at sensitivity high.*nothing finer than admin2"):
+        check_admin_level(cube.assign_attrs(admin_level=3), "high", policy)
+    path = tmp_path / "headline_2019-11_spike_l3.csv"
+    pd.DataFrame({"area": ["XY0101"], "probability": [0.5], "signal": [True]}).to_csv(path, index=False)
+    table, meta = read_previous(path)
+    assert meta == {"source": str(path), "month": "2019-11", "run_id": None} and len(table) == 1

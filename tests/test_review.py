@@ -1,4 +1,5 @@
-"""Review records and sign-offs (forecast.ethics._review and `forecast review`), on a real train run."""
+"""Review records and sign-offs: on a hand-made review subject with no tracking store
+(forecast.ethics), and by run id on a real train run (forecast.pipeline and `forecast review`)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,19 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from forecast.pipeline._train import train
+from pathlib import Path
+
 from forecast.backtest import RollingOrigin
 from forecast.cli import app
 from forecast.datasets import make_panel
 from forecast.errors import ForecastError
-from forecast.ethics._audit import AuditLog
-from forecast.ethics._review import (
-    _download_model,
-    answer,
-    model_digest,
-    read_review,
-    review_state,
-    sign,
-    start_review,
-)
-from forecast.policy._policy import PACKAGED_POLICY, REPO_POLICY, Policy, load_policy
-from forecast.models._spec import load_spec
-from forecast.tracking import log_trained
+from forecast.ethics import AuditLog, ReviewSubject, judge_review, new_review, read_review, sign_review
+from forecast.models import load_spec
+from forecast.pipeline import answer, review_state, sign, start_review, train
+from forecast.policy import Policy, ethics_file, load_policy
+from forecast.tracking import download_model, log_trained, model_digest, read_review_subject
+
+REPO_POLICY = Path(__file__).resolve().parents[1] / "ethics/policy.yaml"
 
 SPEC = """\
 name: tiny_lgbm
@@ -52,7 +48,7 @@ def base(tmp_path_factory):
     card = "# Model card: tiny_lgbm\n"
     client.log_text(run_id, card, "model_card/model_card.md")
     client.set_tag(run_id, "card_sha256", hashlib.sha256(card.encode()).hexdigest())
-    model_dir = _download_model(client, run_id, str(root / "model_files"))
+    model_dir = download_model(run_id, root / "model_files", client=client)
     return {"uri": uri, "root": root, "train": run_id, "model_dir": model_dir, "client": client}
 
 
@@ -92,7 +88,9 @@ def _state(env, **kw):
 
 
 def test_model_digest_is_the_same_for_the_logged_model_and_a_copy_of_its_files(base, env):
-    assert model_digest(base["client"], base["train"]) == model_digest(env["client"], env["run"])
+    assert model_digest(base["train"], client=base["client"]) == model_digest(env["run"], tracking_uri=env["uri"])
+    subject = read_review_subject(env["run"], tracking_uri=env["uri"])
+    assert (subject.model_digest, subject.author) == (model_digest(base["train"], client=base["client"]), AUTHOR)
 
 
 def test_start_answer_sign_round_trip(env):
@@ -101,7 +99,7 @@ def test_start_answer_sign_round_trip(env):
     data = yaml.safe_load(path.read_text())
     card = env["client"].get_run(env["run"]).data.tags["card_sha256"]
     assert data["run_id"] == env["run"] and data["card_sha256"] == card
-    assert data["model_digest"] == model_digest(env["client"], env["run"])
+    assert data["model_digest"] == model_digest(env["run"], client=env["client"])
     first = data["items"][0]
     assert set(first) == {"id", "question", "evidence_asked", "answered_by", "blocking", "answer", "evidence",
                           "answered_by_name"}
@@ -249,7 +247,7 @@ def test_review_state_not_approved_when_the_audit_log_is_tampered(env):
 
 
 def test_review_rules_in_both_policies_and_required(env):
-    assert REPO_POLICY.read_bytes() == PACKAGED_POLICY.read_bytes()
+    assert ethics_file("policy.yaml").read_bytes() == REPO_POLICY.read_bytes()  # the one copy
     rules = load_policy(REPO_POLICY).review
     assert rules.needed() == {"technical": 1, "ethics": 1} and rules.expire_days == 180
     assert len(rules.approvals.rationale) > 10 and len(rules.expiry.rationale) > 10
@@ -349,7 +347,7 @@ def test_review_state_says_no_review_yet(env):
 
 
 def test_cli_sign_with_a_key_writes_a_signed_entry_that_verifies(env, tmp_path):
-    from forecast.ethics._audit import generate_key
+    from forecast.ethics import generate_key
 
     public = generate_key(tmp_path / "lena.pem")
     _start(env)
@@ -360,3 +358,27 @@ def test_cli_sign_with_a_key_writes_a_signed_entry_that_verifies(env, tmp_path):
     assert result.exit_code == 0, result.output
     assert f"signed with key {public.key_id}" in result.output
     assert AuditLog(env["log"], public_keys=public.path, require_signatures=True).verify() == []
+
+
+# --- on a hand-made subject: no tracking store ----------------------------------------------
+
+def test_a_review_of_a_hand_made_subject_runs_without_any_tracking_store(tmp_path):
+    subject = ReviewSubject("r" * 32, "c" * 64, "d" * 64, author=AUTHOR)
+    reviews, log = tmp_path / "reviews", tmp_path / "audit.log.jsonl"
+    path = new_review(subject, reviews_dir=reviews)
+    assert read_review(subject.run_id, reviews_dir=reviews).model_digest == "d" * 64
+    state = judge_review(subject, reviews_dir=reviews, log=log)
+    assert not state.approved and state.unanswered
+    data = yaml.safe_load(path.read_text())
+    for item in data["items"]:
+        item.update(answer="yes", evidence="the run's artifacts", answered_by_name="lena")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    sign_review(subject, "omar", "technical", "approve", log=log, reviews_dir=reviews)
+    sign_review(subject, "lena", "ethics", "approve", log=log, reviews_dir=reviews)
+    assert judge_review(subject, reviews_dir=reviews, log=log).approved
+    changed = ReviewSubject(subject.run_id, subject.card_sha256, "e" * 64, author=AUTHOR)
+    assert "approval by omar voided: the model changed" in judge_review(changed, reviews_dir=reviews, log=log).problems
+    with pytest.raises(ForecastError, match="the model of run r+ changed since the review started"):
+        sign_review(changed, "omar", "technical", "approve", log=log, reviews_dir=reviews)
+    with pytest.raises(ForecastError, match="has no model card"):
+        new_review(ReviewSubject("s" * 32, None, "d" * 64), reviews_dir=reviews)

@@ -26,7 +26,7 @@ def card(
     data. Prints the card's SHA-256 (the identity reviewers sign; also the run's tag
     card_sha256) and where the files are.
     """
-    from forecast.ethics._card import build_card, write_card
+    from forecast.pipeline import build_card, write_card
 
     try:
         model_card = build_card(run_id, inputs, backtest_run_id=backtest_run, tracking_uri=tracking_uri)

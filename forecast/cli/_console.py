@@ -212,7 +212,8 @@ def print_ranking(ranking, spec, origin: str, top: int) -> None:
 
 def release_label(run_id: str | None, tracking_uri: str | None) -> str:
     """``released: NAME version V`` or the NOT RELEASED watermark for the model of ``run_id``."""
-    from forecast.ethics._gate import NOT_RELEASED, release_status
+    from forecast.ethics import NOT_RELEASED
+    from forecast.tracking import release_status
 
     if not run_id:
         return NOT_RELEASED
@@ -221,7 +222,7 @@ def release_label(run_id: str | None, tracking_uri: str | None) -> str:
 
 def print_watermark(status: str) -> None:
     """Say loudly, before any number, that a model has not passed the release gate."""
-    from forecast.ethics._gate import NOT_RELEASED
+    from forecast.ethics import NOT_RELEASED
 
     if status == NOT_RELEASED:
         out.print(f"[bold red]{NOT_RELEASED}[/]: this model has not passed `forecast release`; its numbers are "

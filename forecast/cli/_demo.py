@@ -101,7 +101,7 @@ def demo(
     console.print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
     console.out.print()
 
-    from forecast.ethics import build_card, write_card
+    from forecast.pipeline import build_card, write_card
 
     console.out.print(f"5/7 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
     card = build_card(train_run, CARDS / f"{spec.name}.yaml")
@@ -158,7 +158,8 @@ def demo(
 def _demo_report(train_run: str, folder: Path, lead: int) -> dict[str, Path]:
     """The forecast report of the trained model, HTML (with the map) and PDF, logged to its run."""
     from forecast.datasets import sample_files
-    from forecast.report import build_report, log_report, to_pdf, write_report
+    from forecast.pipeline import build_report, log_report
+    from forecast.report import to_pdf, write_report
 
     with console.out.status("building the report...") as status:
         report = build_report(train_run, lead=lead, boundaries=sample_files()["areas"],
@@ -184,7 +185,7 @@ def _demo_review_and_release(train_run: str, reviews: Path, log: Path):
     sign as both roles, and put the model through the real gate under the real policy."""
     import yaml
 
-    from forecast.ethics import release, sign, start_review
+    from forecast.pipeline import release, sign, start_review
 
     path = start_review(train_run, reviews_dir=reviews, restart=(reviews / f"{train_run}.yaml").exists())
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

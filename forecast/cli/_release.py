@@ -40,7 +40,7 @@ def release_command(
     mlflow.pyfunc.load_model("models:/NAME@released")) and appends `release` to the audit log.
     Otherwise registers nothing, appends `release.refused`, and exits with status 1.
     """
-    from forecast.ethics._gate import evaluate_gate, release
+    from forecast.pipeline import evaluate_gate, release
     from forecast.policy import load_policy
 
     who = by or getpass.getuser()

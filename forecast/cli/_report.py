@@ -54,7 +54,8 @@ def report_command(
     from rich.status import Status
 
     from forecast.policy import load_policy
-    from forecast.report import build_report, log_report, write_report
+    from forecast.pipeline import build_report, log_report
+    from forecast.report import write_report
 
     screen = console.out
     try:
@@ -97,7 +98,7 @@ def report_check_command(
     screenshot, or no watermark at all for a released one. Exit 0 when all are there, 1 when
     something is missing (each named), 2 when the report or Chromium cannot be used.
     """
-    from forecast.report._browser import check_report
+    from forecast.report import check_report
 
     if not report.is_file():
         fail(ForecastError(f"report {report} not found: write one with forecast report --run RUN --out {report}"))

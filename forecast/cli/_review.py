@@ -1,4 +1,5 @@
-"""``forecast review start | answer | sign | status``: a thin shell over :mod:`forecast.ethics._review`."""
+"""``forecast review start | answer | sign | status``: a thin shell over the review calls of
+:mod:`forecast.pipeline` (the review records themselves are :mod:`forecast.ethics`'s)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def start(
     tracking_uri: UriOpt = None,
 ) -> None:
     """Write the review record (one entry per checklist item) of a train run."""
-    from forecast.ethics._review import read_review, start_review
+    from forecast.ethics import read_review
+    from forecast.pipeline import start_review
 
     try:
         path = start_review(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, restart=restart)
@@ -81,7 +83,7 @@ def answer_item(
     reviews: ReviewsOpt = Path("ethics/reviews"),
 ) -> None:
     """Record the answer to one checklist item, with its evidence."""
-    from forecast.ethics._review import answer as record
+    from forecast.pipeline import answer as record
 
     try:
         done = record(run_id, item, answer.value, evidence, by=by, reviews_dir=reviews)
@@ -104,7 +106,7 @@ def sign_off(
     tracking_uri: UriOpt = None,
 ) -> None:
     """Record a sign-off in the audit log, bound to the run id, the card hash and the model digest."""
-    from forecast.ethics._review import sign
+    from forecast.pipeline import sign
 
     try:
         entry = sign(run_id, reviewer, role.value, decision.value, comment, key=key, log=log,
@@ -123,7 +125,8 @@ def status(
     tracking_uri: UriOpt = None,
 ) -> None:
     """Show the items per role and every unmet rule. Exit 0 when approved, 1 when not."""
-    from forecast.ethics._review import read_review, review_state
+    from forecast.ethics import read_review
+    from forecast.pipeline import review_state
 
     try:
         state = review_state(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=log)

@@ -17,29 +17,34 @@ optionally Ed25519-signed)::
     log.append("review.sign", "amina", {"run_id": run_id, "card_hash": sha, "decision": "approve"})
     log.verify()                     # [] when intact; else every edited, removed or reordered line
 
-The model card is built from a train run and its backtest (same spec, same cube) plus the
-human-written inputs in ``models/cards/<model>.yaml``; its SHA-256 is what reviewers sign::
+The model card, the review and the gate are plain functions of the evidence, with no tracking
+store involved: :mod:`forecast.tracking` reads an :class:`Evidence` (the train run, the
+backtest behind it, their tables and documents, the model's digest) and :mod:`forecast.pipeline`
+has the run-id based calls (``build_card``, ``start_review``, ``evaluate_gate``, ``release``, ...).
 
-    from forecast.ethics import build_card, write_card
-    card = build_card(train_run_id)          # fails naming any section it cannot fill
-    sha256, uris = write_card(card, train_run_id)
+The model card is built from the evidence plus the human-written inputs in
+``models/cards/<model>.yaml``; its SHA-256 is what reviewers sign::
 
-Reviewers answer the checklists and sign against the card's hash and the model's digest::
+    from forecast.ethics import card_from_evidence
+    card = card_from_evidence(evidence, "models/cards/tiny.yaml")   # fails naming any section it cannot fill
+    card.to_markdown(), card.sha256()
 
-    from forecast.ethics import answer, review_state, sign, start_review
-    start_review(run_id)                                  # ethics/reviews/<run_id>.yaml
-    answer(run_id, "dseg.problem.needs_based", "yes", "the AA framework, p. 3", by="amina")
-    sign(run_id, "amina", "ethics", "approve")            # appended to the audit log
-    review_state(run_id).problems                         # what still blocks release
+Reviewers answer the checklists and sign against the card's hash and the model's digest (a
+:class:`ReviewSubject`)::
 
-The gate judges every condition (pass / fail / insufficient evidence) and registers the model
-in the MLflow registry, alias ``released``, only when all pass::
+    from forecast.ethics import ReviewSubject, answer, judge_review, new_review, sign_review
+    subject = ReviewSubject(run_id, card_sha256, model_digest, author="amina")
+    new_review(subject)                                     # ethics/reviews/<run_id>.yaml
+    answer(run_id, "dseg.problem.needs_based", "yes", "the AA framework, p. 3", by="lena")
+    sign_review(subject, "omar", "ethics", "approve")       # appended to the audit log
+    judge_review(subject).problems                          # what still blocks release
 
-    from forecast.ethics import evaluate_gate, release, release_status
-    evaluate_gate(run_id).to_frame()                      # the table `forecast release` prints
-    outcome = release(run_id, "somalia-arrivals", by="amina")
-    outcome.released, outcome.version                     # (False, None) when refused
-    release_status(run_id).label                          # "NOT RELEASED — for review only" until then
+The gate judges every condition (pass / fail / insufficient evidence); what a release or a
+refusal records in the audit log is written here too::
+
+    from forecast.ethics import judge_gate, record_refusal
+    report = judge_gate(evidence, policy=policy)           # GateReport: the table `forecast release` prints
+    report.passed, report.to_frame()
 """
 
 from forecast.ethics._audit import (
@@ -58,32 +63,34 @@ from forecast.ethics._card import (
     CardInputs,
     ImplementationPlan,
     ModelCard,
-    build_card,
+    card_from_evidence,
     load_card_inputs,
-    write_card,
+    resolve_card_inputs,
 )
+from forecast.ethics._evidence import Citation, Evidence, RunRecord
 from forecast.ethics._review import (
     REVIEWS_DIR,
     Review,
     ReviewItem,
     ReviewState,
+    ReviewSubject,
     answer,
-    model_digest,
+    check_sign_off,
+    judge_review,
+    new_review,
     read_review,
-    review_state,
-    sign,
-    start_review,
+    sign_review,
 )
-from forecast.ethics._gate import (
+from forecast.ethics._gate import Condition, GateReport, judge_gate
+from forecast.ethics._release import (
     NOT_RELEASED,
-    RELEASED_ALIAS,
-    Condition,
-    GateReport,
+    REGISTRY_DESCRIPTION,
     Release,
     ReleaseStatus,
-    evaluate_gate,
-    release,
-    release_status,
+    check_release_request,
+    record_refusal,
+    record_release,
+    release_tags,
 )
 from forecast.ethics._checklists import (
     Checklist,
@@ -96,16 +103,18 @@ from forecast.ethics._checklists import (
 __all__ = [
     # the review checklists
     "load_checklists", "Checklist", "ChecklistItem", "checklist_items", "checklists_hash",
+    # the evidence (read by forecast.tracking)
+    "Evidence", "RunRecord", "Citation",
     # the model card
-    "build_card", "write_card", "ModelCard", "CardInputs", "ImplementationPlan", "load_card_inputs",
-    "DEFAULT_REVIEW_STATUS",
+    "card_from_evidence", "resolve_card_inputs", "ModelCard", "CardInputs", "ImplementationPlan",
+    "load_card_inputs", "DEFAULT_REVIEW_STATUS",
     # review and sign-off
-    "start_review", "answer", "sign", "review_state", "read_review", "model_digest", "Review",
-    "ReviewItem", "ReviewState", "REVIEWS_DIR",
+    "ReviewSubject", "new_review", "answer", "check_sign_off", "sign_review", "judge_review", "read_review",
+    "Review", "ReviewItem", "ReviewState", "REVIEWS_DIR",
     # the audit log
     "AuditLog", "AuditLogError", "Entry", "Problem", "PublicKey", "generate_key", "load_public_keys",
     "load_private_key", "DEFAULT_LOG",
-    # the release gate
-    "evaluate_gate", "release", "release_status", "GateReport", "Condition", "Release", "ReleaseStatus",
-    "NOT_RELEASED", "RELEASED_ALIAS",
+    # the release gate and what a release records
+    "judge_gate", "GateReport", "Condition", "Release", "ReleaseStatus", "NOT_RELEASED", "check_release_request",
+    "record_refusal", "release_tags", "record_release", "REGISTRY_DESCRIPTION",
 ]

@@ -1,10 +1,12 @@
-"""The model card: generated from MLflow runs, rendered to Markdown and HTML, hashed.
+"""The model card: built from a train run's evidence, rendered to Markdown and HTML, hashed.
 
-A card is about one ``forecast train`` run. Its evidence is the latest ``forecast backtest
---triggers`` parent run of the same experiment with a child run of the same spec (``spec_hash``)
-on the same data (``cube_hash``). What no run can know (intended use, users, limitations,
-ethical considerations, the implementation plan) comes from a reviewed YAML per model,
-``models/cards/<model>.yaml``, loaded into :class:`CardInputs`.
+A card is about one ``forecast train`` run. Its evidence is a ``forecast backtest --triggers``
+parent run of the same spec (``spec_hash``) on the same data (``cube_hash``);
+:func:`forecast.tracking.read_card_evidence` reads both into an :class:`~forecast.ethics.Evidence`
+and :func:`card_from_evidence` builds the card from it, with no tracking store involved. What no
+run can know (intended use, users, limitations, ethical considerations, the implementation plan)
+comes from a reviewed YAML per model, ``models/cards/<model>.yaml``, loaded into
+:class:`CardInputs`.
 
 Sections follow Mitchell et al., "Model Cards for Model Reporting" (FAT* 2019), extended with
 the humanitarian items: data sensitivity and lineage, trigger evaluation, fairness by group
@@ -16,9 +18,7 @@ The SHA-256 of the Markdown is the identity reviewers sign.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,10 +28,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from forecast.errors import ForecastError
+from forecast.ethics._evidence import Evidence, RunRecord
 from forecast.policy import ethics_file
 
-__all__ = ["CardInputs", "ImplementationPlan", "ModelCard", "build_card", "load_card_inputs",
-           "write_card", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES"]
+__all__ = ["CardInputs", "ImplementationPlan", "ModelCard", "card_from_evidence", "resolve_card_inputs",
+           "load_card_inputs", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES"]
 
 DEFAULT_REVIEW_STATUS = "NOT REVIEWED — not for operational use"
 CARD_INPUTS_DIR = Path("models/cards")
@@ -194,79 +195,12 @@ def _environment(html: bool):
     return env
 
 
-# --- reading MLflow ---------------------------------------------------------------------------
-
-def _client(tracking_uri):
-    import mlflow
-
-    return mlflow.MlflowClient(tracking_uri=tracking_uri)
-
-
-def _get_run(client, run_id: str, role: str):
-    from forecast.tracking import get_run
-
-    return get_run(run_id, client=client, kind=role, purpose=_PURPOSE[role])[1]
-
-
-_PURPOSE = {
-    "train": "a model card is about a run of `forecast train --triggers models/triggers.yaml`",
-    "backtest": "the card's evidence is the parent run of `forecast backtest --triggers ...`",
-}
-
+# --- from the evidence -----------------------------------------------------------------------
 
 def _need(value, section: str, what: str, fix: str):
     if value is None or (hasattr(value, "__len__") and len(value) == 0):
         raise ForecastError(f"model card section {section!r}: {what} is missing; {fix}")
     return value
-
-
-def _find_backtest(client, train) -> str:
-    tags = train.data.tags
-    spec_hash, cube = tags.get("spec_hash"), tags.get("cube_hash")
-    children = client.search_runs(
-        [train.info.experiment_id],
-        filter_string=f"tags.kind = 'model' and tags.spec_hash = '{spec_hash}' and tags.cube_hash = '{cube}'",
-        order_by=["attributes.start_time DESC"])
-    for child in children:
-        parent_id = child.data.tags.get("mlflow.parentRunId")
-        if parent_id and client.get_run(parent_id).data.tags.get("kind") == "backtest":
-            return parent_id
-    raise ForecastError(
-        f"no backtest of this spec on this data: run forecast backtest --spec <the {tags.get('model')} spec> "
-        f"--triggers models/triggers.yaml first, on the cube the model was trained on (spec_hash {spec_hash}, "
-        f"cube_hash {cube}, experiment {train.info.experiment_id}), or pass --backtest-run")
-
-
-def _check_backtest(client, backtest, train) -> None:
-    tags, want = backtest.data.tags, train.data.tags  # its kind was checked when it was read
-    if tags.get("cube_hash") != want.get("cube_hash"):
-        raise ForecastError(f"backtest run {backtest.info.run_id} ran on other data (cube_hash {tags.get('cube_hash')}) "
-                            f"than train run {train.info.run_id} ({want.get('cube_hash')})")
-    children = client.search_runs([backtest.info.experiment_id], filter_string=(
-        f"tags.mlflow.parentRunId = '{backtest.info.run_id}' and tags.spec_hash = '{want.get('spec_hash')}'"))
-    if not children:
-        raise ForecastError(f"backtest run {backtest.info.run_id} has no child run of spec {want.get('model')} "
-                            f"(spec_hash {want.get('spec_hash')}): it evaluated another spec")
-
-
-class _Artifacts:
-    """Artifacts of one run, downloaded on demand into a temporary folder."""
-
-    def __init__(self, client, run_id: str, folder: Path):
-        self.client, self.run_id, self.folder = client, run_id, folder
-
-    def exists(self, path: str) -> bool:
-        parent = str(Path(path).parent) if "/" in path else None
-        return path in {f.path for f in self.client.list_artifacts(self.run_id, parent)}
-
-    def read(self, path: str) -> Path | None:
-        if not self.exists(path):
-            return None
-        return Path(self.client.download_artifacts(self.run_id, path, str(self.folder)))
-
-    def table(self, path: str) -> pd.DataFrame | None:
-        local = self.read(path)
-        return None if local is None else pd.read_csv(local)
 
 
 def _records(frame: pd.DataFrame, columns) -> list[dict]:
@@ -275,57 +209,63 @@ def _records(frame: pd.DataFrame, columns) -> list[dict]:
             for row in frame.to_dict("records")]
 
 
-def build_card(train_run_id: str, inputs: CardInputs | str | Path | None = None, *,
-               backtest_run_id: str | None = None, tracking_uri: str | None = None,
-               review_status: str = DEFAULT_REVIEW_STATUS) -> ModelCard:
-    """Build the model card of a ``forecast train`` run from MLflow.
+def resolve_card_inputs(inputs: CardInputs | str | Path | None, model: str, run_id: str) -> CardInputs:
+    """The human-authored sections for the card of run ``run_id``, which trained ``model``.
+
+    ``inputs`` may be a :class:`CardInputs`, a path (read with :func:`load_card_inputs`) or None
+    (``models/cards/<model>.yaml`` under the working folder); inputs written for another model
+    are refused.
+    """
+    if inputs is None:
+        inputs = CARD_INPUTS_DIR / f"{model}.yaml"
+    if not isinstance(inputs, CardInputs):
+        inputs = load_card_inputs(inputs)
+    if inputs.model != model:
+        raise ForecastError(f"card inputs are for model {inputs.model!r} but run {run_id} trained {model!r}: "
+                            f"pass models/cards/{model}.yaml")
+    return inputs
+
+
+def card_from_evidence(evidence: Evidence, inputs: CardInputs | str | Path | None = None, *,
+                       review_status: str = DEFAULT_REVIEW_STATUS) -> ModelCard:
+    """Build the model card of a train run from its evidence (no tracking store involved).
 
     Parameters
     ----------
-    train_run_id : str
-        Run id printed by ``forecast train --triggers ...``.
+    evidence : Evidence
+        The train run and its backtest parent run with the backtest's tables and documents
+        (``metrics.csv``, ``manifest.json``, ``triggers/*.csv``, ``fairness/<route>/...``), as
+        :func:`forecast.tracking.read_card_evidence` reads them.
     inputs : CardInputs, path or None
-        The human-authored sections; a path is read with :func:`load_card_inputs`; None reads
-        ``models/cards/<model>.yaml`` (relative to the working folder).
-    backtest_run_id : str, optional
-        The evidence; default: the latest backtest parent run of the experiment with a child
-        run of the same spec hash on the same cube hash.
-    tracking_uri : str, optional
+        The human-authored sections (see :func:`resolve_card_inputs`).
     review_status : str
         Shown at the top as a watermark and in the last section.
+
+    Returns
+    -------
+    ModelCard
 
     Raises
     ------
     ForecastError
         Naming the section and what is missing, e.g. a backtest without ``--triggers``.
     """
-    client = _client(tracking_uri)
-    train = _get_run(client, train_run_id, "train")
-    tags = train.data.tags
-    model = tags.get("model", "")
-    if inputs is None:
-        inputs = CARD_INPUTS_DIR / f"{model}.yaml"
-    if not isinstance(inputs, CardInputs):
-        inputs = load_card_inputs(inputs)
-    if inputs.model != model:
-        raise ForecastError(f"card inputs are for model {inputs.model!r} but run {train_run_id} trained {model!r}: "
-                            f"pass models/cards/{model}.yaml")
-    if backtest_run_id is None:
-        backtest_run_id = _find_backtest(client, train)
-    backtest = _get_run(client, backtest_run_id, "backtest")
-    _check_backtest(client, backtest, train)
-    with tempfile.TemporaryDirectory() as tmp:
-        art = _Artifacts(client, backtest_run_id, Path(tmp))
-        details = _details(train)
-        data = _data(train, backtest, art)
-        metrics_table = art.table("metrics.csv")
-        _need(metrics_table, "Metrics against baselines", f"backtest run {backtest_run_id} metrics.csv",
-              "rerun forecast backtest")
-        evaluation, metrics = _evaluation(backtest, metrics_table, model)
-        triggers = _triggers(backtest, art)
-        calibration = _calibration(train, metrics, model, triggers, art)
-        fairness = _fairness(backtest, art)
-    details["backtest_run_id"] = backtest_run_id
+    train, backtest = evidence.train, evidence.backtest
+    model = train.tags.get("model", "")
+    inputs = resolve_card_inputs(inputs, model, train.run_id)
+    if backtest is None:
+        raise ForecastError(evidence.source or f"no backtest behind train run {train.run_id}: run forecast backtest "
+                            "--triggers models/triggers.yaml on the cube the model was trained on")
+    details = _details(train)
+    data = _data(train, backtest)
+    metrics_table = backtest.table("metrics.csv")
+    _need(metrics_table, "Metrics against baselines", f"backtest run {backtest.run_id} metrics.csv",
+          "rerun forecast backtest")
+    evaluation, metrics = _evaluation(backtest, metrics_table, model)
+    triggers = _triggers(backtest)
+    calibration = _calibration(train, metrics, model, triggers)
+    fairness = _fairness(backtest)
+    details["backtest_run_id"] = backtest.run_id
     return ModelCard(details=details, inputs=inputs, data=data, evaluation=evaluation, metrics=metrics,
                      calibration=calibration, triggers=triggers, fairness=fairness,
                      review_status=_check_status(review_status))
@@ -337,28 +277,27 @@ def _check_status(status: str) -> str:
     return str(status).strip()
 
 
-def _details(train) -> dict:
-    tags, params = train.data.tags, train.data.params
+def _details(train: RunRecord) -> dict:
+    tags, params = train.tags, train.params
     section = "Model details"
     for key in ("model", "spec_hash", "git_commit", "forecast_version"):
-        _need(tags.get(key), section, f"tag {key!r} of train run {train.info.run_id}", "retrain with forecast train")
+        _need(tags.get(key), section, f"tag {key!r} of train run {train.run_id}", "retrain with forecast train")
     _need(params.get("estimator"), section, "parameter 'estimator'", "retrain with forecast train")
     spec = {k: v for k, v in sorted(params.items()) if not k.startswith("trigger.")}
     return {"name": tags["model"], "estimator": params["estimator"], "spec_hash": tags["spec_hash"],
             "git_commit": tags["git_commit"], "forecast_version": tags["forecast_version"],
             "version": f"{tags['forecast_version']} at commit {tags['git_commit']}",
-            "train_run_id": train.info.run_id, "experiment_id": train.info.experiment_id,
-            "date": datetime.fromtimestamp(train.info.start_time / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "train_run_id": train.run_id, "experiment_id": train.experiment_id,
+            "date": datetime.fromtimestamp(train.start_time / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "target": tags.get("target") or params.get("target", ""), "horizons": params.get("horizons", ""),
             "quantiles": params.get("quantiles", ""), "spec": spec,
             "triggers": {k.removeprefix("trigger."): v for k, v in sorted(params.items()) if k.startswith("trigger.")}}
 
 
-def _data(train, backtest, art) -> dict:
+def _data(train: RunRecord, backtest: RunRecord) -> dict:
     section = "Data"
-    local = art.read("manifest.json")
-    manifest = json.loads(local.read_text(encoding="utf-8")) if local else None
-    _need(manifest, section, f"the cube's manifest (manifest.json) in backtest run {backtest.info.run_id}",
+    manifest = backtest.json("manifest.json")
+    _need(manifest, section, f"the cube's manifest (manifest.json) in backtest run {backtest.run_id}",
           "run forecast backtest on a cube with its manifest.json beside it (as forecast ingest writes it)")
     sources = [{"file": Path(str(f.get("path", ""))).name, "format": f.get("format", ""),
                 "rows_in": f.get("rows_in"), "rows_kept": f.get("rows_kept"),
@@ -368,16 +307,16 @@ def _data(train, backtest, art) -> dict:
     dims = manifest.get("dims") or {}
     _need(dims.get("area"), section, "the manifest's number of areas", "ingest again")
     sensitivity = manifest.get("sensitivity") or {}
-    return {"cube_hash": train.data.tags.get("cube_hash"),
-            "sensitivity": _need(train.data.tags.get("sensitivity"), section, "the sensitivity tag", "retrain"),
+    return {"cube_hash": train.tags.get("cube_hash"),
+            "sensitivity": _need(train.tags.get("sensitivity"), section, "the sensitivity tag", "retrain"),
             "sensitivity_reasons": list(sensitivity.get("reasons") or []),
             "sources": sources, "months": f"{time_range[0]} to {time_range[1]}", "n_months": dims.get("time"),
             "n_areas": dims["area"], "admin_level": manifest.get("admin_level"),
-            "variables": list(manifest.get("variables") or []), "cube_path": train.data.tags.get("cube_path", "")}
+            "variables": list(manifest.get("variables") or []), "cube_path": train.tags.get("cube_path", "")}
 
 
-def _evaluation(backtest, table: pd.DataFrame, model: str) -> tuple[dict, list[dict]]:
-    params = backtest.data.params
+def _evaluation(backtest: RunRecord, table: pd.DataFrame, model: str) -> tuple[dict, list[dict]]:
+    params = backtest.params
     models = [m for m in params.get("models", "").split(",") if m]
     baselines = [m for m in models if m in BASELINE_NAMES]
     _need(baselines, "Evaluation design", "baselines in the backtest", "run forecast backtest with --baselines")
@@ -397,16 +336,16 @@ def _evaluation(backtest, table: pd.DataFrame, model: str) -> tuple[dict, list[d
     return evaluation, _records(rows, ("horizon", "model", "n", *_METRIC_COLUMNS))
 
 
-def _triggers(backtest, art) -> dict:
+def _triggers(backtest: RunRecord) -> dict:
     section, fix = "Trigger evaluation", "run forecast backtest with --triggers models/triggers.yaml"
-    metrics = art.table("triggers/metrics.csv")
-    _need(metrics, section, f"the trigger evaluation (triggers/metrics.csv) of backtest run {backtest.info.run_id}", fix)
-    reliability = art.table("triggers/reliability.csv")
+    metrics = backtest.table("triggers/metrics.csv")
+    _need(metrics, section, f"the trigger evaluation (triggers/metrics.csv) of backtest run {backtest.run_id}", fix)
+    reliability = backtest.table("triggers/reliability.csv")
     _need(reliability, "Calibration", "the trigger reliability table (triggers/reliability.csv)", fix)
-    drift = art.table("triggers/drift.csv")
+    drift = backtest.table("triggers/drift.csv")
     _need(drift, section, "the drift table (triggers/drift.csv)", fix)
     k = next((c.removeprefix("precision_at_") for c in metrics.columns if c.startswith("precision_at_")), None)
-    definitions = {k_.removeprefix("trigger."): v for k_, v in sorted(backtest.data.params.items())
+    definitions = {k_.removeprefix("trigger."): v for k_, v in sorted(backtest.params.items())
                    if k_.startswith("trigger.")}
     _need(definitions, section, "the trigger definitions (parameters trigger.<name>)", fix)
     columns = ("trigger", "lead", "route", "events", "signals", "hit_rate", "false_alarm_ratio",
@@ -421,12 +360,12 @@ def _triggers(backtest, art) -> dict:
             "reliability": _records(gaps, ("trigger", "lead", "route", "kind", "n", "mean_abs_gap"))}
 
 
-def _calibration(train, metrics: list[dict], model: str, triggers: dict, art) -> dict:
+def _calibration(train: RunRecord, metrics: list[dict], model: str, triggers: dict) -> dict:
     coverage = [{"horizon": r["horizon"], "n": r.get("n"), "coverage80": r.get("coverage80"),
                  "width80": r.get("width80")} for r in metrics if r["model"] == model]
     _need([r for r in coverage if r["coverage80"] is not None], "Calibration",
           "the 80% interval coverage of the model", "backtest a spec with quantiles 0.1 and 0.9")
-    n_cal = {int(k.removeprefix("n_calibration_h")): int(v) for k, v in train.data.metrics.items()
+    n_cal = {int(k.removeprefix("n_calibration_h")): int(v) for k, v in train.metrics.items()
              if k.startswith("n_calibration_h")}
     _need(n_cal, "Calibration", "the trained model's calibration counts (n_calibration_h*)", "retrain")
     brier = [{k: r[k] for k in ("trigger", "lead", "route", "brier_raw", "brier", "brier_skill")}
@@ -435,22 +374,22 @@ def _calibration(train, metrics: list[dict], model: str, triggers: dict, art) ->
             "reliability": triggers["reliability"]}
 
 
-def _fairness(backtest, art) -> dict:
+def _fairness(backtest: RunRecord) -> dict:
     section, fix = "Fairness", "run forecast backtest with --triggers models/triggers.yaml"
-    tags = backtest.data.tags
+    tags = backtest.tags
     _need(tags.get("fairness_passed"), section, f"the fairness verdict (tag fairness_passed) of backtest run "
-          f"{backtest.info.run_id}", fix)
+          f"{backtest.run_id}", fix)
     verdicts = {k.removeprefix("fairness_passed_"): v for k, v in sorted(tags.items())
                 if k.startswith("fairness_passed_")}
     _need(verdicts, section, "the per-route verdicts (tags fairness_passed_<route>)", fix)
     route = "forecast" if "forecast" in verdicts else next(iter(verdicts))
-    by_group = art.table(f"fairness/{route}/fairness_by_group.csv")
+    by_group = backtest.table(f"fairness/{route}/fairness_by_group.csv")
     _need(by_group, section, f"the by-group table (fairness/{route}/fairness_by_group.csv)", fix)
     failures, policy = {}, ""
     for name in verdicts:
-        local = art.read(f"fairness/{name}/summary.txt")
-        _need(local, section, f"the fairness summary of route {name} (fairness/{name}/summary.txt)", fix)
-        lines = local.read_text(encoding="utf-8").splitlines()
+        text = backtest.text(f"fairness/{name}/summary.txt")
+        _need(text, section, f"the fairness summary of route {name} (fairness/{name}/summary.txt)", fix)
+        lines = text.splitlines()
         found = re.search(r"\(policy (.+)\)\s*$", lines[0]) if lines else None
         policy = policy or (found.group(1) if found else "")
         failures[name] = [line.strip().removeprefix("failed: ") for line in lines if line.strip().startswith("failed:")]
@@ -458,26 +397,3 @@ def _fairness(backtest, art) -> dict:
                "false_alarm_ratio", "mase", "status")
     return {"overall": tags["fairness_passed"], "verdicts": verdicts, "route": route, "policy": policy,
             "by_group": _records(by_group, columns), "failures": failures}
-
-
-def write_card(card: ModelCard, train_run_id: str, *, tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:
-    """Log the card to its train run (``model_card/model_card.md`` and ``.html``) and tag ``card_sha256``.
-
-    Returns
-    -------
-    (sha256, paths)
-        ``paths`` maps ``markdown`` and ``html`` to the artifacts' URIs.
-    """
-    if card.train_run_id != train_run_id:
-        raise ForecastError(f"this card is about run {card.train_run_id}, not {train_run_id}: build the card "
-                            f"of run {train_run_id} first")
-    client = _client(tracking_uri)
-    run = _get_run(client, train_run_id, "train")
-    markdown = card.to_markdown()
-    digest = hashlib.sha256(markdown.encode("utf-8")).hexdigest()
-    client.log_text(train_run_id, markdown, "model_card/model_card.md")
-    client.log_text(train_run_id, card.to_html(), "model_card/model_card.html")
-    client.set_tag(train_run_id, "card_sha256", digest)
-    client.set_tag(train_run_id, "card_backtest_run_id", card.details["backtest_run_id"])  # the gate's evidence
-    base = run.info.artifact_uri.rstrip("/")
-    return digest, {"markdown": f"{base}/model_card/model_card.md", "html": f"{base}/model_card/model_card.html"}

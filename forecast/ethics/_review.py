@@ -1,19 +1,21 @@
 """Review records and sign-offs: reviewers answer the checklists and approve or reject a run.
 
+What is reviewed is a :class:`ReviewSubject`: a train run, its model card's SHA-256, its model's
+digest and its author (:func:`forecast.tracking.read_review_subject` reads it from MLflow; the
+run-id based calls are :mod:`forecast.pipeline`'s ``start_review``, ``sign``, ``review_state``).
+
 A review of a train run is a YAML file, ``ethics/reviews/<run_id>.yaml``, written by
-:func:`start_review` from the checklists: one entry per item, answered with :func:`answer` (or
-by editing the file; it is validated on every read). :func:`sign` appends a ``review.sign``
-entry to the hash-chained audit log, bound to the run id, the card's SHA-256 and the model's
-digest. :func:`review_state` applies the rules of the ``review:`` section of the policy: a
-changed card or model voids earlier sign-offs, both roles must approve, the run's author is
-never the only approver, a rejection blocks until a new review, approvals expire.
+:func:`new_review` from the checklists: one entry per item, answered with :func:`answer` (or
+by editing the file; it is validated on every read). :func:`sign_review` appends a
+``review.sign`` entry to the hash-chained audit log, bound to the run id, the card's SHA-256 and
+the model's digest. :func:`judge_review` applies the rules of the ``review:`` section of the
+policy: a changed card or model voids earlier sign-offs, both roles must approve, the run's
+author is never the only approver, a rejection blocks until a new review, approvals expire.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from forecast.errors import ForecastError
 from forecast.ethics._audit import DEFAULT_LOG, AuditLog, Entry
 from forecast.ethics._checklists import ROLES, checklists_hash, load_checklists
+from forecast.policy import load_policy
 
-__all__ = ["REVIEWS_DIR", "ReviewItem", "Review", "ReviewState", "start_review", "answer", "sign",
-           "review_state", "read_review", "model_digest"]
+__all__ = ["REVIEWS_DIR", "ReviewItem", "Review", "ReviewState", "ReviewSubject", "new_review", "answer",
+           "check_sign_off", "sign_review", "judge_review", "read_review"]
 
 #: Where review records live (relative to the working folder).
 REVIEWS_DIR = Path("ethics/reviews")
@@ -113,53 +116,22 @@ class ReviewState:
         return not self.problems
 
 
-# --- MLflow -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReviewSubject:
+    """What a review is about: a train run, the SHA-256 of its model card (None: no card yet), the
+    digest of its model's files and who ran it (the author never approves alone)."""
 
-def _train_run(run_id: str, tracking_uri: str | None):
-    from forecast.tracking import get_run
-
-    return get_run(run_id, kind="train", tracking_uri=tracking_uri,
-                   purpose="reviews are of runs of `forecast train`")
-
-
-def model_digest(client, run_id: str) -> str:
-    """SHA-256 over the run's ``model/`` artifact files: each relative path and its content's
-    SHA-256, in path order. Changes whenever any file of the logged model changes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            folder = _download_model(client, run_id, tmp)
-        except Exception as error:  # MLflow raises several types for a missing artifact
-            raise ForecastError(f"run {run_id} has no model/ artifact to review ({error}); log the model with "
-                                "`forecast train`") from None
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        if not files:
-            raise ForecastError(f"run {run_id} has an empty model/ artifact; log the model with `forecast train`")
-        digest = hashlib.sha256()
-        for path in files:
-            digest.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode("ascii") + b"\n")
-    return digest.hexdigest()
+    run_id: str
+    card_sha256: str | None
+    model_digest: str
+    author: str | None = None
 
 
-def _download_model(client, run_id: str, folder: str) -> Path:
-    """The run's ``model/`` files: MLflow 3 keeps a model logged with ``name="model"`` as a logged
-    model of the run (read from its own location, so that no global tracking URI is involved);
-    older runs and copies keep it among the run's artifacts."""
-    import mlflow
-
-    outputs = client.get_run(run_id).outputs
-    for output in outputs.model_outputs if outputs is not None else []:
-        logged = client.get_logged_model(output.model_id)
-        if logged.name == "model":
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=logged.artifact_location, dst_path=folder))
-    return Path(client.download_artifacts(run_id, "model", folder))
-
-
-def _card_sha256(run, run_id: str) -> str:
-    card = run.data.tags.get("card_sha256")
-    if not card:
-        raise ForecastError(f"run {run_id} has no model card (tag card_sha256); run `forecast card {run_id}` first")
-    return card
+def _card_sha256(subject: ReviewSubject) -> str:
+    if not subject.card_sha256:
+        raise ForecastError(f"run {subject.run_id} has no model card (tag card_sha256); run "
+                            f"`forecast card {subject.run_id}` first")
+    return subject.card_sha256
 
 
 # --- the review file ----------------------------------------------------------------------
@@ -172,14 +144,15 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def start_review(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,
-                 restart: bool = False) -> Path:
+def new_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DIR, restart: bool = False) -> Path:
     """Write the review record of a train run from the checklists, every item unanswered.
 
     Parameters
     ----------
-    run_id : str
-        A train run with a model card (tag ``card_sha256``).
+    subject : ReviewSubject
+        The train run; it must have a model card (``card_sha256``).
+    reviews_dir : path
+        Where review records live (``ethics/reviews``).
     restart : bool
         Start a new review when one exists (needed after a rejection); the old file is kept,
         renamed ``<run_id>.<time>.yaml``.
@@ -189,8 +162,8 @@ def start_review(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
     Path
         ``<reviews_dir>/<run_id>.yaml``.
     """
-    client, run = _train_run(run_id, tracking_uri)
-    card = _card_sha256(run, run_id)
+    run_id = subject.run_id
+    card = _card_sha256(subject)
     path = _path(run_id, reviews_dir)
     if path.exists():
         if not restart:
@@ -200,7 +173,7 @@ def start_review(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
     checklists = load_checklists()
     items = [ReviewItem(id=i.id, question=i.question, evidence_asked=i.evidence, answered_by=i.answered_by,
                         blocking=i.blocking) for c in checklists for i in c.items]
-    review = Review(run_id=run_id, card_sha256=card, model_digest=model_digest(client, run_id),
+    review = Review(run_id=run_id, card_sha256=card, model_digest=subject.model_digest,
                     checklists_hash=checklists_hash(checklists), started=_now().isoformat(), items=items)
     _write(review, path)
     return path
@@ -282,24 +255,33 @@ def _log(log: AuditLog | str | Path | None) -> AuditLog:
     return log if isinstance(log, AuditLog) else AuditLog(DEFAULT_LOG if log is None else log)
 
 
-def sign(run_id: str, reviewer: str, role: str, decision: str, comment: str = "", *, key=None,
-         log: AuditLog | str | Path | None = None, tracking_uri: str | None = None,
-         reviews_dir: str | Path = REVIEWS_DIR) -> Entry:
-    """Append a ``review.sign`` entry to the audit log, bound to the run's current card and model.
-
-    Refuses to approve while items of the reviewer's role are unanswered or a blocking one is
-    answered "no", or when the card or model changed since the review started.
-    """
+def check_sign_off(reviewer: str, role: str, decision: str) -> None:
+    """Refuse a sign-off with an unknown role or decision or without a reviewer's name."""
     if role not in ROLES:
         raise ForecastError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
     if decision not in DECISIONS:
         raise ForecastError(f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
     if not reviewer or not reviewer.strip():
         raise ForecastError("the reviewer's name is empty")
-    client, run = _train_run(run_id, tracking_uri)
-    card = _card_sha256(run, run_id)
+
+
+def sign_review(subject: ReviewSubject, reviewer: str, role: str, decision: str, comment: str = "", *, key=None,
+                log: AuditLog | str | Path | None = None, reviews_dir: str | Path = REVIEWS_DIR) -> Entry:
+    """Append a ``review.sign`` entry to the audit log, bound to the run's current card and model.
+
+    Refuses to approve while items of the reviewer's role are unanswered or a blocking one is
+    answered "no", or when the card or model changed since the review started.
+
+    Returns
+    -------
+    Entry
+        The audit-log entry written.
+    """
+    check_sign_off(reviewer, role, decision)
+    run_id = subject.run_id
+    card = _card_sha256(subject)
     review = read_review(run_id, reviews_dir=reviews_dir)
-    digest = model_digest(client, run_id)
+    digest = subject.model_digest
     if decision == "approve":
         if (card, digest) != (review.card_sha256, review.model_digest):
             what = "model card" if card != review.card_sha256 else "model"
@@ -318,19 +300,29 @@ def sign(run_id: str, reviewer: str, role: str, decision: str, comment: str = ""
     return _log(log).append(SIGN_KIND, reviewer.strip(), payload, key=key)
 
 
-def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,
+def judge_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DIR,
                  log: AuditLog | str | Path | None = None, policy=None, now: datetime | None = None) -> ReviewState:
     """Apply the review rules to a run; ``state.approved`` is True only when nothing is wrong.
 
-    Raises ForecastError only when the run cannot be read or its review file is invalid; every
-    unmet rule (no review yet included) is a readable line of ``state.problems``.
-    """
-    from forecast.policy._policy import load_policy
+    Parameters
+    ----------
+    subject : ReviewSubject
+        The train run, its card's hash, its model's digest and its author.
+    reviews_dir : path
+    log : AuditLog or path, optional
+        The audit log holding the sign-offs (default ``ethics/audit.log.jsonl``).
+    policy : Policy, optional
+        Default: :func:`forecast.policy.load_policy`; its ``review`` section holds the rules.
+    now : datetime, optional
+        For sign-off expiry (default: now, UTC).
 
-    client, run = _train_run(run_id, tracking_uri)
-    card = run.data.tags.get("card_sha256")
-    author = run.data.tags.get("mlflow.user")
-    digest = model_digest(client, run_id)
+    Raises
+    ------
+    ForecastError
+        Only when the review file is invalid; every unmet rule (no review yet included) is a
+        readable line of ``state.problems``.
+    """
+    run_id, card, author, digest = subject.run_id, subject.card_sha256, subject.author, subject.model_digest
     policy = load_policy() if policy is None else policy
     if not _path(run_id, reviews_dir).is_file():
         needed = policy.review.needed() if policy.review is not None else {}

@@ -16,6 +16,7 @@ An optional mitigation sets group-aware thresholds from past outcomes only::
 """
 
 from forecast.fairness._groups import area_groups
+from forecast.fairness._metrics import limit_text
 from forecast.fairness._mitigate import group_thresholds, mitigation_tradeoff
 from forecast.policy import MetricLimit, Minimums, Policy, load_policy
 from forecast.fairness._report import FairnessReport, fairness_report
@@ -24,7 +25,7 @@ __all__ = [
     # groups of areas
     "area_groups",
     # the report
-    "fairness_report", "FairnessReport",
+    "fairness_report", "FairnessReport", "limit_text",
     # the policy
     "load_policy", "Policy", "MetricLimit", "Minimums",
     # mitigation

@@ -206,7 +206,7 @@ def judge(table: pd.DataFrame, metric: str, policy: Policy,
         else:
             eligible.append(group)
     result = {"metric": metric, "difference": math.nan, "ratio": math.nan,
-              "limit": _limit_text(limit), "passed": pd.NA, "status": "",
+              "limit": limit_text(limit), "passed": pd.NA, "status": "",
               "groups_compared": ", ".join(map(str, eligible)), "n_groups_compared": len(eligible),
               "measured": metric, "worst_group": None, "worst_value": math.nan, "best_group": None,
               "best_value": math.nan, "groups_left_out": "; ".join(small)}
@@ -262,7 +262,7 @@ def _equalized_odds(result: dict, table: pd.DataFrame, outcomes, eligible: list)
                   best_group=best, best_value=float(values[best]))
 
 
-def _limit_text(limit) -> str:
+def limit_text(limit) -> str:
     parts = []
     if limit.max_difference is not None:
         parts.append(f"difference <= {limit.max_difference:g}")

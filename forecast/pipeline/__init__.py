@@ -1,4 +1,6 @@
-"""The pipeline's steps as library calls: ingest raw files, train a model, assess triggers.
+"""The pipeline's steps as library calls: ingest raw files, train a model, assess triggers; and the
+run-id based operations that join MLflow (:mod:`forecast.tracking`) with the judgements of
+:mod:`forecast.ethics` and the rendering of :mod:`forecast.report`.
 
 Each step joins the lower layers (io, cube, features, models, backtest, triggers, fairness)
 into one call that the CLI, the MLproject entry points and the notebooks share::
@@ -6,10 +8,46 @@ into one call that the CLI, the MLproject entry points and the notebooks share::
     from forecast.pipeline import ingest, train
     result = ingest(["dtm.csv"], "dtm", areas="adm2.geojson")
     trained = train(result.cube, spec, triggers=triggers)
+
+A train run's card, review, release and report, by run id (tracking reads the evidence once,
+ethics or report judges or renders it, tracking writes the outcome back)::
+
+    from forecast.pipeline import build_card, write_card, start_review, answer, sign, review_state
+    card = build_card(train_run_id)                      # fails naming any section it cannot fill
+    sha256, uris = write_card(card, train_run_id)
+    start_review(run_id)                                 # ethics/reviews/<run_id>.yaml
+    answer(run_id, "dseg.problem.needs_based", "yes", "the AA framework, p. 3", by="amina")
+    sign(run_id, "amina", "ethics", "approve")           # appended to the audit log
+    review_state(run_id).problems                        # what still blocks release
+
+    from forecast.pipeline import evaluate_gate, release, release_status
+    evaluate_gate(run_id).to_frame()                     # the table `forecast release` prints
+    outcome = release(run_id, "somalia-arrivals", by="amina")
+    outcome.released, outcome.version                    # (False, None) when refused
+    release_status(run_id).label                         # "NOT RELEASED — for review only" until then
+
+    from forecast.pipeline import build_report, log_report
+    report = build_report(run_id, boundaries="som_adm2.geojson")
+    log_report(report, "out/report.html")                # the next report compares with it
 """
 
 from forecast.pipeline._assess import assess
+from forecast.pipeline._card import build_card, write_card
 from forecast.pipeline._ingest import Ingested, ingest
+from forecast.pipeline._release import evaluate_gate, release, release_status
+from forecast.pipeline._report import build_report, log_report
+from forecast.pipeline._review import answer, review_state, sign, start_review
 from forecast.pipeline._train import TrainedModel, train
 
-__all__ = ["ingest", "Ingested", "train", "TrainedModel", "assess"]
+__all__ = [
+    # the steps
+    "ingest", "Ingested", "train", "TrainedModel", "assess",
+    # a train run's model card
+    "build_card", "write_card",
+    # its review
+    "start_review", "answer", "sign", "review_state",
+    # the release gate
+    "evaluate_gate", "release", "release_status",
+    # the forecast report
+    "build_report", "log_report",
+]

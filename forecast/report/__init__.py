@@ -5,24 +5,52 @@ cross their trigger within the lead time (probability, expected arrivals and int
 changed since the previous report, a map, fan charts of the most urgent districts, the model's
 track record, who it serves less well, what the data cannot say, and the model card summary
 with the release status. A model the gate has not released carries "NOT RELEASED — for review
-only" on every page::
+only" on every page.
 
-    from forecast.report import build_report, write_report
+The run-id based calls are :mod:`forecast.pipeline`'s (they read MLflow through
+:mod:`forecast.tracking`)::
+
+    from forecast.pipeline import build_report, log_report
     report = build_report(train_run_id, boundaries="som_adm2.geojson")
     report.headline                                # the areas expected to cross, most urgent first
     write_report(report, "out/report.html")        # or .pdf
     log_report(report, "out/report.html")          # to the train run; the next report compares with it
+
+Here, with no tracking store involved, a report is ranked, assembled and rendered from plain
+inputs (a trained model, a cube, the :class:`~forecast.ethics.Evidence` and the model card)::
+
+    from forecast.report import assemble_report, rank_areas, to_html
+    ranking = rank_areas(trained, cube, run_id)
+    report = assemble_report(evidence, card, ranking, trained, cube, status=status, policy=policy,
+                             sensitivity="high")
+    to_html(report)
+
+:func:`check_report` opens a written report in headless Chromium as a reader would.
 """
 
-from forecast.report._build import HEADLINE_COLUMNS, ForecastReport, build_report, compare, find_previous
-from forecast.report._log import log_report
+from forecast.report._browser import RenderCheck, check_report, find_chromium
+from forecast.report._build import (
+    HEADLINE_COLUMNS,
+    ForecastReport,
+    Ranking,
+    assemble_report,
+    check_admin_level,
+    compare,
+    headline_artifact,
+    headline_month,
+    rank_areas,
+    read_headline,
+    read_previous,
+)
 from forecast.report._render import people, to_html, to_pdf, write_report
 
 __all__ = [
     # build
-    "build_report", "ForecastReport", "compare", "find_previous", "HEADLINE_COLUMNS",
+    "rank_areas", "Ranking", "assemble_report", "ForecastReport", "check_admin_level", "HEADLINE_COLUMNS",
+    # the previous report
+    "compare", "headline_artifact", "headline_month", "read_headline", "read_previous",
     # render
     "to_html", "to_pdf", "write_report", "people",
-    # MLflow
-    "log_report",
+    # check in a browser
+    "check_report", "find_chromium", "RenderCheck",
 ]

@@ -1,15 +1,16 @@
-"""Gather a forecast report from a ``forecast train`` run: the ranking, its track record, its caveats.
+"""Gather a forecast report: the ranking, its track record, its caveats, from plain inputs.
 
-:func:`build_report` reads the train run and everything it stands on (the trained model, the
-cube it forecasts from, the model card and the backtest the card cites, the release status)
-and returns a :class:`ForecastReport`: plain tables and PNG figures, with the publication
-rules of the policy already applied (small cells withheld, admin level checked, no microdata).
-Rendering is :mod:`forecast.report._render`'s job.
+:func:`forecast.pipeline.build_report` reads a ``forecast train`` run and everything it stands
+on (the trained model, the cube it forecasts from, the model card and the backtest the card
+cites, the release status, the previous report); here, with no tracking store involved,
+:func:`rank_areas` ranks the areas with the trained model and :func:`assemble_report` turns it
+all into a :class:`ForecastReport`: plain tables and PNG figures, with the publication rules of
+the policy applied (small cells withheld, admin level checked, no microdata). Rendering is
+:mod:`forecast.report._render`'s job.
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,13 +20,16 @@ import pandas as pd
 
 from forecast._names import AREA, AREA_NAME, TIME
 from forecast.errors import ForecastError
+from forecast.ethics import NOT_RELEASED, Evidence, ModelCard, ReleaseStatus
+from forecast.policy import admin_level_allowed, finest_admin_level, small_cell_k
+from forecast.report._figures import fan_charts, map_figure, reliability_figure, skill_figure
 
-__all__ = ["ForecastReport", "build_report", "find_previous", "HEADLINE_COLUMNS"]
+__all__ = ["ForecastReport", "Ranking", "rank_areas", "assemble_report", "check_admin_level", "headline_artifact",
+           "headline_month", "read_headline", "read_previous", "compare", "HEADLINE_COLUMNS"]
 
 #: What a report keeps of each area, and what the next report compares against.
 HEADLINE_COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper",
                     "threshold", "last_data", "status"]
-_PURPOSE = "a forecast report is about a run of `forecast train --triggers models/triggers.yaml`"
 #: Probability changes smaller than this are not called a change.
 MIN_CHANGE = 0.10
 
@@ -86,76 +90,48 @@ class ForecastReport:
         return int(self.meta["small_cell_k"])
 
 
-def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: int | None = None,
-                 boundaries: str | Path | None = None, previous: str | Path | None = None,
-                 card_inputs=None, policy=None, top: int = 6, tracking_uri: str | None = None,
-                 progress=None) -> ForecastReport:
-    """Build the forecast report of a ``forecast train --triggers ...`` run.
+@dataclass(frozen=True)
+class Ranking:
+    """The areas ranked against one trigger at one lead, from the cube's last month.
+
+    Attributes
+    ----------
+    trigger : TriggerSpec
+    lead : int
+    forecasts : DataFrame
+        The model's forecasts from the last month (for the fan charts).
+    table : DataFrame
+        Every area (:data:`HEADLINE_COLUMNS`).
+    month : str
+        The last month of data, ``YYYY-MM``.
+    """
+
+    trigger: object
+    lead: int
+    forecasts: pd.DataFrame
+    table: pd.DataFrame
+    month: str
+
+
+def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: int | None = None) -> Ranking:
+    """Forecast from the last month of ``data`` and rank the areas against a trigger.
 
     Parameters
     ----------
+    trained : TrainedModel
+        The model of train run ``run_id`` (:func:`forecast.tracking.load_trained`).
+    data : xarray.Dataset
+        The cube to forecast from.
     run_id : str
-        The train run (its model forecasts from the cube's last month).
-    cube : xarray.Dataset, str or Path, optional
-        The data to forecast from; default: the cube the run was trained on (tag ``cube_path``).
+        Named in the errors.
     trigger, lead : optional
         Default: the model's first trigger, and lead 3 when it has one, else its first lead.
-    boundaries : path, optional
-        A COD GeoJSON of the areas, for the map; without it the report groups a table by admin1.
-    previous : path, optional
-        The headline CSV of the previous report; default: the latest earlier report logged
-        for the same model and trigger in the run's experiment (none: the first report).
-    card_inputs : CardInputs or path, optional
-        As in :func:`forecast.ethics.build_card` (default ``models/cards/<model>.yaml``).
-    policy : Policy, optional
-        Default: :func:`forecast.fairness.load_policy`; its ``release`` section sets the
-        small-cell threshold and the finest admin level the data's sensitivity allows.
-    top : int
-        Fan charts for this many areas (the most urgent first).
-    tracking_uri : str, optional
-    progress : callable, optional
-        Called with a short description of each step.
 
     Raises
     ------
     ForecastError
-        An unknown run or one of another kind, a model trained without triggers, a missing
-        card input or backtest, a policy without a release section, or data finer than the
-        sensitivity allows to publish.
+        The model was trained without triggers, or has no trigger of that name.
     """
-    import mlflow
-
-    from forecast.cube import load_cube
-    from forecast.ethics._card import build_card
-    from forecast.ethics._gate import NOT_RELEASED, release_status
-    from forecast.policy._policy import load_policy
-    from forecast.report._figures import fan_charts, map_figure, reliability_figure, skill_figure
-    from forecast.tracking import get_run, use_store as _store
-
-    step = progress or (lambda _: None)
-    step("reading the run and its data")
-    client, train = get_run(run_id, kind="train", purpose=_PURPOSE, tracking_uri=tracking_uri)
-    given = None if previous is None else _read_previous(previous)  # a bad file fails before the slow steps
-    tags = train.data.tags
-    rules = load_policy() if policy is None else policy
-    if rules.release is None:
-        raise ForecastError(f"policy {rules.source} has no release section: without its small-cell threshold and "
-                            "admin levels nothing can be published; add release: (see ethics/policy.yaml)")
-    if cube is None:
-        cube = tags.get("cube_path")
-        if not cube:
-            raise ForecastError(f"run {run_id} does not say which cube it was trained on; pass --cube")
-    data = load_cube(cube) if isinstance(cube, (str, Path)) else cube
-    sensitivity = tags.get("sensitivity") or data.attrs.get("sensitivity") or "unknown"
-    _check_admin_level(data, sensitivity, rules)
-    k = rules.release.small_cell.k
-
-    step("forecasting from the last month")
-    with _store(tracking_uri):
-        try:
-            trained = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").unwrap_python_model().trained
-        except Exception as error:  # MLflow raises several types for a run without a model
-            raise ForecastError(f"cannot load the model of run {run_id}: {error}") from None
     if not trained.triggers:
         raise ForecastError(f"run {run_id} was trained without triggers; a report ranks areas against one: "
                             "forecast train --triggers models/triggers.yaml")
@@ -165,62 +141,87 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
                             f"{', '.join(t.name for t in trained.triggers)}")
     lead = (3 if 3 in spec.leads else spec.leads[0]) if lead is None else int(lead)
     forecasts = trained.predict(data)
-    ranking = trained.prioritize(data, spec.name, lead)[HEADLINE_COLUMNS]
-    month = f"{pd.Timestamp(data[TIME].values[-1]):%Y-%m}"
+    table = trained.prioritize(data, spec.name, lead)[HEADLINE_COLUMNS]
+    return Ranking(trigger=spec, lead=lead, forecasts=forecasts, table=table,
+                   month=f"{pd.Timestamp(data[TIME].values[-1]):%Y-%m}")
 
-    step("reading the model card and its backtest")
-    card = build_card(run_id, card_inputs, tracking_uri=tracking_uri)
-    status = release_status(run_id, client=client)
-    with tempfile.TemporaryDirectory() as tmp:
-        backtest_id = card.details["backtest_run_id"]
-        reliability = _table(client, backtest_id, "triggers/reliability.csv", tmp)
+
+def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, trained, data, *, status: ReleaseStatus,
+                    policy, sensitivity: str, previous: tuple[pd.DataFrame | None, dict | None] = (None, None),
+                    boundaries: str | Path | None = None, top: int = 6) -> ForecastReport:
+    """The forecast report of a train run, from plain inputs (no tracking store involved).
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The train run and the backtest behind its card (its ``triggers/reliability.csv``).
+    card : ModelCard
+        The model card built from ``evidence``.
+    ranking : Ranking
+        :func:`rank_areas` of the trained model on ``data``.
+    trained : TrainedModel
+    data : xarray.Dataset
+        The cube the ranking forecast from.
+    status : ReleaseStatus
+        Whether the model is released; an unreleased one carries the watermark on every page.
+    policy : Policy
+        Its ``release`` section sets the small-cell threshold.
+    sensitivity : str
+        The data's sensitivity (from the manifest).
+    previous : (DataFrame, dict) or (None, None)
+        The previous report's headline and where it came from; ``(None, None)`` for a first report.
+    boundaries : path, optional
+        A COD GeoJSON of the areas, for the map.
+    top : int
+        Fan charts for this many areas (the most urgent first).
+    """
+    k = small_cell_k(policy)
+    spec, lead, ranked, month = ranking.trigger, ranking.lead, ranking.table, ranking.month
+    train, backtest = evidence.train, evidence.backtest
+    tags = train.tags
     model = tags.get("model", "")
-    meta = {"run_id": run_id, "model": model, "experiment_id": train.info.experiment_id,
+    meta = {"run_id": train.run_id, "model": model, "experiment_id": train.experiment_id,
             "trigger": spec.name, "trigger_description": spec.describe(), "trigger_text": " ".join(
                 str(spec.description or "").split()), "probability": spec.probability, "lead": lead,
             "data_month": month, "first_month": f"{pd.Timestamp(data[TIME].values[0]):%Y-%m}",
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "release": status.label, "watermark": None if status.released else NOT_RELEASED,
-            "small_cell_k": k, "policy": str(rules.source), "sensitivity": sensitivity,
-            "backtest_run_id": backtest_id, "target": trained.spec.target, "n_areas": int(data.sizes[AREA])}
-
-    step("comparing with the previous report")
-    prev_table, prev_meta = given if given is not None else _logged_previous(client, train, spec.name, lead, month)
-    changes = None if prev_table is None else compare(ranking, prev_table)
-
-    step("drawing the map and the charts")
-    top_areas = _top_areas(ranking, top)
-    figures = {"fans": fan_charts(data, forecasts, ranking, top_areas, trained.spec, k=k),
+            "small_cell_k": k, "policy": str(policy.source), "sensitivity": sensitivity,
+            "backtest_run_id": card.details["backtest_run_id"], "target": trained.spec.target,
+            "n_areas": int(data.sizes[AREA])}
+    prev_table, prev_meta = previous
+    changes = None if prev_table is None else compare(ranked, prev_table)
+    reliability = None if backtest is None else backtest.table("triggers/reliability.csv")
+    figures = {"fans": fan_charts(data, ranking.forecasts, ranked, _top_areas(ranked, top), trained.spec, k=k),
                "skill": skill_figure(_skill(card.metrics, model)),
                "reliability": reliability_figure(reliability, spec.name, lead, "forecast")}
     if boundaries is not None:
-        figures["map"] = map_figure(boundaries, ranking, spec, lead, month)
-    return ForecastReport(meta=meta, ranking=ranking, changes=changes, previous=prev_meta,
+        figures["map"] = map_figure(boundaries, ranked, spec, lead, month)
+    return ForecastReport(meta=meta, ranking=ranked, changes=changes, previous=prev_meta,
                           track=_track(card, model, spec.name, lead), fairness=_fairness(card, spec.name, lead),
-                          data=_data(card, ranking, data, trained.spec.target, sensitivity),
+                          data=_data(card, ranked, data, trained.spec.target, sensitivity),
                           card=_card_summary(card, tags), figures=figures)
 
 
-def _check_admin_level(cube, sensitivity: str, rules) -> None:
-    finest = rules.release.admin_level.finest
+def check_admin_level(cube, sensitivity: str, policy) -> None:
+    """Refuse data finer than the policy publishes at ``sensitivity`` (or when it cannot be told).
+
+    The admin level is the cube's attribute ``admin_level``, else the finest of its
+    ``admin_level`` coordinate.
+    """
     level = cube.attrs.get("admin_level")
     if level is None and "admin_level" in cube.coords:
         level = int(np.max(cube["admin_level"].values))
-    allowed = finest.get(sensitivity)
-    if level is None or allowed is None:
+    allowed = admin_level_allowed(level, sensitivity, policy)
+    if allowed is None:
         raise ForecastError(f"cannot tell whether admin level {level} may be published at sensitivity "
-                            f"{sensitivity!r} (policy {rules.source} allows {finest}); ingest the data with "
-                            "forecast ingest so its manifest records both")
-    if int(level) > int(allowed):
-        raise ForecastError(f"the data are admin{level} at sensitivity {sensitivity}; policy {rules.source} "
-                            f"publishes nothing finer than admin{allowed} at that sensitivity: aggregate the cube "
-                            f"(forecast.aggregate(cube, level={allowed})) and train on it")
-
-
-def _table(client, run_id: str, path: str, folder: str) -> pd.DataFrame | None:
-    from forecast.ethics._card import _Artifacts
-
-    return _Artifacts(client, run_id, Path(folder)).table(path)
+                            f"{sensitivity!r} (policy {policy.source} allows {policy.release.admin_level.finest}); "
+                            "ingest the data with forecast ingest so its manifest records both")
+    if not allowed:
+        finest = finest_admin_level(sensitivity, policy)
+        raise ForecastError(f"the data are admin{level} at sensitivity {sensitivity}; policy {policy.source} "
+                            f"publishes nothing finer than admin{finest} at that sensitivity: aggregate the cube "
+                            f"(forecast.aggregate(cube, level={finest})) and train on it")
 
 
 def _top_areas(ranking: pd.DataFrame, top: int) -> list[str]:
@@ -231,44 +232,26 @@ def _top_areas(ranking: pd.DataFrame, top: int) -> list[str]:
 # --- the previous report ---------------------------------------------------------------------
 
 def headline_artifact(trigger: str, lead: int, month: str) -> str:
+    """Where a report's headline is logged in its train run: ``report/headline_<month>_<trigger>_l<lead>.csv``."""
     return f"report/headline_{month}_{trigger}_l{lead}.csv"
 
 
-def find_previous(client, train, trigger: str, lead: int, month: str) -> tuple[str, str, str] | None:
-    """The latest report before ``month`` of the same model and trigger in the run's experiment:
-    ``(run_id, month, artifact path)``, or None."""
-    runs = client.search_runs([train.info.experiment_id],
-                              filter_string=f"tags.kind = 'train' and tags.model = '{train.data.tags.get('model')}' "
-                                            "and tags.reported = 'true'")
-    best = None
+def headline_month(name: str, trigger: str, lead: int) -> str | None:
+    """The month of a headline file named as :func:`headline_artifact` names it for ``trigger``
+    and ``lead``; None for any other file."""
     suffix = f"_{trigger}_l{lead}.csv"
-    for run in runs:
-        for item in client.list_artifacts(run.info.run_id, "report"):
-            name = Path(item.path).name
-            if not (name.startswith("headline_") and name.endswith(suffix)):
-                continue
-            earlier = name.removeprefix("headline_").removesuffix(suffix)
-            if earlier < month and (best is None or (earlier, run.info.start_time) > (best[1], best[3])):
-                best = (run.info.run_id, earlier, item.path, run.info.start_time)
-    return None if best is None else best[:3]
+    if not (name.startswith("headline_") and name.endswith(suffix)):
+        return None
+    return name.removeprefix("headline_").removesuffix(suffix)
 
 
-def _read_previous(explicit) -> tuple[pd.DataFrame, dict]:
-    path = Path(explicit)
+def read_previous(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The headline CSV of a previous report given as a file, and where it came from."""
+    path = Path(path)
     if not path.is_file():
         raise ForecastError(f"previous report {path} not found: pass the headline CSV a report wrote "
                             "(report/headline_<month>_<trigger>_l<lead>.csv in its train run)")
-    return _read_headline(path), {"source": str(path), "month": _month_of(path.name), "run_id": None}
-
-
-def _logged_previous(client, train, trigger, lead, month):
-    found = find_previous(client, train, trigger, lead, month)
-    if found is None:
-        return None, None
-    run_id, earlier, artifact = found
-    with tempfile.TemporaryDirectory() as tmp:
-        table = _read_headline(Path(client.download_artifacts(run_id, artifact, tmp)))
-    return table, {"source": f"runs:/{run_id}/{artifact}", "month": earlier, "run_id": run_id}
+    return read_headline(path), {"source": str(path), "month": _month_of(path.name), "run_id": None}
 
 
 def _month_of(name: str) -> str | None:
@@ -276,7 +259,9 @@ def _month_of(name: str) -> str | None:
     return parts[0] if parts and len(parts[0]) == 7 else None
 
 
-def _read_headline(path: Path) -> pd.DataFrame:
+def read_headline(path: str | Path) -> pd.DataFrame:
+    """A report's headline table, refused when it is not one (the columns ``compare`` needs)."""
+    path = Path(path)
     try:
         table = pd.read_csv(path, dtype={AREA: str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

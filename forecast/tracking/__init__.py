@@ -2,13 +2,34 @@
 
 Everything the toolkit writes to or reads from an MLflow store goes through here: logging
 backtests and trained models, finding runs and checking their kind, loading a trained
-forecaster back. The tracking store is MLflow's own default (``sqlite:///mlflow.db`` in the
+forecaster back, reading the evidence a model card, the release gate or a report judges (once,
+as a plain :class:`~forecast.ethics.Evidence`), the model registry and its alias ``released``,
+and publishing model cards, gate reports and report headlines to their runs. The tracking store is MLflow's own default (``sqlite:///mlflow.db`` in the
 working folder) unless ``MLFLOW_TRACKING_URI`` or an explicit ``tracking_uri`` says otherwise;
 a call with ``tracking_uri`` gives the caller back its own store afterwards.
 """
 
+from forecast.tracking._evidence import (
+    Artifacts,
+    download_model,
+    find_backtest,
+    model_digest,
+    read_card_evidence,
+    read_release_evidence,
+    read_review_subject,
+    read_run,
+)
 from forecast.tracking._log import TRIGGER_METRICS, log_backtest
 from forecast.tracking._model import load_trained, log_trained
+from forecast.tracking._publish import log_card, log_gate_report, log_headline, previous_report
+from forecast.tracking._registry import (
+    RELEASED_ALIAS,
+    delete_version,
+    register_version,
+    release_status,
+    released_version,
+    set_released,
+)
 from forecast.tracking._runs import (
     DEFAULT_EXPERIMENT,
     get_run,
@@ -24,7 +45,14 @@ __all__ = [
     # writing
     "log_backtest", "log_trained", "log_artifact", "TRIGGER_METRICS",
     # reading
-    "get_run", "load_trained",
+    "get_run", "load_trained", "read_run", "Artifacts",
+    # evidence for the card, the gate, the review and the report
+    "read_card_evidence", "read_release_evidence", "read_review_subject", "find_backtest", "model_digest",
+    "download_model", "previous_report",
+    # publishing to runs
+    "log_card", "log_gate_report", "log_headline",
+    # the registry
+    "release_status", "released_version", "register_version", "delete_version", "set_released", "RELEASED_ALIAS",
     # the store
     "use_store", "prepare_store", "store_uri", "start_run", "git_commit", "DEFAULT_EXPERIMENT",
 ]

@@ -1,0 +1,275 @@
+"""Reading the evidence a model card, the release gate or a report judges, once, as plain data.
+
+One artifact reader (:class:`Artifacts`) downloads what a run holds into a temporary folder;
+:func:`read_run` copies a run into a :class:`~forecast.ethics.RunRecord`,
+:func:`read_card_evidence` and :func:`read_release_evidence` gather a train run and the
+backtest behind it into an :class:`~forecast.ethics.Evidence`, and :func:`model_digest`
+identifies the files of a run's model. Nothing here judges: :mod:`forecast.ethics` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.errors import ForecastError
+from forecast.ethics import Citation, Evidence, ReviewSubject, RunRecord
+from forecast.tracking._runs import get_run
+
+__all__ = ["Artifacts", "read_run", "find_backtest", "read_card_evidence", "read_release_evidence",
+           "read_review_subject", "model_digest", "download_model", "citations"]
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+DOCUMENT_SUFFIXES = (".json", ".txt", ".md")
+#: Why a run of each kind is asked for, ending the message when a run of another kind is given.
+CARD_PURPOSE = {
+    "train": "a model card is about a run of `forecast train --triggers models/triggers.yaml`",
+    "backtest": "the card's evidence is the parent run of `forecast backtest --triggers ...`",
+}
+GATE_PURPOSE = "the gate releases runs of `forecast train --triggers ...`"
+REVIEW_PURPOSE = "reviews are of runs of `forecast train`"
+
+
+class Artifacts:
+    """The artifacts of MLflow runs, listed and downloaded on demand into ``folder``."""
+
+    def __init__(self, client, folder: str | Path):
+        self.client, self.folder = client, Path(folder)
+
+    def files(self, run_id: str, path: str | None = None) -> list[str]:
+        """Every artifact path of the run under ``path``, in the store's listing order."""
+        out = []
+        for info in self.client.list_artifacts(run_id, path):
+            out += self.files(run_id, info.path) if info.is_dir else [info.path]
+        return out
+
+    def local(self, run_id: str, path: str) -> Path:
+        """The artifact downloaded (MLflow's own error when it is missing)."""
+        return Path(self.client.download_artifacts(run_id, path, str(self.folder / run_id)))
+
+    def read(self, run_id: str, path: str) -> Path | None:
+        """The artifact downloaded, or None when it cannot be."""
+        try:
+            return self.local(run_id, path)
+        except Exception:  # MLflow raises several types for a missing artifact
+            return None
+
+    def table(self, run_id: str, path: str) -> pd.DataFrame | None:
+        """A ``.csv`` or ``.parquet`` artifact as a table, or None when it cannot be downloaded."""
+        local = self.read(run_id, path)
+        if local is None:
+            return None
+        return pd.read_parquet(local) if path.endswith(".parquet") else pd.read_csv(local)
+
+
+def _record(run, artifacts: Artifacts | None = None, *, tables: bool = False) -> RunRecord:
+    """A plain copy of an MLflow run; with ``artifacts``, its file list and documents (and with
+    ``tables``, its tables), ``model/`` left out."""
+    info, data = run.info, run.data
+    files, found, documents = (), {}, {}
+    if artifacts is not None:
+        files = tuple(artifacts.files(info.run_id))
+        for path in files:
+            if path.startswith("model/"):
+                continue
+            if tables and path.endswith(TABLE_SUFFIXES):
+                found[path] = artifacts.table(info.run_id, path)
+            elif path.endswith(DOCUMENT_SUFFIXES) and (local := artifacts.read(info.run_id, path)) is not None:
+                documents[path] = local.read_bytes()
+    return RunRecord(run_id=info.run_id, experiment_id=info.experiment_id, start_time=info.start_time,
+                     tags=dict(data.tags), params=dict(data.params), metrics=dict(data.metrics), files=files,
+                     tables=found, documents=documents)
+
+
+def read_run(run_id: str, *, kind: str | None = None, purpose: str = "", tracking_uri: str | None = None,
+             artifacts: bool = False, tables: bool = False) -> RunRecord:
+    """A run as a :class:`~forecast.ethics.RunRecord`, refused when unknown or not of ``kind``.
+
+    Parameters
+    ----------
+    run_id : str
+    kind, purpose : str, optional
+        As in :func:`get_run`.
+    tracking_uri : str, optional
+    artifacts : bool
+        Also list its artifacts and read its documents (``.json``, ``.txt``, ``.md``).
+    tables : bool
+        Also read its tables (``.csv``, ``.parquet``); implies ``artifacts``.
+    """
+    client, run = get_run(run_id, kind=kind, purpose=purpose, tracking_uri=tracking_uri)
+    if not (artifacts or tables):
+        return _record(run)
+    with tempfile.TemporaryDirectory() as tmp:
+        return _record(run, Artifacts(client, tmp), tables=tables)
+
+
+def find_backtest(client, train) -> str:
+    """The latest ``forecast backtest`` parent run in the train run's experiment with a child run
+    of the same spec (``spec_hash``) on the same data (``cube_hash``)."""
+    tags = train.data.tags
+    spec_hash, cube = tags.get("spec_hash"), tags.get("cube_hash")
+    children = client.search_runs(
+        [train.info.experiment_id],
+        filter_string=f"tags.kind = 'model' and tags.spec_hash = '{spec_hash}' and tags.cube_hash = '{cube}'",
+        order_by=["attributes.start_time DESC"])
+    for child in children:
+        parent_id = child.data.tags.get("mlflow.parentRunId")
+        if parent_id and client.get_run(parent_id).data.tags.get("kind") == "backtest":
+            return parent_id
+    raise ForecastError(
+        f"no backtest of this spec on this data: run forecast backtest --spec <the {tags.get('model')} spec> "
+        f"--triggers models/triggers.yaml first, on the cube the model was trained on (spec_hash {spec_hash}, "
+        f"cube_hash {cube}, experiment {train.info.experiment_id}), or pass --backtest-run")
+
+
+def _check_backtest(client, backtest, train) -> None:
+    tags, want = backtest.data.tags, train.data.tags  # its kind was checked when it was read
+    if tags.get("cube_hash") != want.get("cube_hash"):
+        raise ForecastError(f"backtest run {backtest.info.run_id} ran on other data (cube_hash {tags.get('cube_hash')}) "
+                            f"than train run {train.info.run_id} ({want.get('cube_hash')})")
+    children = client.search_runs([backtest.info.experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{backtest.info.run_id}' and tags.spec_hash = '{want.get('spec_hash')}'"))
+    if not children:
+        raise ForecastError(f"backtest run {backtest.info.run_id} has no child run of spec {want.get('model')} "
+                            f"(spec_hash {want.get('spec_hash')}): it evaluated another spec")
+
+
+def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
+                       tracking_uri: str | None = None) -> Evidence:
+    """The evidence of a model card: the train run (with its documents) and the backtest parent run
+    (with its tables and documents) of the same spec on the same data.
+
+    Parameters
+    ----------
+    train_run_id : str
+        A ``forecast train --triggers ...`` run.
+    backtest_run_id : str, optional
+        Default: the latest backtest parent run of the experiment with a child run of the same
+        spec hash on the same cube hash (:func:`find_backtest`).
+    tracking_uri : str, optional
+
+    Raises
+    ------
+    ForecastError
+        An unknown run or one of another kind, no matching backtest, or a backtest of other
+        data or another spec.
+    """
+    client, train = get_run(train_run_id, kind="train", purpose=CARD_PURPOSE["train"], tracking_uri=tracking_uri)
+    source = "the backtest given"
+    if backtest_run_id is None:
+        backtest_run_id, source = find_backtest(client, train), "the latest backtest of this spec on this data"
+    _, backtest = get_run(backtest_run_id, kind="backtest", purpose=CARD_PURPOSE["backtest"], client=client)
+    _check_backtest(client, backtest, train)
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = Artifacts(client, tmp)
+        return Evidence(train=_record(train, artifacts), backtest=_record(backtest, artifacts, tables=True),
+                        source=source)
+
+
+def _gate_backtest(client, train) -> tuple[object | None, str]:
+    """The backtest behind the card (tag ``card_backtest_run_id``), else the latest matching one;
+    None and the reason when there is none."""
+    tagged = train.data.tags.get("card_backtest_run_id")
+    if tagged:
+        backtest_id, source = tagged, "the backtest the model card cites"
+    else:
+        try:
+            backtest_id, source = find_backtest(client, train), "the latest backtest of this spec on this data"
+        except ForecastError as error:
+            return None, str(error)
+    try:
+        _, backtest = get_run(backtest_id, kind="backtest", client=client, purpose="the gate's evidence is a backtest run")
+    except ForecastError as error:
+        return None, str(error)
+    return backtest, source
+
+
+def read_release_evidence(run_id: str, *, tracking_uri: str | None = None) -> Evidence:
+    """Everything the release gate judges, read once: the train run, the backtest behind its card
+    and that backtest's child runs (tags, every artifact's path, tables and documents), the
+    model's digest, and the registered versions that cite an audit log.
+
+    A missing backtest is not an error: ``evidence.backtest`` is then None and
+    ``evidence.source`` says why (the gate shows it as insufficient evidence).
+
+    Raises
+    ------
+    ForecastError
+        The run is unknown, not a train run, or has no logged model.
+    """
+    client, train = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=GATE_PURPOSE)
+    digest = model_digest(run_id, client=client)
+    backtest, source = _gate_backtest(client, train)
+    children = [] if backtest is None else client.search_runs(
+        [train.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{backtest.info.run_id}'")
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = Artifacts(client, tmp)
+        return Evidence(train=_record(train, artifacts, tables=True),
+                        backtest=None if backtest is None else _record(backtest, artifacts, tables=True),
+                        children=tuple(_record(c, artifacts, tables=True) for c in children), source=source,
+                        model_digest=digest, citations=citations(client))
+
+
+def citations(client) -> tuple[Citation, ...]:
+    """Every registered model version that cites an audit-log entry (none without a registry)."""
+    try:
+        versions = client.search_model_versions()
+    except Exception:  # a store without a registry cites nothing
+        return ()
+    return tuple(Citation(v.name, str(v.version), v.tags["audit_entry"], v.tags.get("audit_log", ""))
+                 for v in versions if v.tags.get("audit_entry"))
+
+
+def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> ReviewSubject:
+    """What a review of ``run_id`` is about: the run, its card's hash (tag ``card_sha256``), its
+    model's digest and its author (tag ``mlflow.user``).
+
+    Raises
+    ------
+    ForecastError
+        The run is unknown, not a train run, or has no logged model.
+    """
+    client, run = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=REVIEW_PURPOSE)
+    tags = run.data.tags
+    return ReviewSubject(run_id, tags.get("card_sha256"), model_digest(run_id, client=client), tags.get("mlflow.user"))
+
+
+def model_digest(run_id: str, *, tracking_uri: str | None = None, client=None) -> str:
+    """SHA-256 over the run's ``model/`` artifact files: each relative path and its content's
+    SHA-256, in path order. Changes whenever any file of the logged model changes."""
+    import mlflow
+
+    client = client or mlflow.MlflowClient(tracking_uri=tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = download_model(run_id, tmp, client=client)
+        except Exception as error:  # MLflow raises several types for a missing artifact
+            raise ForecastError(f"run {run_id} has no model/ artifact to review ({error}); log the model with "
+                                "`forecast train`") from None
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        if not files:
+            raise ForecastError(f"run {run_id} has an empty model/ artifact; log the model with `forecast train`")
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
+def download_model(run_id: str, folder: str | Path, *, tracking_uri: str | None = None, client=None) -> Path:
+    """The run's ``model/`` files, downloaded into ``folder``: MLflow 3 keeps a model logged with
+    ``name="model"`` as a logged model of the run (read from its own location, so that no global
+    tracking URI is involved); older runs and copies keep it among the run's artifacts."""
+    import mlflow
+
+    client = client or mlflow.MlflowClient(tracking_uri=tracking_uri)
+    outputs = client.get_run(run_id).outputs
+    for output in outputs.model_outputs if outputs is not None else []:
+        logged = client.get_logged_model(output.model_id)
+        if logged.name == "model":
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=logged.artifact_location,
+                                                            dst_path=str(folder)))
+    return Path(client.download_artifacts(run_id, "model", str(folder)))

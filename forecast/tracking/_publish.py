@@ -1,0 +1,95 @@
+"""What the toolkit publishes to its runs: model cards, gate reports, forecast reports and their
+headlines (and finding the headline of the previous report, which the next one compares with)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.report import headline_month, read_headline
+from forecast.tracking._evidence import CARD_PURPOSE
+from forecast.tracking._runs import get_run
+
+__all__ = ["log_card", "log_gate_report", "log_headline", "previous_report"]
+
+
+def log_card(run_id: str, markdown: str, html: str, backtest_run_id: str, *,
+             tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:
+    """Log a model card to its train run (``model_card/model_card.md`` and ``.html``), tag
+    ``card_sha256`` (the Markdown's SHA-256) and ``card_backtest_run_id`` (the gate's evidence).
+
+    Returns
+    -------
+    (sha256, paths)
+        ``paths`` maps ``markdown`` and ``html`` to the artifacts' URIs.
+    """
+    client, run = get_run(run_id, kind="train", purpose=CARD_PURPOSE["train"], tracking_uri=tracking_uri)
+    digest = hashlib.sha256(markdown.encode("utf-8")).hexdigest()
+    client.log_text(run_id, markdown, "model_card/model_card.md")
+    client.log_text(run_id, html, "model_card/model_card.html")
+    client.set_tag(run_id, "card_sha256", digest)
+    client.set_tag(run_id, "card_backtest_run_id", backtest_run_id)
+    base = run.info.artifact_uri.rstrip("/")
+    return digest, {"markdown": f"{base}/model_card/model_card.md", "html": f"{base}/model_card/model_card.html"}
+
+
+def log_gate_report(run_id: str, version: str, markdown: str, data: dict, *, tracking_uri: str | None = None) -> None:
+    """Log the gate report of a release to the train run (``release/gate_report_v<version>.md``, ``.json``)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    client.log_text(run_id, markdown, f"release/gate_report_v{version}.md")
+    client.log_dict(run_id, data, f"release/gate_report_v{version}.json")
+
+
+def log_headline(run_id: str, headline: pd.DataFrame, artifact: str, path: str | Path | None = None, *,
+                 tracking_uri: str | None = None) -> str:
+    """Log a report's headline table as ``artifact`` (and the rendered file at ``path``) under
+    ``report/`` of its train run, and tag the run ``reported`` so :func:`previous_report` finds
+    it. Returns ``artifact``."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / Path(artifact).name
+        headline.to_csv(local, index=False)
+        client.log_artifact(run_id, str(local), "report")
+    if path is not None:
+        client.log_artifact(run_id, str(path), "report")
+    client.set_tag(run_id, "reported", "true")
+    return artifact
+
+
+def _find_previous(client, train, trigger: str, lead: int, month: str) -> tuple[str, str, str] | None:
+    """The latest report before ``month`` of the same model and trigger in the run's experiment:
+    ``(run_id, month, artifact path)``, or None."""
+    runs = client.search_runs([train.info.experiment_id],
+                              filter_string=f"tags.kind = 'train' and tags.model = '{train.data.tags.get('model')}' "
+                                            "and tags.reported = 'true'")
+    best = None
+    for run in runs:
+        for item in client.list_artifacts(run.info.run_id, "report"):
+            earlier = headline_month(Path(item.path).name, trigger, lead)
+            if earlier is None:
+                continue
+            if earlier < month and (best is None or (earlier, run.info.start_time) > (best[1], best[3])):
+                best = (run.info.run_id, earlier, item.path, run.info.start_time)
+    return None if best is None else best[:3]
+
+
+def previous_report(run_id: str, trigger: str, lead: int, month: str, *,
+                    tracking_uri: str | None = None) -> tuple[pd.DataFrame | None, dict | None]:
+    """The headline of the latest report before ``month`` of the same model, trigger and lead in
+    the run's experiment, and where it came from (``source``, ``month``, ``run_id``);
+    ``(None, None)`` when there is none (the first report)."""
+    client, train = get_run(run_id, tracking_uri=tracking_uri)
+    found = _find_previous(client, train, trigger, lead, month)
+    if found is None:
+        return None, None
+    run, earlier, artifact = found
+    with tempfile.TemporaryDirectory() as tmp:
+        table = read_headline(Path(client.download_artifacts(run, artifact, tmp)))
+    return table, {"source": f"runs:/{run}/{artifact}", "month": earlier, "run_id": run}
