@@ -227,8 +227,11 @@ def test_no_module_grows_past_the_line_limit_without_a_listed_reason():
 
 def test_every_package_folder_is_in_the_wheel():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
-    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
-    assert folders | {"forecast._config"} == listed
+    folders = {".".join(p.relative_to(ROOT).parts) for p in [PACKAGE, *PACKAGE.rglob("*")]
+               if p.is_dir() and p.name != "__pycache__"}
+    shipped = {"forecast._config", *(f"forecast._config.{p.name}" for p in (ROOT / "ethics").iterdir()
+                                     if p.is_dir() and p.name not in ("reviews", "__pycache__"))}
+    assert folders | shipped == listed
 
 
 def test_no_module_sits_loose_at_the_package_root_beyond_the_base():
