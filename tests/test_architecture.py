@@ -281,3 +281,17 @@ def test_the_shipped_ethics_folder_is_read_in_place_and_carried_by_the_wheel(tmp
     for rel in ("policy.yaml", "checklists/dseg.yaml", "templates/model_card.md.j2", "templates/model_card.html.j2"):
         assert f"forecast/_config/{rel}" in names
     assert not any(n.startswith("forecast/_config/reviews") or n.endswith("audit.log.jsonl") for n in names)
+
+
+def test_importing_the_package_loads_no_integration():
+    # MLflow, plotting, the audit log's cryptography and the report renderer load on first use:
+    # `import forecast` in a notebook or a Dask worker stays fast and small
+    import subprocess
+    import sys
+
+    code = ("import sys, forecast; heavy = ('mlflow', 'matplotlib', 'cryptography', 'weasyprint', 'jinja2', "
+            "'forecast.tracking', 'forecast.ethics', 'forecast.report', 'forecast.cli'); "
+            "print(sorted(m for m in heavy if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -16,7 +16,6 @@ from forecast.backtest._metrics import (
     require_columns,
     score,
 )
-from forecast.backtest._plots import fan_chart, importance_chart
 from forecast.backtest._run import BacktestResult, backtest
 
 __all__ = [
@@ -30,3 +29,12 @@ __all__ = [
     # plots
     "fan_chart", "importance_chart",
 ]
+
+
+def __getattr__(name: str):
+    # the plots need matplotlib (a second and tens of MB): import them on first use
+    if name in ("fan_chart", "importance_chart"):
+        from forecast.backtest import _plots
+
+        return getattr(_plots, name)
+    raise AttributeError(f"module 'forecast.backtest' has no attribute {name!r}")

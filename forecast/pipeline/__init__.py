@@ -31,13 +31,21 @@ ethics or report judges or renders it, tracking writes the outcome back)::
     log_report(report, "out/report.html")                # the next report compares with it
 """
 
+import importlib
+
 from forecast.pipeline._assess import assess
-from forecast.pipeline._card import build_card, write_card
 from forecast.pipeline._ingest import Ingested, ingest
-from forecast.pipeline._release import evaluate_gate, release, release_status
-from forecast.pipeline._report import build_report, log_report
-from forecast.pipeline._review import answer, review_state, sign, start_review
 from forecast.pipeline._train import TrainedModel, train
+
+#: The run-id operations and their modules. They reach MLflow (forecast.tracking), the card
+#: templates, the audit log's cryptography and the report's renderer, so they load on first use
+#: (PEP 562), not with ``import forecast``: a notebook that only forecasts never pays for them.
+_RUN_OPERATIONS = {
+    "build_card": "_card", "write_card": "_card",
+    "start_review": "_review", "answer": "_review", "sign": "_review", "review_state": "_review",
+    "evaluate_gate": "_release", "release": "_release", "release_status": "_release",
+    "build_report": "_report", "log_report": "_report",
+}
 
 __all__ = [
     # the steps
@@ -51,3 +59,13 @@ __all__ = [
     # the forecast report
     "build_report", "log_report",
 ]
+
+
+def __getattr__(name: str):
+    if name in _RUN_OPERATIONS:
+        return getattr(importlib.import_module(f"forecast.pipeline.{_RUN_OPERATIONS[name]}"), name)
+    raise AttributeError(f"module 'forecast.pipeline' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_RUN_OPERATIONS})
