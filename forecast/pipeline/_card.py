@@ -42,9 +42,10 @@ def build_card(train_run_id: str, inputs: CardInputs | str | Path | None = None,
         An unknown run or one of another kind, card inputs of another model, or a section that
         cannot be filled (naming it and what is missing, e.g. a backtest without ``--triggers``).
     """
-    train = read_run(train_run_id, kind="train", purpose=_PURPOSE, tracking_uri=tracking_uri)
-    inputs = resolve_card_inputs(inputs, train.tags.get("model", ""), train_run_id)  # before the slow reads
-    evidence = read_card_evidence(train_run_id, backtest_run_id=backtest_run_id, tracking_uri=tracking_uri)
+    train = read_run(train_run_id, kind="train", purpose=_PURPOSE, tracking_uri=tracking_uri, artifacts=True)
+    inputs = resolve_card_inputs(inputs, train.tags.get("model", ""), train_run_id)  # before the backtest's tables
+    evidence = read_card_evidence(train_run_id, backtest_run_id=backtest_run_id, tracking_uri=tracking_uri,
+                                  train=train)
     return card_from_evidence(evidence, inputs, review_status=review_status)
 
 

@@ -138,7 +138,7 @@ def _check_backtest(client, backtest, train) -> None:
 
 
 def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
-                       tracking_uri: str | None = None) -> Evidence:
+                       tracking_uri: str | None = None, train: RunRecord | None = None) -> Evidence:
     """The evidence of a model card: the train run (with its documents) and the backtest parent run
     (with its tables and documents) of the same spec on the same data.
 
@@ -150,6 +150,9 @@ def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
         Default: the latest backtest parent run of the experiment with a child run of the same
         spec hash on the same cube hash (:func:`find_backtest`).
     tracking_uri : str, optional
+    train : RunRecord, optional
+        The train run already read with its artifacts (:func:`read_run` with ``artifacts=True``),
+        so that its documents are not downloaded a second time.
 
     Raises
     ------
@@ -157,6 +160,9 @@ def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
         An unknown run or one of another kind, no matching backtest, or a backtest of other
         data or another spec.
     """
+    record = train
+    if record is not None and record.run_id != train_run_id:
+        raise ForecastError(f"the train run given is {record.run_id}, not {train_run_id}")
     client, train = get_run(train_run_id, kind="train", purpose=CARD_PURPOSE["train"], tracking_uri=tracking_uri)
     source = "the backtest given"
     if backtest_run_id is None:
@@ -165,8 +171,8 @@ def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
     _check_backtest(client, backtest, train)
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = Artifacts(client, tmp)
-        return Evidence(train=_record(train, artifacts), backtest=_record(backtest, artifacts, tables=True),
-                        source=source)
+        return Evidence(train=record if record is not None else _record(train, artifacts),
+                        backtest=_record(backtest, artifacts, tables=True), source=source)
 
 
 def _gate_backtest(client, train) -> tuple[object | None, str]:
