@@ -11,6 +11,7 @@ from forecast.features._causal import LeakageError, assert_causal
 from forecast.features._recursive import RECURSIVE_FAMILIES, RecursiveRows, check_recursive
 from forecast.features._panel import MISSING_TARGET, Forecast, Panel, observed_mask
 from forecast.features._families import COVARIATES, DEFAULT_PARAMS, FAMILIES, Inputs, register_family
+from forecast.features._groups import DRIVERS, column_drivers, variable_driver
 
 __all__ = [
     # the panel: target series as arrays, and forecasts
@@ -19,6 +20,8 @@ __all__ = [
     "build_features", "FeatureMatrix", "resolve_families",
     # families
     "FAMILIES", "register_family", "Inputs", "DEFAULT_PARAMS", "COVARIATES",
+    # driver families (explanations add contributions up by driver)
+    "DRIVERS", "column_drivers", "variable_driver",
     # areas
     "neighbours_from_cube", "NEIGHBOURS",
     # the recursive strategy: rows rebuilt from fed-back forecasts
