@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
@@ -230,10 +231,45 @@ def test_columns_aliases_and_sheet_options_reach_the_readers(cli, tmp_path):
 
 def test_several_files_with_one_format_each_build_one_cube(cli, tmp_path):
     files = sample_files()
-    result = cli("ingest", files["flows"], files["rainfall"], "-f", "flows", "-f", "table", "--areas", ADM2,
+    result = cli("ingest", files["flows"], files["fsnau"], "-f", "flows", "-f", "table", "--areas", ADM2,
                  "--aliases", files["aliases"], "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     manifest = forecast.Manifest.read(tmp_path / "out" / "manifest.json")
     assert [f.format for f in manifest.files] == ["flows", "table"]
-    assert {"arrivals", "rainfall"} <= set(manifest.variables)
-    assert "prmn_flows_district_month.csv" in result.stdout and "rainfall_district_month.csv" in result.stdout
+    assert {"arrivals", "rainfall", "goat_price"} <= set(manifest.variables)
+    assert "prmn_flows_district_month.csv" in result.stdout and "fsnau_district_month.csv" in result.stdout
+    assert not (tmp_path / "out" / "withheld.csv").exists()  # no rules given: nothing withheld
+
+
+def test_value_rules_withhold_values_keep_rows_and_list_each_value_with_its_reason(cli, tmp_path):
+    table = tmp_path / "prices.csv"
+    table.write_text("Region,District,date,goat_price,ndvi\n"
+                     + "".join(f"Bay,Baidoa,2020-{m:02d},{100 + m},0.3\n" for m in range(1, 7))
+                     + "Bay,Baidoa,2020-07,5000,-0.2\nBay,Baidoa,2020-08,0,0.2\nGedo,Luuq,2020-01,90,0.1\n",
+                     encoding="utf-8")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  goat_price: {positive: true, jump: 10}\n  ndvi: {min: 0, why: artefact}\n", encoding="utf-8")
+    result = cli("ingest", table, "-f", "table", "--areas", ADM2, "--rules", rules, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    withheld = pd.read_csv(tmp_path / "out" / "withheld.csv")
+    # row 8 (2020-07): the goat price jumped 48x and the NDVI is negative; row 9: a zero price
+    assert list(zip(withheld["row"], withheld["field"])) == [(8, "goat_price"), (8, "ndvi"), (9, "goat_price")]
+    assert withheld["reason"].tolist()[1] == "value withheld: below the plausible minimum 0 (artefact)"
+    record = forecast.Manifest.read(tmp_path / "out" / "manifest.json").files[0]
+    # row 8 has no value left: it is quarantined as a row too, so the rows still add up
+    assert (record.rows_in, record.rows_kept, record.rows_quarantined, record.values_withheld) == (9, 8, 1, 3)
+    quarantine = pd.read_csv(tmp_path / "out" / "quarantine.csv")
+    assert quarantine["row"].tolist() == [8] and quarantine["reason"].str.startswith("no value left").all()
+    cube = forecast.load_cube(tmp_path / "out" / "cube.nc")
+    assert np.isnan(float(cube["goat_price"].sel(area="SO2401", time="2020-07-01").item()))
+    assert float(cube["ndvi"].sel(area="SO2401", time="2020-08-01").item()) == 0.2  # the row kept its other value
+    assert "3 value(s) withheld" in result.stdout
+
+
+def test_value_rules_naming_a_variable_no_table_has_are_refused(cli, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  goat_prices: {positive: true}\n", encoding="utf-8")
+    result = cli("ingest", sample_files()["fsnau"], "-f", "table", "--areas", ADM2, "--aliases",
+                 sample_files()["aliases"], "--rules", rules, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "goat_prices" in result.output and "goat_price" in result.output

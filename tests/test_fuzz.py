@@ -62,8 +62,8 @@ def _xlsx_bytes() -> bytes:
 
 SEEDS = {
     "flows.csv": head(sample_files()["flows"], 12),
-    "rain.csv": head(sample_files()["rainfall"], 12),
-    "conflict.csv": head(sample_files()["conflict"], 12),
+    "fsnau.csv": head(sample_files()["fsnau"], 12),
+    "ipc.csv": head(sample_files()["ipc"], 12),
     "dtm.csv": (b"admin1Name,admin2Name,numPresentIdpInd,reportingDate,roundNumber,Males\n"
                 b"Bay,Baidoa,1200,2020-01-15,1,600\nGedo,Luuq,80,15/03/2020,2,40\n"),
     "hxl.csv": (b"Region,District,IDPs,Date\n#adm1+name,#adm2+name,#affected+idps,#date+reported\n"

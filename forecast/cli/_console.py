@@ -57,6 +57,11 @@ def print_cube(cube, manifest) -> None:
         reasons = ", ".join(f"{k} ({v})" for k, v in list(f.quarantine_reasons.items())[:3])
         rows.add_row(Path(f.path).name, f.format, f"{f.rows_in:,}", f"{f.rows_kept:,}", f"{f.rows_quarantined:,}", reasons or "-")
     out.print(rows)
+    for f in manifest.files:
+        if f.values_withheld:
+            kinds = ", ".join(f"{k} ({v})" for k, v in f.withheld_reasons.items())
+            out.print(f"{Path(f.path).name}: {f.values_withheld:,} value(s) withheld by value rules, rows kept: {kinds}",
+                      soft_wrap=True)
     out.print(f"sensitivity: {manifest.sensitivity.level} ({'; '.join(manifest.sensitivity.reasons)})"
               + (f" - overridden from {manifest.sensitivity.assessed}: {manifest.sensitivity.override_reason}"
                  if manifest.sensitivity.override_reason else ""))

@@ -50,6 +50,7 @@ def ingest(
     sensitivity: Annotated[Level | None, typer.Option(help="Override the assessed sensitivity level (needs --sensitivity-reason).")] = None,
     sensitivity_reason: Annotated[str | None, typer.Option(help="Why the sensitivity level is overridden; recorded in the manifest.")] = None,
     sheet: Annotated[str | None, typer.Option(help="Sheet to read in XLSX workbooks that have several.")] = None,
+    rules: Annotated[Path | None, typer.Option(help="YAML of value rules for area-month tables (min, max, positive, jump per variable): implausible values are withheld, listed in OUT/withheld.csv with their reasons; the row is kept.")] = None,
     lenient_hierarchy: Annotated[bool, typer.Option("--lenient-hierarchy", help="Keep rows whose admin2 lies outside the admin1 they name (default: quarantine them).")] = False,
 ) -> None:
     """Read raw files into a validated cube; every row is kept or quarantined with a reason.
@@ -74,7 +75,7 @@ def ingest(
                 files, [f.value for f in format], areas=areas, aliases=aliases, attributes=attributes, columns=columns,
                 drop_columns=drop_column or (), sensitivity=sensitivity.value if sensitivity else None,
                 sensitivity_reason=sensitivity_reason, strict_hierarchy=not lenient_hierarchy, sheet=sheet,
-                progress=progress,
+                rules=rules, progress=progress,
             )
         paths = result.write(out_dir)
     except ForecastError as error:
@@ -82,6 +83,8 @@ def ingest(
     console.print_cube(result.cube, result.manifest)
     console.out.print(f"cube:       {paths['cube']}\nmanifest:   {paths['manifest']}\nquarantine: {paths['quarantine']}",
               soft_wrap=True)  # paths stay whole, to copy
+    if "withheld" in paths:
+        console.out.print(f"withheld:   {paths['withheld']}", soft_wrap=True)
 
 
 @app.command()

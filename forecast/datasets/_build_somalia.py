@@ -6,9 +6,11 @@ What is shipped, and why it is safe to ship (see data/somalia/README.md):
 
 * PRMN arrivals aggregated to month x arrival district x departure district x reason
   (the week, the priority need and the row-level records are dropped);
-* rainfall per district-month (FAO SWALIM via LSHTM), 2016-2018;
-* conflict-event and fatality COUNTS per district-month computed from ACLED events, 2016-2018
-  (never the event rows: ACLED restricts their redistribution);
+* FAO FSNAU district-month covariates, 2014-12..2023-12 (rainfall, NDVI, drought index,
+  prices, terms of trade, reported insecurity incidents and fatalities), plus rainfall and
+  NDVI 2009-01..2014-11 from FSNAU's older extract for climatologies; values as published,
+  columns renamed to the cube's variable names, the health and movement columns left out;
+* IPC district rounds 2017-2021 (phase 3+ share and area phase), at their reference months;
 * district attributes (region, LSHTM stratum, livelihood zone, urban/rural, UNPESS 2014
   population and IDP share): area-level statistics, used as fairness groups;
 * the COD admin boundaries (UNDP / OCHA) as the gazetteer, and an alias table;
@@ -27,7 +29,19 @@ from forecast._names import AREA, AREA_NAME, admin_name
 from forecast.io import Gazetteer
 
 HERE = Path(__file__).parent / "data" / "somalia"
-FIRST_YEAR, LAST_YEAR = 2016, 2018
+#: FSNAU dashboard columns kept, and the cube's names for them (health and movements are not needed:
+#: the displacement target comes from PRMN)
+DASHBOARD = {
+    "climate_rainfall": "rainfall", "climate_ndvi": "ndvi", "climate_cdi": "drought_index",
+    "climate_water_price": "water_price", "conflicts_incidents": "conflict_incidents",
+    "conflicts_fatalities": "conflict_fatalities", "markets_sorghum": "sorghum_price",
+    "markets_maize": "maize_price", "markets_rice": "rice_price", "markets_goat": "goat_price",
+    "markets_wage": "wage", "markets_goat_to_cereal": "tot_goat_cereal",
+    "markets_wage_to_cereal": "tot_wage_cereal", "markets_cost_min_basket": "cost_min_basket",
+}
+#: The older FSNAU extract: rainfall and NDVI before the dashboard's first month, for climatologies
+HISTORY = {"Rainfall": "rainfall", "Vegetation cover (NDVI)": "ndvi"}
+IPC = {"phase3plus_perc": "ipc_phase3plus_share", "area_phase": "ipc_area_phase"}
 
 
 def build(shared: Path) -> None:
@@ -40,30 +54,11 @@ def build(shared: Path) -> None:
     flows.to_csv(HERE / "prmn_flows_district_month.csv", index=False)
 
     cov = shared / "somalia-district-covariates"
-    rain = pd.read_csv(cov / "rainfall_mm_district_month.csv")
-    rain = rain[rain["y"].between(FIRST_YEAR, LAST_YEAR)][["district", "y", "m", "rainfall"]]
-    rain.sort_values(["district", "y", "m"]).to_csv(HERE / "rainfall_district_month.csv", index=False)
-
-    events = pd.read_csv(cov / "acled_events_district.csv")
-    events = events[events["y"].between(FIRST_YEAR, LAST_YEAR)].copy()
-    # The LSHTM copy spells some districts two ways ('Oodweyne'/'Owdweyne', 'balcad'/'Balcad'):
-    # count per P-code, so one district is one row. Names the gazetteer lacks stay as they are
-    # (with no P-code) and are quarantined on ingest, as a user would see them.
     gazetteer = Gazetteer.from_file(shared / "somalia-boundaries" / "som_adm2.geojson", aliases=HERE / "aliases.csv")
-    names = pd.Series(sorted(events["district"].unique()))
-    pcodes = gazetteer.resolve(2, names, None, None, ("district", "")).keys
-    pcode_of = dict(zip(names, pcodes))
-    cod_name = dict(zip(gazetteer.areas[AREA], gazetteer.areas[AREA_NAME]))
-    events["admin2Pcode"] = events["district"].map(pcode_of)
-    events["district"] = [cod_name.get(p, d) for p, d in zip(events["admin2Pcode"], events["district"])]
-    counts = events.groupby(["admin2Pcode", "district", "y", "m"]).agg(
-        conflict_events=("acled_event", "sum"), conflict_fatalities=("acled_fatalities", "sum"))
-    # ACLED covers every district: a district-month without events is a true 0.
-    places = counts.index.droplevel(["y", "m"]).unique()
-    months = [(y, m) for y in range(FIRST_YEAR, LAST_YEAR + 1) for m in range(1, 13)]
-    full = pd.MultiIndex.from_tuples([(p, d, y, m) for p, d in places for y, m in months], names=counts.index.names)
-    counts = counts.reindex(full, fill_value=0).astype(int).reset_index()
-    counts.to_csv(HERE / "conflict_district_month.csv", index=False)
+    fsnau_tables(shared / "somalia-fsnau")
+    compare_rainfall(cov, gazetteer)
+    for old in ("rainfall_district_month.csv", "conflict_district_month.csv"):  # replaced by FSNAU's
+        (HERE / old).unlink(missing_ok=True)
     area_attributes(cov, gazetteer).to_csv(HERE / "area_attributes.csv", index=False)
 
     for name in ("som_adm1.geojson", "som_adm2.geojson"):
@@ -80,6 +75,48 @@ def build(shared: Path) -> None:
     shutil.move(HERE / "_build" / "manifest.json", SAMPLE_MANIFEST)
     shutil.rmtree(HERE / "_build")
     print(f"rebuilt {SAMPLE_CUBE} ({result.manifest.cube_hash[:12]})")
+
+
+def fsnau_tables(fsnau: Path) -> None:
+    """Write the FSNAU covariates, the older rainfall/NDVI extract and the IPC rounds, values as
+    published, with the cube's variable names; print how the overlap of the two extracts agrees."""
+    dash = pd.read_csv(fsnau / "fsnau_dashboard_district_month_2014-12_2023-12.csv")
+    dash = dash[["Region", "District", "date", *DASHBOARD]].rename(columns=DASHBOARD)
+    dash = dash.dropna(subset=list(DASHBOARD.values()), how="all")
+    dash.sort_values(["District", "date"]).to_csv(HERE / "fsnau_district_month.csv", index=False)
+
+    ids = pd.read_csv(fsnau / "fsnau_ids_district_month_2009-01_2022-02.csv")
+    ids["date"] = pd.to_datetime(ids["date"].str.replace("-Sept-", "-Sep-"), format="%d-%b-%Y").dt.strftime("%Y-%m")
+    ids = ids.rename(columns={"Regions": "Region", "Districts": "District", **HISTORY})
+    overlap = ids.merge(dash, on=["District", "date"], suffixes=("_ids", ""))
+    for name in HISTORY.values():
+        both = overlap[[f"{name}_ids", name]].dropna()
+        print(f"{name}: the two FSNAU extracts agree with correlation {both.corr().iloc[0, 1]:.4f} "
+              f"over {len(both):,} shared district-months (max difference {(both.iloc[:, 0] - both.iloc[:, 1]).abs().max():.3g})")
+    old = ids[ids["date"] < dash["date"].min()][["Region", "District", "date", *HISTORY.values()]]
+    old = old.dropna(subset=list(HISTORY.values()), how="all")
+    old.sort_values(["District", "date"]).to_csv(HERE / "fsnau_climate_district_month_2009-2014.csv", index=False)
+
+    ipc = pd.read_csv(fsnau / "ipc_district_2017-01_2021-01.csv")
+    ipc = ipc.rename(columns={"area": "District", "level1_name": "Region", **IPC})
+    ipc["date"] = ipc["date"].str[:7]
+    ipc[["Region", "District", "date", *IPC.values()]].sort_values(["date", "District"]).to_csv(
+        HERE / "ipc_district_rounds.csv", index=False)
+
+
+def compare_rainfall(cov: Path, gazetteer: Gazetteer) -> None:
+    """Print how the LSHTM rainfall the sample shipped before (2016-2018) agrees with FSNAU's."""
+    lshtm = pd.read_csv(cov / "rainfall_mm_district_month.csv")
+    lshtm["date"] = [f"{y}-{m:02d}" for y, m in zip(lshtm["y"], lshtm["m"])]
+    fsnau = pd.read_csv(HERE / "fsnau_district_month.csv")
+    for frame, column in ((lshtm, "district"), (fsnau, "District")):
+        names = pd.Series(sorted(frame[column].unique()))
+        keys = dict(zip(names, gazetteer.resolve(2, names, None, None, (column, "")).keys))
+        frame["pcode"] = frame[column].map(keys)
+    both = lshtm.merge(fsnau, on=["pcode", "date"], suffixes=("_lshtm", ""))[["rainfall_lshtm", "rainfall"]].dropna()
+    close = ((both["rainfall_lshtm"] - both["rainfall"]).abs() <= 1).mean()
+    print(f"rainfall 2016-2018: LSHTM (replaced) and FSNAU correlate {both.corr().iloc[0, 1]:.3f} over "
+          f"{len(both):,} district-months; {close:.0%} within 1 mm")
 
 
 def area_attributes(cov: Path, gazetteer: Gazetteer) -> pd.DataFrame:

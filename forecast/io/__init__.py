@@ -9,6 +9,7 @@ from forecast.io._flows import read_flows
 from forecast.io._ledger import QUARANTINE_COLUMNS
 from forecast.io._manifest import FileRecord, Manifest, Sensitivity
 from forecast.io._privacy import find_identifying, highest
+from forecast.io._rules import ValueRule, load_rules
 
 __all__ = [
     # readers, one per format
@@ -17,8 +18,8 @@ __all__ = [
     "Gazetteer", "NameKeys", "read_aliases", "read_attributes", "AreaAttributes",
     # privacy: columns that identify people; the highest of several sensitivity levels
     "find_identifying", "highest",
-    # every row kept or quarantined
-    "QUARANTINE_COLUMNS",
+    # every row kept or quarantined; implausible values withheld by rules
+    "QUARANTINE_COLUMNS", "ValueRule", "load_rules",
     # lineage: what was read, kept and quarantined, and how sensitive it is
     "Manifest", "FileRecord", "Sensitivity",
 ]

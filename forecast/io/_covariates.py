@@ -15,6 +15,7 @@ all quarantined.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,7 @@ from forecast.io._common import (
 )
 from forecast.io._parse import parse_counts, parse_numbers
 from forecast.io._privacy import assess_sensitivity
+from forecast.io._rules import ValueRule
 from forecast.io._source import ProgressCallback
 
 _AREA_FIELDS = tuple(f"admin{k}_{t}" for k in (1, 2) for t in ("name", "pcode"))
@@ -129,13 +131,16 @@ def read_table(
     rename: dict[str, str] | None = None,
     strict_hierarchy: bool = True,
     sheet: str | int | None = None,
+    rules: Mapping[str, ValueRule] | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReadResult:
     """Read an area-month table; each numeric column becomes a cube variable.
 
     ``value_columns`` names the columns to use (default: every column that is not an area or
     time column and whose filled cells are mostly numbers); ``rename`` maps a column to a
-    variable name (default: the column name in snake case).
+    variable name (default: the column name in snake case). ``rules`` (variable -> rule, see
+    :func:`forecast.io.load_rules`) withhold implausible values: the value becomes missing,
+    the row is kept, and the value is recorded with its reason in the result's ``withheld``.
     """
     path = Path(path)
     opened = open_file(path, "table", columns=columns, drop_columns=drop_columns, sheet=sheet, progress=progress)
@@ -159,6 +164,15 @@ def read_table(
     frame, level = resolve_areas(frame, ledger, match, resolver, strict_hierarchy=strict_hierarchy)
     frame = quarantine_duplicates(frame, ledger, [AREA, TIME], list(parsed.values()), values[0])
     rename = rename or {}
+    for col, tmp in parsed.items():
+        rule = (rules or {}).get(rename.get(col, variable_name(col)))
+        if rule is not None:
+            bad, reasons = rule.check(frame, tmp)
+            frame = ledger.withhold(frame, bad, tmp, col, reasons)
+    if rules:
+        emptied = frame[list(parsed.values())].isna().all(axis=1)
+        frame = ledger.reject(frame, emptied.to_numpy(), "(all values)",
+                              "no value left: every value of the row was withheld by a value rule")
     table = pd.concat([
         long_table(frame, str(path), rename.get(col, variable_name(col)), frame[tmp], [])
         for col, tmp in parsed.items()

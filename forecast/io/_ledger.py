@@ -26,6 +26,7 @@ class Ledger:
     source_file: str
     rows_in: int = 0
     _records: list[pd.DataFrame] = field(default_factory=list, repr=False)
+    _withheld: list[pd.DataFrame] = field(default_factory=list, repr=False)
 
     def reject(
         self,
@@ -64,6 +65,26 @@ class Ledger:
         )
         return frame.loc[~mask]
 
+    def withhold(self, frame: pd.DataFrame, mask, column: str, field: str, reason: str | pd.Series) -> pd.DataFrame:
+        """Withhold the values ``frame[column][mask]`` (they become missing); the rows stay.
+
+        ``field`` is the column as the user's file names it. Each withheld value is recorded
+        like a quarantined row (file, row, field, value, reason) in :attr:`withheld`.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return frame
+        bad = frame.loc[mask]
+        reasons = reason[mask] if isinstance(reason, pd.Series) else reason
+        self._withheld.append(pd.DataFrame({
+            "source_file": self.source_file, "row": bad[ROW].to_numpy(), "field": field,
+            "value": bad[column].map(lambda v: f"{v:g}").to_numpy(dtype=object),
+            "reason": np.asarray(reasons, dtype=object) if isinstance(reasons, pd.Series) else reasons,
+        }))
+        frame = frame.copy()
+        frame.loc[mask, column] = np.nan
+        return frame
+
     def reject_rows(self, rows: list[tuple[int, str, str, str]]) -> None:
         """Quarantine rows that never became part of a frame (row, field, value, reason)."""
         if rows:
@@ -75,14 +96,20 @@ class Ledger:
 
     @property
     def quarantine(self) -> pd.DataFrame:
-        if not self._records:
-            table = pd.DataFrame({c: pd.Series(dtype=object) for c in QUARANTINE_COLUMNS})
-            table["row"] = table["row"].astype("int64")
-            return table
-        table = pd.concat(self._records, ignore_index=True)
-        table["value"] = table["value"].map(_shorten)
-        table["row"] = table["row"].astype("int64")
-        return table.sort_values("row", kind="stable").reset_index(drop=True)
+        return _table(self._records)
+
+    @property
+    def withheld(self) -> pd.DataFrame:
+        """Values withheld from rows that were kept (:meth:`withhold`), in row order."""
+        return _table(self._withheld)
+
+    @property
+    def values_withheld(self) -> int:
+        return int(sum(len(r) for r in self._withheld))
+
+    def withheld_reasons(self) -> dict[str, int]:
+        """How many values were withheld for each reason, most frequent first."""
+        return _kinds(self._withheld, lambda reason: str(reason).split(" (", 1)[0])
 
     @property
     def rows_quarantined(self) -> int:
@@ -90,10 +117,25 @@ class Ledger:
 
     def reasons(self) -> dict[str, int]:
         """How many rows were quarantined for each reason, most frequent first."""
-        counts: Counter[str] = Counter()
-        for r in self._records:
-            counts.update(r["reason"].map(_reason_kind))
-        return dict(counts.most_common())
+        return _kinds(self._records)
+
+
+def _table(records: list[pd.DataFrame]) -> pd.DataFrame:
+    if not records:
+        table = pd.DataFrame({c: pd.Series(dtype=object) for c in QUARANTINE_COLUMNS})
+        table["row"] = table["row"].astype("int64")
+        return table
+    table = pd.concat(records, ignore_index=True)
+    table["value"] = table["value"].map(_shorten)
+    table["row"] = table["row"].astype("int64")
+    return table.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def _kinds(records: list[pd.DataFrame], kind=None) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for r in records:
+        counts.update(r["reason"].map(kind or _reason_kind))
+    return dict(counts.most_common())
 
 
 def _shorten(value: object) -> str:

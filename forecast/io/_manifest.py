@@ -25,6 +25,8 @@ class FileRecord(BaseModel):
     rows_kept: int
     rows_quarantined: int
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
+    values_withheld: int = Field(default=0, description="values withheld from kept rows by value rules")
+    withheld_reasons: dict[str, int] = Field(default_factory=dict)
     columns_kept: dict[str, str] = Field(description="canonical field -> the file's column")
     columns_dropped: list[str] = Field(description="columns not on the format's allow-list")
     dropped_on_request: dict[str, str] = Field(default_factory=dict)

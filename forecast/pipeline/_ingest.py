@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from forecast.io import (
     ReadResult,
     Sensitivity,
     highest,
+    load_rules,
     read_acled,
     read_attributes,
     read_dtm,
@@ -46,9 +47,11 @@ class Ingested:
     quarantine: pd.DataFrame
     results: list[ReadResult]
     attributes: AreaAttributes | None = None
+    withheld: pd.DataFrame | None = None
 
     def write(self, out: str | Path) -> dict[str, Path]:
-        """Write ``cube.nc``, ``manifest.json`` and ``quarantine.csv`` into folder ``out``."""
+        """Write ``cube.nc``, ``manifest.json`` and ``quarantine.csv`` into folder ``out``, and
+        ``withheld.csv`` when value rules withheld any value."""
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise UnusableFileError(out, "is a file; the output must be a folder")
@@ -57,6 +60,9 @@ class Ingested:
         save_cube(self.cube, paths["cube"])
         self.manifest.write(paths["manifest"])
         self.quarantine.to_csv(paths["quarantine"], index=False)
+        if self.withheld is not None and len(self.withheld):
+            paths["withheld"] = out / "withheld.csv"
+            self.withheld.to_csv(paths["withheld"], index=False)
         return paths
 
 
@@ -73,6 +79,7 @@ def ingest(
     sensitivity_reason: str | None = None,
     strict_hierarchy: bool = True,
     sheet: str | None = None,
+    rules: str | Path | Mapping | None = None,
     progress: FileProgress | None = None,
 ) -> Ingested:
     """Read ``files`` (each in its format), resolve areas and build one cube.
@@ -94,6 +101,10 @@ def ingest(
         manifest records both levels and the reason.
     strict_hierarchy : quarantine rows whose admin2 lies outside the admin1 they name.
     sheet : the sheet to read in XLSX workbooks of several sheets.
+    rules : value rules for area-month tables (YAML path or mapping, see
+        :func:`forecast.io.load_rules`): implausible values are withheld (the row is kept) and
+        listed in ``withheld.csv`` with their reasons; a rule naming a variable no table file
+        has is refused.
 
     Examples
     --------
@@ -115,15 +126,25 @@ def ingest(
                             "--sensitivity-reason); it is recorded in the manifest")
     resolver = (areas if isinstance(areas, Gazetteer)
                 else Gazetteer.from_file(areas, aliases=aliases) if areas is not None else NameKeys())
+    value_rules = load_rules(rules)
+    if value_rules and "table" not in formats:
+        raise ForecastError("value rules apply to area-month tables (--format table); no file is one")
     results = []
     for path, fmt in zip(files, formats):
         kwargs = {"resolver": resolver, "drop_columns": tuple(drop_columns),
                   "strict_hierarchy": strict_hierarchy, "sheet": sheet}
         if fmt != "hxl":
             kwargs["columns"] = columns
+        if fmt == "table":
+            kwargs["rules"] = value_rules
         if progress is not None:
             kwargs["progress"] = lambda done, total, name=path.name: progress(name, done, total)
         results.append(READERS[fmt](path, **kwargs))
+    variables = {v for r, fmt in zip(results, formats) if fmt == "table" for v in r.table["variable"].unique()}
+    unread = sorted(set(value_rules) - variables)
+    if unread:
+        raise ForecastError(f"value rules name variable(s) no table file has: {unread}; "
+                            f"the tables have {sorted(variables)}")
     assessed = highest([r.sensitivity for r in results])
     cube = build_cube(results, resolver, sensitivity=sensitivity or assessed)
     if isinstance(resolver, Gazetteer) and resolver.geometry:
@@ -158,15 +179,19 @@ def ingest(
     )
     parts = [r.quarantine for r in recorded if len(r.quarantine)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    withheld = [r.ledger.withheld for r in results if r.ledger.values_withheld]
     return Ingested(cube=cube, manifest=manifest, quarantine=quarantine, results=results,
-                    attributes=area_attributes)
+                    attributes=area_attributes,
+                    withheld=pd.concat(withheld, ignore_index=True) if withheld
+                    else pd.DataFrame(columns=QUARANTINE_COLUMNS))
 
 
 def _record(r: ReadResult | AreaAttributes) -> FileRecord:
     return FileRecord(
         path=r.ledger.source_file, sha256=r.sha256, format=r.format, admin_level=r.admin_level,
         rows_in=r.ledger.rows_in, rows_kept=r.rows_kept, rows_quarantined=r.ledger.rows_quarantined,
-        quarantine_reasons=r.ledger.reasons(), columns_kept=r.columns_kept,
+        quarantine_reasons=r.ledger.reasons(), values_withheld=r.ledger.values_withheld,
+        withheld_reasons=r.ledger.withheld_reasons(), columns_kept=r.columns_kept,
         columns_dropped=r.columns_dropped, dropped_on_request=r.dropped_on_request,
         duplicates_policy=r.duplicates_policy, sensitivity=r.sensitivity,
         sensitivity_reasons=r.sensitivity_reasons, notes=r.notes,
