@@ -12,6 +12,7 @@ import xarray as xr
 
 from forecast._names import AREA, DESTINATION, FLOWS, ORIGIN, PARENT_PCODE, TIME
 from forecast.errors import ForecastError
+from forecast.features import _drivers  # noqa: F401  (registers the driver families named in ALL)
 from forecast.features._families import DEFAULT_PARAMS, FAMILIES, Inputs
 from forecast.features._panel import Panel, observed_mask
 
@@ -21,7 +22,8 @@ __all__ = ["FeatureMatrix", "build_features", "resolve_families", "neighbours_fr
 #: Cube coordinate holding each area's bordering areas as comma-separated keys.
 NEIGHBOURS = "neighbours"
 #: Every registered family except user additions, in a stable order.
-ALL = ("lags", "rolling", "since_large", "season", "covariates", "spatial", "admin", "masks")
+ALL = ("lags", "rolling", "since_large", "season", "covariates",
+       "drought", "conflict", "markets", "food_security", "pressure", "spatial", "admin", "masks")
 #: Families that read only the target and the calendar (the panel then holds no covariates).
 TARGET_ONLY = ("lags", "rolling", "since_large", "season")
 
@@ -90,6 +92,7 @@ def build_features(
     missing_target: str = "skip",
     neighbours: Mapping[str, Sequence[str]] | None = None,
     exclude: Sequence[str] = (),
+    exclude_variables: Sequence[str] = (),
 ) -> FeatureMatrix:
     """Build the design matrix for ``target`` from a cube.
 
@@ -111,6 +114,11 @@ def build_features(
     exclude : sequence of str
         Columns to leave out (a spec's ``exclude_features``), dropped as each family is
         computed; a name no family produces is refused.
+    exclude_variables : sequence of str
+        Cube variables no family may read (a spec's ``exclude_variables``, for ablations):
+        they are left out of the panel's covariates (``flows`` too, when named), so that no
+        column of any family comes from them. A name the cube does not have, or the target,
+        is refused.
 
     Returns
     -------
@@ -127,8 +135,10 @@ def build_features(
     if unknown:
         raise ForecastError(f"unknown feature parameter(s) {sorted(unknown)}; "
                             f"known: {sorted(DEFAULT_PARAMS) + ['covariates']}")
+    withheld = _withheld(cube, target, exclude_variables)
     exog = tuple(v for v, da in cube.data_vars.items()
-                 if da.dims == (AREA, TIME) and not v.endswith("_observed") and v != target)
+                 if da.dims == (AREA, TIME) and not v.endswith("_observed") and v != target
+                 and v not in withheld)
     if names and set(names) <= set(TARGET_ONLY):  # nothing reads the covariates: do not load them
         exog = ()
     panel = Panel.from_cube(cube, target, exog=exog, missing_target=missing_target)
@@ -138,7 +148,8 @@ def build_features(
     inputs = Inputs(
         y=panel.y, exog=panel.exog, time=panel.time, target=target,
         parents=_parents(cube), neighbours=_neighbour_index(cube, panel.areas, neighbours),
-        flows=_flows(cube, panel.areas), observed={target: observed_mask(cube, target)},
+        flows=None if FLOWS in withheld else _flows(cube, panel.areas),
+        observed={target: observed_mask(cube, target)},
     )
     exclude = set(exclude)
     columns, produced, seen = {}, {}, set()
@@ -162,6 +173,21 @@ def build_features(
         matrix[:, j] = columns.pop(name)
     X = pd.DataFrame(matrix, index=index, columns=names_out, copy=False)
     return FeatureMatrix(X=X, panel=panel, families=produced)
+
+
+def _withheld(cube: xr.Dataset, target: str, names: Sequence[str]) -> frozenset[str]:
+    """The variables named in ``exclude_variables``, checked against the cube."""
+    if isinstance(names, str):
+        names = (names,)
+    known = [str(v) for v in cube.data_vars if not str(v).endswith("_observed")]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ForecastError(f"exclude_variables names variables the cube does not have: {unknown}; "
+                            f"it has {', '.join(known)}")
+    if target in names:
+        raise ForecastError(f"exclude_variables cannot withhold the target {target!r}: the model forecasts it; "
+                            "to leave out features of its past, use exclude_features or fewer families")
+    return frozenset(names)
 
 
 def _parents(cube: xr.Dataset) -> np.ndarray:

@@ -26,6 +26,13 @@ DEFAULT_PARAMS: dict[str, object] = {
     "covariate_lags": (0, 1, 2, 3),
     "large_factor": 2.0,
     "large_min": 100.0,
+    # driver families (forecast.features._drivers)
+    "clim_min_years": 3,           # earlier years a same-month climatology needs
+    "season_fail_quantile": 0.33,  # a season fails below this quantile of the area's earlier ones
+    "season_min_years": 3,         # earlier seasons of the same kind a season's state needs
+    "ipc_lag": 3,                  # months from an IPC round's reference month to its first use
+    "ipc_max_age": 12,             # an IPC round older than this (months) is no longer used
+    "pressure_window": 12,         # months of flows that weigh the origins of an area's arrivals
 }
 
 #: Cube variables read as covariates when present (a spec may add more under ``covariates``).

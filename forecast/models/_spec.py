@@ -91,6 +91,12 @@ class ModelSpec(BaseModel):
     exclude_features : list of str
         Columns of the families to leave out (e.g. ``y_max3``), checked against what the
         families produce.
+    exclude_variables : list of str
+        Cube variables the model must not read at all, for ablations (e.g. ``[rainfall, ndvi]``
+        to withhold the drought data): they are left out of the panel before any family runs,
+        so no column of any family (covariates, drought, pressure, spatial, masks, ...) comes
+        from them. ``flows`` withholds the flows. A name the cube lacks, or the target, is
+        refused when the features are built.
     target : str
         ``arrivals`` or ``idp_stock`` (any cube variable on area × time).
     missing_target : {"skip", "zero"}, optional
@@ -125,6 +131,7 @@ class ModelSpec(BaseModel):
     features: list[str] | Literal["all"] = "all"
     feature_params: dict = {}
     exclude_features: list[str] = []
+    exclude_variables: list[str] = []
     target: str = "arrivals"
     missing_target: Literal["skip", "zero"] | None = None
     horizons: list[int] = [1, 2, 3, 4, 5, 6]
@@ -222,12 +229,13 @@ class ModelSpec(BaseModel):
         return self.missing_target or default_missing_target(self.target)
 
     def feature_matrix(self, cube, *, neighbours=None):
-        """This spec's features of ``cube``: its families and parameters, less ``exclude_features``."""
+        """This spec's features of ``cube``: its families and parameters, less ``exclude_features``,
+        read without ``exclude_variables``."""
         from forecast.features import build_features
 
         return build_features(cube, self.target, families=self.features, params=self.feature_params,
                               missing_target=self.resolved_missing_target, neighbours=neighbours,
-                              exclude=self.exclude_features)
+                              exclude=self.exclude_features, exclude_variables=self.exclude_variables)
 
     def build(self):
         """A fresh, unfitted estimator for this spec (``params`` applied with ``set_params``)."""

@@ -143,7 +143,8 @@ def trigger_signals(
                     if fm is None:
                         families = spec.features if spec.kind == "global" else "all"
                         fm = build_features(cube, trigger.target, families=families, params=spec.feature_params,
-                                            missing_target=spec.resolved_missing_target)
+                                            missing_target=spec.resolved_missing_target,
+                                            exclude_variables=spec.exclude_variables)
                     probs = classifier_probabilities(route, fm, thr, events, lead, origins,
                                                      refit_every=result.folds.refit_every)
                     o_pos = pd.Index(origin_times).get_indexer(part["origin"])
