@@ -264,3 +264,17 @@ def test_anomalies_of_dry_months_are_clipped_so_a_few_millimetres_do_not_read_as
     x[0, 36] = 40.0                         # 40 mm in the fourth: about 690 standard deviations
     z = same_month_anomaly(x, time)
     assert z[0, 36] == 5.0
+
+
+def test_one_backtest_of_specs_that_differ_only_in_withheld_variables_gives_each_its_own_features():
+    from forecast.backtest import RollingOrigin, backtest
+    from forecast.models import ModelSpec
+
+    cube = make_panel(30, 60, seed=4)
+    common = dict(estimator="lightgbm", horizons=[1, 2], quantiles=[0.1, 0.5, 0.9], features="all",
+                  params={"n_estimators": 20, "point": "median", "min_child_samples": 5})
+    full = ModelSpec(name="full", **common)
+    blind = ModelSpec(name="no_rain", exclude_variables=["rainfall", "rain_anomaly"], **common)
+    result = backtest(cube, [full, blind], folds=RollingOrigin(n_origins=3, calibration_origins=0), baselines=False)
+    f = result.forecasts.pivot_table(index=["origin", "horizon", "area"], columns="model", values="point")
+    assert not np.allclose(f["full"], f["no_rain"])  # a shared feature matrix would make them equal

@@ -204,13 +204,14 @@ class _Runner:
 
     def features(self, spec: ModelSpec) -> FeatureMatrix:
         if spec.kind == "series":  # the panel only: series models read no features
-            key = ("series", spec.resolved_missing_target)
+            key = ("series", spec.resolved_missing_target, tuple(spec.exclude_variables))
             if key not in self._features:
                 self._features[key] = build_features(self.cube, self.target, families=[],
-                                                     missing_target=spec.resolved_missing_target)
+                                                     missing_target=spec.resolved_missing_target,
+                                                     exclude_variables=spec.exclude_variables)
             return self._features[key]
         key = (str(spec.features), repr(sorted(spec.feature_params.items())), spec.resolved_missing_target,
-               tuple(spec.exclude_features))
+               tuple(spec.exclude_features), tuple(spec.exclude_variables))
         if key not in self._features:
             self._features[key] = spec.feature_matrix(self.cube, neighbours=self.neighbours)
         return self._features[key]
