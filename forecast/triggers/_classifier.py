@@ -40,7 +40,9 @@ def _signed_log1p(x):
 def _logistic():
     # imputer, scaler and model are refitted at each origin: no statistic from after it.
     # Counts are heavy-tailed: on a log scale one district's 90,000 arrivals do not swamp the fit.
-    return make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+    # A feature never observed before the origin (a climatology with too few earlier years) is
+    # kept as a constant, so the columns are the same at every origin.
+    return make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                          FunctionTransformer(_signed_log1p), StandardScaler(),
                          LogisticRegression(C=0.1, max_iter=2000))
 
