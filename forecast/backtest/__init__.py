@@ -16,7 +16,7 @@ from forecast.backtest._metrics import (
     require_columns,
     score,
 )
-from forecast.backtest._run import BacktestResult, backtest
+from forecast.backtest._run import CONTRIBUTION_KEYS, BacktestResult, backtest, tidy_contributions
 
 __all__ = [
     # running
@@ -26,14 +26,16 @@ __all__ = [
     "crps_from_quantiles", "interval_bounds", "quantile_column", "quantile_levels",
     # checks of a forecasts table
     "require_columns", "numeric_column", "check_scale",
+    # explanations: contributions per forecast, by driver family
+    "CONTRIBUTION_KEYS", "tidy_contributions",
     # plots
-    "fan_chart", "importance_chart",
+    "fan_chart", "importance_chart", "driver_chart",
 ]
 
 
 def __getattr__(name: str):
     # the plots need matplotlib (a second and tens of MB): import them on first use
-    if name in ("fan_chart", "importance_chart"):
+    if name in ("fan_chart", "importance_chart", "driver_chart"):
         from forecast.backtest import _plots
 
         return getattr(_plots, name)

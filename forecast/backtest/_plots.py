@@ -1,4 +1,4 @@
-"""Plots of backtest results: fan charts per area and feature importance.
+"""Plots of backtest results: fan charts per area, feature importance, drivers of a forecast.
 
 Built on :class:`matplotlib.figure.Figure` directly, so they work headless (CI, MLflow
 artifacts) and display inline in Jupyter.
@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from forecast.backtest._metrics import quantile_column, quantile_levels
 from forecast.errors import ForecastError
 
-__all__ = ["fan_chart", "importance_chart"]
+__all__ = ["fan_chart", "importance_chart", "driver_chart"]
 
 
 def fan_chart(forecasts: pd.DataFrame, area: str, model: str, *, horizon: int = 1,
@@ -57,3 +57,62 @@ def importance_chart(importance: pd.Series, *, top: int = 20, title: str = "feat
     ax.set_xlabel("share of gain")
     ax.set_title(title)
     return fig
+
+
+#: Bar colours of a driver that pushed a forecast up, and one that pushed it down.
+UP, DOWN = "tab:red", "tab:blue"
+_SCALE_WORDS = {"log": "contribution to log(forecast)", "log1p": "contribution to log(1 + forecast)",
+                "identity": "contribution (people)"}
+
+
+def driver_chart(explanation: pd.DataFrame, ax=None, *, title: str | None = None) -> Figure:
+    """One horizontal bar per driver family of one forecast, signed: up in red, down in blue.
+
+    Parameters
+    ----------
+    explanation : DataFrame
+        Tidy rows of one forecast (one area, origin and horizon): ``driver, contribution`` and
+        ``area, origin, horizon, time, scale`` as :meth:`BacktestResult.explain` or
+        ``TrainedModel.explain(cube, area=...)`` give them.
+    ax : matplotlib Axes, optional
+        Draw here (default: a new figure).
+    title : str, optional
+        Default: the area, the month forecast and the origin.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = [c for c in ("driver", "contribution") if c not in explanation.columns]
+    if missing:
+        raise ForecastError(f"driver_chart needs the columns driver and contribution; {missing} missing "
+                            "(pass BacktestResult.explain(...) or TrainedModel.explain(cube, area=...))")
+    if explanation.empty:
+        raise ForecastError("driver_chart got no rows: nothing to draw")
+    for key in ("area", "origin", "horizon"):
+        if key in explanation.columns and explanation[key].nunique() > 1:
+            raise ForecastError(f"driver_chart draws one forecast, but the rows hold {explanation[key].nunique()} "
+                                f"values of {key} ({', '.join(map(str, explanation[key].unique()[:6]))}); "
+                                f"choose one, e.g. explain(..., horizon=1)")
+    rows = explanation.assign(size=explanation["contribution"].abs()).sort_values("size")
+    values = rows["contribution"].to_numpy(dtype=float)
+    if ax is None:
+        fig = Figure(figsize=(6, 0.35 * len(rows) + 1.2), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    ax.barh(rows["driver"].astype(str), values, color=[UP if v > 0 else DOWN for v in values])
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    scale = str(explanation["scale"].iloc[0]) if "scale" in explanation.columns else "identity"
+    ax.set_xlabel(_SCALE_WORDS.get(scale, f"contribution ({scale})"))
+    ax.set_title(title or _driver_title(explanation.iloc[0]))
+    return fig
+
+
+def _driver_title(row) -> str:
+    area = row.get("area", "")
+    if "time" in row and pd.notna(row["time"]):
+        month = f"{pd.Timestamp(row['time']):%Y-%m}"
+        origin = f" from {pd.Timestamp(row['origin']):%Y-%m}" if "origin" in row else ""
+        return f"{area}: drivers of the forecast for {month}{origin}"
+    return f"{area}: drivers of the forecast"

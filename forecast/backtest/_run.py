@@ -21,9 +21,21 @@ from forecast.backtest._metrics import add_skill, mase_scale, score
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix, build_features
-from forecast.models import ModelSpec, Naive, baseline_specs, feature_importance, fit_horizons, predict_horizons
+from forecast.models import (
+    ModelSpec,
+    Naive,
+    baseline_specs,
+    explain_horizons,
+    feature_importance,
+    fit_horizons,
+    has_contributions,
+    predict_horizons,
+)
 
-__all__ = ["backtest", "BacktestResult"]
+__all__ = ["backtest", "BacktestResult", "CONTRIBUTION_KEYS", "tidy_contributions"]
+
+#: The columns of :attr:`BacktestResult.contributions` before one column per driver family.
+CONTRIBUTION_KEYS = ["model", "origin", "horizon", "area", "time", "base", "scale"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -44,6 +56,12 @@ class BacktestResult:
     cube_hash : str
     importance : dict of str to Series
         Feature importance (gain) of each global model's last fit.
+    contributions : DataFrame
+        Per forecast of a model with contributions (LightGBM): ``model, origin, horizon, area,
+        time, base, scale`` and one column per driver family (:data:`forecast.features.DRIVERS`),
+        base plus drivers being the point model's raw score (``scale``: ``log`` of the mean or
+        the forecast itself, ``identity``). Empty when no model has them. Read one forecast
+        with :meth:`explain`.
     """
 
     forecasts: pd.DataFrame
@@ -52,6 +70,7 @@ class BacktestResult:
     target: str
     cube_hash: str
     importance: dict[str, pd.Series] = field(default_factory=dict)
+    contributions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CONTRIBUTION_KEYS))
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -99,6 +118,39 @@ class BacktestResult:
             raise ForecastError(f"no feature importance for {model!r}; global models have it: "
                                 f"{', '.join(self.importance) or 'none in this backtest'}")
         return importance_chart(self.importance[model], top=top, title=f"{model}: feature importance")
+
+    def explain(self, area: str, origin, model: str | None = None, horizon: int | None = None) -> pd.DataFrame:
+        """What drove one area's forecasts from one origin, by driver family.
+
+        Parameters
+        ----------
+        area : str
+        origin : str, Timestamp or datetime
+            The origin month (e.g. ``"2023-06"``).
+        model : str, optional
+            Default: the last model with contributions.
+        horizon : int, optional
+            Default: every horizon.
+
+        Returns
+        -------
+        DataFrame
+            Tidy: ``model, area, origin, horizon, time, driver, contribution, base, scale``,
+            per horizon the drivers sorted by absolute contribution, largest first.
+
+        Raises
+        ------
+        ForecastError
+            No contributions in this backtest, or an unknown model, area, origin or horizon
+            (the message lists the known ones).
+        """
+        return _explain_rows(self.contributions, area, origin, model, horizon)
+
+    def plot_drivers(self, area: str, origin, model: str | None = None, *, horizon: int = 1):
+        """One bar per driver family of a forecast (a matplotlib Figure); see :func:`driver_chart`."""
+        from forecast.backtest._plots import driver_chart
+
+        return driver_chart(self.explain(area, origin, model=model, horizon=horizon))
 
     def to_xarray(self) -> xr.Dataset:
         """Forecasts as a Dataset with dims (model, origin, horizon, area)."""
@@ -168,17 +220,21 @@ def backtest(
     cal, scored = folds.origins(cube.sizes["time"], max(horizons))
     origins = cal + scored
     runner = _Runner(cube, target, horizons, quantiles, neighbours)
-    frames, importance = [], {}
+    frames, importance, explained = [], {}, []
     with _executor(dask) as client:
         for spec in specs:
-            table, imp = runner.run(spec, origins, folds.refit_every, progress, client)
+            table, imp, contributions = runner.run(spec, origins, folds.refit_every, progress, client)
             table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
             frames.append(table)
             if imp is not None:
                 importance[spec.name] = imp
+            if contributions is not None:
+                explained.append(contributions)
     forecasts = pd.concat(frames, ignore_index=True)
+    contributions = (pd.concat(explained, ignore_index=True) if explained
+                     else pd.DataFrame(columns=CONTRIBUTION_KEYS))
     return BacktestResult(forecasts=forecasts, specs=specs, folds=folds, target=target,
-                          cube_hash=cube_hash(cube), importance=importance)
+                          cube_hash=cube_hash(cube), importance=importance, contributions=contributions)
 
 
 @contextmanager
@@ -237,9 +293,9 @@ class _Runner:
 
             outputs = map_blocks(client, _forecast_block, spec, fm, blocks, self.horizons, self.quantiles,
                                  bins, progress=progress)
-        rows, raws = [], []
+        rows, raws, explained = [], [], []
         for block_out, _ in outputs:
-            for o, point, raw in block_out:
+            for o, point, raw, drivers in block_out:
                 history = panel.y[:, : o + 1]
                 naive = Naive().fit(panel.upto(o)).forecast(self.horizons).point
                 point = np.where(np.isfinite(point), point, naive)  # a model's gap falls back to naive
@@ -249,9 +305,12 @@ class _Runner:
                 rows.append(_rows(spec.name, self.time, panel, o, self.horizons, point, mase_scale(history),
                                   assessable))
                 raws.append(raw[assessable].reshape(-1, len(self.quantiles)))
+                if drivers is not None:
+                    explained.append(_contribution_rows(spec.name, self.time, o, drivers, assessable))
         table = pd.concat(rows, ignore_index=True)
         table = calibrate(table, np.concatenate(raws), self.quantiles)
-        return table, outputs[-1][1]
+        contributions = pd.concat(explained, ignore_index=True) if explained else None
+        return table, outputs[-1][1], contributions
 
 
 def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None):
@@ -285,8 +344,10 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
     ``bins``: a global model's :class:`~forecast.models.SharedBins`, or the backtest's first
     origin to make them from (a Dask task makes its own: the same edges as everywhere else).
 
-    Returns ``([(origin, point, raw quantiles or None), ...], feature importance or None)``.
-    Pure (no shared state), so blocks can run anywhere: here, or as Dask tasks.
+    Returns ``([(origin, point, raw quantiles or None, driver contributions or None), ...],
+    feature importance or None)``; the contributions are :func:`forecast.models.explain_horizons`'
+    table for a model that has them (LightGBM). Pure (no shared state), so blocks can run
+    anywhere: here, or as Dask tasks.
     """
     out, importance = [], None
     if spec.kind == "global":
@@ -294,8 +355,12 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
             bins = _shared_bins(spec, fm, int(bins), fm.rows_upto(block[0]).stop)
         fitted = fit_horizons(spec, fm, block[0], horizons, bins)
         importance = feature_importance(fitted, fm)
+        explains = all(has_contributions(m) for m in fitted.values())
         for o in block:
-            out.append((o, *predict_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params)))
+            point, raw = predict_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params)
+            drivers = (explain_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params)
+                       if explains else None)
+            out.append((o, point, raw, drivers))
     else:
         fitted = clone(spec.build()).fit(fm.panel.upto(block[0]))
         for i, o in enumerate(block):
@@ -303,8 +368,17 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
                 fitted = fitted.update(fm.panel.upto(o)) if hasattr(fitted, "update") else \
                     clone(spec.build()).fit(fm.panel.upto(o))
             fc = fitted.forecast(horizons, quantiles)
-            out.append((o, fc.point, fc.quantiles))
+            out.append((o, fc.point, fc.quantiles, None))
     return out, importance
+
+
+def _contribution_rows(name, time, o, drivers: pd.DataFrame, assessable) -> pd.DataFrame:
+    """The contributions of the assessed areas' forecasts from origin ``o``, keyed as the forecasts are."""
+    n_h = len(drivers) // len(assessable)
+    part = drivers[np.repeat(assessable, n_h)].reset_index(drop=True)
+    frame = pd.DataFrame({"model": name, "origin": time[o], "horizon": part["horizon"], "area": part["area"],
+                          "time": time[o + part["horizon"].to_numpy()]})
+    return pd.concat([frame, part.drop(columns=["area", "horizon"])], axis=1)
 
 
 def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFrame:
@@ -324,3 +398,45 @@ def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFr
     })
 
 
+def _explain_rows(contributions: pd.DataFrame, area: str, origin, model, horizon) -> pd.DataFrame:
+    """:meth:`BacktestResult.explain`: one area's and origin's rows, tidy, largest first."""
+    if contributions.empty:
+        raise ForecastError("this backtest kept no contributions: only LightGBM models have them "
+                            "(estimator: lightgbm)")
+    models = list(dict.fromkeys(contributions["model"]))
+    model = models[-1] if model is None else model
+    if model not in models:
+        raise ForecastError(f"no contributions for model {model!r}; models with them: {', '.join(models)}")
+    rows = contributions[contributions["model"] == model]
+    if area not in set(rows["area"]):
+        known = sorted(set(rows["area"]))
+        raise ForecastError(f"no forecasts of {model!r} for area {area!r}; {len(known)} areas have them, e.g. "
+                            f"{', '.join(known[:5])}")
+    rows = rows[rows["area"] == area]
+    try:
+        when = pd.Timestamp(origin)
+    except (TypeError, ValueError):
+        raise ForecastError(f"origin {origin!r} is not a month (write it as 2023-06)") from None
+    origins = pd.DatetimeIndex(rows["origin"].unique()).sort_values()
+    if when not in origins:
+        raise ForecastError(f"no origin {when:%Y-%m} in this backtest for {area!r}; its origins run from "
+                            f"{origins[0]:%Y-%m} to {origins[-1]:%Y-%m}")
+    rows = rows[rows["origin"] == when]
+    if horizon is not None:
+        if int(horizon) not in set(rows["horizon"]):
+            raise ForecastError(f"no horizon {horizon}; the horizons are {sorted(set(rows['horizon']))}")
+        rows = rows[rows["horizon"] == int(horizon)]
+    return tidy_contributions(rows)
+
+
+def tidy_contributions(wide: pd.DataFrame) -> pd.DataFrame:
+    """Contribution rows (one column per driver) as a tidy table: one row per forecast and driver,
+    per forecast the drivers sorted by absolute contribution, largest first."""
+    keys = [c for c in ("model", "area", "origin", "horizon", "time") if c in wide.columns]
+    drivers = [c for c in wide.columns if c not in (*CONTRIBUTION_KEYS, "role")]
+    long = wide.melt(id_vars=[*keys, "base", "scale"], value_vars=drivers, var_name="driver",
+                     value_name="contribution")
+    long["size"] = long["contribution"].abs()
+    long = long.sort_values([*[k for k in keys if k != "model"], "size"],
+                            ascending=[True] * (len(keys) - ("model" in keys)) + [False], kind="stable")
+    return long[[*keys, "driver", "contribution", "base", "scale"]].reset_index(drop=True)

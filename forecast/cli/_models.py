@@ -158,6 +158,9 @@ def predict(
     cube: CubeOpt,
     out_path: Annotated[Path | None, typer.Option("--out", help="Write the forecasts as CSV here.")] = None,
     top: Annotated[int, typer.Option(help="Print this many areas with the highest 1-month forecast.")] = 10,
+    explain: Annotated[bool, typer.Option("--explain", help="Also print what drives each of those forecasts "
+                                          "(the largest contributions by driver family) and, with --out, write "
+                                          "them to <out stem>_explanations.csv.")] = False,
     tracking_uri: TrackOpt = None,
 ) -> None:
     """Forecast every area and horizon from the cube's last month with a trained model."""
@@ -168,6 +171,7 @@ def predict(
         data = load_cube(cube)
         trained, source = load_trained(model, tracking_uri=tracking_uri)
         frames = trained.predict(data)
+        explanation = trained.explain(data) if explain else None
         status = console.release_label(source, tracking_uri)
     except ForecastError as error:
         fail(error)
@@ -176,6 +180,11 @@ def predict(
     if out_path:
         frames.to_csv(out_path, index=False)
         console.out.print(f"forecasts: {out_path}", soft_wrap=True)
+        if explanation is not None:
+            explained = out_path.with_name(f"{out_path.stem}_explanations.csv")
+            explanation.insert(0, "release_status", status)
+            explanation.to_csv(explained, index=False)
+            console.out.print(f"explanations: {explained}", soft_wrap=True)
     first = frames[frames["horizon"] == frames["horizon"].min()].nlargest(top, "point")
     qcols = [c for c in frames.columns if c.startswith("q")]
     names = (dict(zip(data["area"].values.astype(str), data["area_name"].values.astype(str)))
@@ -186,5 +195,30 @@ def predict(
         table.add_row(r["area"], names.get(r["area"], ""), str(r["time"])[:7], f"{r['point']:,.0f}",
                       *[f"{r[c]:,.0f}" for c in qcols])
     console.out.print(table)
+    if explanation is not None:
+        console.out.print(_drivers_table(explanation, first, names))
+
+
+def _drivers_table(explanation, first, names, n_drivers: int = 3) -> Table:
+    """The largest signed driver contributions of each forecast in ``first``."""
+    from forecast.backtest import CONTRIBUTION_KEYS
+
+    drivers = [c for c in explanation.columns if c not in (*CONTRIBUTION_KEYS, "release_status")]
+    scale = str(explanation["scale"].iloc[0]) if len(explanation) else "identity"
+    unit = {"log": "on log(forecast)", "log1p": "on log(1 + forecast)"}.get(scale, "in people")
+    table = Table("area", "name", "month", "base", *[f"driver {k + 1}" for k in range(n_drivers)],
+                  title=f"what drives those forecasts: largest contributions {unit} (+ up, - down)")
+    rows = explanation.set_index(["area", "horizon"])
+    for _, r in first.iterrows():
+        key = (r["area"], r["horizon"])
+        if key not in rows.index:  # an area whose model fell back to a simple rule: nothing to split
+            table.add_row(r["area"], names.get(r["area"], ""), str(r["time"])[:7], "-", "no breakdown")
+            continue
+        row = rows.loc[key]
+        largest = sorted(drivers, key=lambda d: -abs(float(row[d])))[:n_drivers]
+        digits = 0 if scale == "identity" else 2
+        table.add_row(r["area"], names.get(r["area"], ""), str(r["time"])[:7], f"{float(row['base']):,.{digits}f}",
+                      *[f"{float(row[d]):+,.{digits}f} {d}" for d in largest])
+    return table
 
 

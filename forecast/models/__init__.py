@@ -9,6 +9,15 @@ from forecast.models._baselines import (
     SeasonalNaive,
     SeriesForecaster,
 )
+from forecast.models._explain import (
+    SCALES,
+    Contributions,
+    by_driver,
+    exog_contributions,
+    explain_horizons,
+    explain_series,
+    has_contributions,
+)
 from forecast.models._global import HistGBForecaster, LightGBMForecaster, SharedBins
 from forecast.models._horizons import feature_importance, fit_horizons, predict_horizons, train_index, train_rows
 from forecast.models._local import ETS, SARIMAX
@@ -27,6 +36,9 @@ __all__ = [
     "LightGBMForecaster", "HistGBForecaster", "SharedBins",
     # global models across horizons (shared by the backtest and train)
     "fit_horizons", "predict_horizons", "train_index", "train_rows", "feature_importance",
+    # explanations: contributions per forecast, by driver family
+    "Contributions", "by_driver", "has_contributions", "explain_horizons", "explain_series",
+    "exog_contributions", "SCALES",
     # specs
     "ModelSpec", "load_spec", "ESTIMATORS", "register_estimator", "baseline_specs",
 ]

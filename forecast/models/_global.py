@@ -15,6 +15,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from forecast.errors import ForecastError
+from forecast.models._explain import Contributions
+
 __all__ = ["LightGBMForecaster", "HistGBForecaster", "SharedBins"]
 
 
@@ -240,6 +243,37 @@ class LightGBMForecaster(_GlobalForecaster):
     def _importances(self):
         return self.model_.booster.feature_importance(importance_type="gain")
 
+    def contributions(self, X, columns=None) -> Contributions:
+        """Each feature's contribution to the point model's raw score, per prediction (TreeSHAP).
+
+        ``base + values.sum(axis=1)`` equals the point model's raw score
+        (``booster.predict(X, raw_score=True)``): for the Poisson and Tweedie objectives the
+        log of the forecast mean (``scale="log"``); for ``point="median"`` (the 0.5 quantile
+        model) and squared error the forecast itself, before clipping at zero
+        (``scale="identity"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        columns : sequence of str, optional
+            The feature names (default ``x0, x1, ...``).
+
+        Returns
+        -------
+        Contributions
+            ``values`` (n_samples, n_features), ``base`` (n_samples,), ``columns``, ``scale``;
+            :meth:`Contributions.to_array` gives LightGBM's (n_samples, n_features + 1).
+        """
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        columns = [f"x{j}" for j in range(X.shape[1])] if columns is None else [str(c) for c in columns]
+        if len(columns) != X.shape[1]:
+            raise ForecastError(f"{len(columns)} column names for {X.shape[1]} features")
+        raw = self.model_.contributions(X)
+        identity = self.point == "median" or self.objective not in self._count_losses
+        return Contributions(values=raw[:, :-1], base=raw[:, -1], columns=columns,
+                             scale="identity" if identity else "log")
+
 
 class SharedBins:
     """A feature matrix binned once for LightGBM, with bin edges found on reference rows only.
@@ -312,6 +346,10 @@ class _Booster:
         # count, which fits running in other threads read (see SharedBins)
         return self.booster.predict(X, num_threads=getattr(self, "n_jobs", 1))
 
+    def contributions(self, X) -> np.ndarray:
+        """TreeSHAP contributions, shape (n_samples, n_features + 1), the base value last."""
+        return self.booster.predict(X, pred_contrib=True, num_threads=getattr(self, "n_jobs", 1))
+
 
 class HistGBForecaster(_GlobalForecaster):
     """scikit-learn's HistGradientBoostingRegressor with Poisson loss, and quantile models.
@@ -360,6 +398,12 @@ class HistGBForecaster(_GlobalForecaster):
         super().fit(X, y, sample_weight=sample_weight)
         self.n_iter_ = self.model_.n_iter_
         return self
+
+    def contributions(self, X, columns=None):
+        """Refused: HistGradientBoosting gives no per-prediction contributions."""
+        raise ForecastError("HistGBForecaster (HistGradientBoosting) has no per-prediction contributions, so "
+                            "its forecasts cannot be explained by driver; use LightGBMForecaster (estimator: "
+                            "lightgbm) for explanations")
 
     def _importances(self):
         # HistGradientBoosting has no built-in importances; report zeros with the right shape

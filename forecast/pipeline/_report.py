@@ -7,6 +7,7 @@ from pathlib import Path
 from forecast.cube import load_cube
 from forecast.errors import ForecastError
 from forecast.ethics import card_from_evidence, resolve_card_inputs
+from forecast.models import has_contributions
 from forecast.policy import load_policy, manifest_sensitivity, release_checks
 from forecast.report import (
     HEADLINE_COLUMNS,
@@ -88,7 +89,9 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
 
     step("forecasting from the last month")
     trained, _ = load_trained(run_id, tracking_uri=tracking_uri)
-    ranking = rank_areas(trained, data, run_id, trigger=trigger, lead=lead)
+    # what drives each forecast (LightGBM, SARIMAX with covariates): the headline's reasons
+    explanation = trained.explain(data) if has_contributions(trained.fitted) else None
+    ranking = rank_areas(trained, data, run_id, trigger=trigger, lead=lead, explanation=explanation)
 
     step("reading the model card and its backtest")
     inputs = resolve_card_inputs(card_inputs, train.tags.get("model", ""), run_id)

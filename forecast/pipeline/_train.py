@@ -14,7 +14,6 @@ from forecast._names import AREA, TIME
 from forecast.backtest import MIN_CALIBRATION, RollingOrigin, backtest, conformal_shifts, mase_scale, quantile_column
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
-from forecast.features import build_features
 from forecast.models import ModelSpec, Naive, fit_horizons, predict_horizons
 
 __all__ = ["TrainedModel", "train"]
@@ -90,8 +89,7 @@ class TrainedModel:
             ``area, origin, horizon, time, point, q...`` (one row per area × horizon).
         """
         spec = self.spec
-        fm = build_features(cube, spec.target, families=spec.features, params=spec.feature_params,
-                            missing_target=spec.resolved_missing_target)
+        fm = spec.feature_matrix(cube)  # as it was trained: its families, less what it excludes
         o = cube.sizes[TIME] - 1
         panel = fm.panel
         if spec.kind == "global":
@@ -125,6 +123,67 @@ class TrainedModel:
         assessed = (~np.isnan(panel.y)).any(axis=1)
         return frame[np.repeat(assessed, n_h)].reset_index(drop=True)
 
+    def explain(self, cube: xr.Dataset, area: str | None = None, horizon: int | None = None) -> pd.DataFrame:
+        """What drives the forecasts from the cube's last month, by driver family.
+
+        A LightGBM model's contributions are TreeSHAP values of its point model, on its raw
+        score (``scale``: ``log`` of the mean for the Poisson objective, ``identity`` for the
+        median); a SARIMAX's are its covariates' terms on its transformed scale (``log1p``).
+        Base plus the drivers is that raw score.
+
+        Parameters
+        ----------
+        cube : xarray.Dataset
+        area : str, optional
+            One area: a tidy table (one row per horizon and driver, largest first).
+        horizon : int, optional
+            One of the model's horizons (default: every one).
+
+        Returns
+        -------
+        DataFrame
+            Without ``area``: ``area, origin, horizon, time, base, scale`` and one column per
+            driver family, one row per assessed area × horizon (as :meth:`predict`). With it:
+            ``area, origin, horizon, time, driver, contribution, base, scale``.
+
+        Raises
+        ------
+        ForecastError
+            A model without contributions (ETS, SARIMAX without covariates, HistGradientBoosting,
+            the baselines), an unknown area or horizon.
+        """
+        from forecast.backtest import tidy_contributions
+        from forecast.models import explain_horizons, explain_series, has_contributions
+
+        spec = self.spec
+        if not has_contributions(self.fitted):
+            raise ForecastError(f"model {spec.name!r} (estimator {spec.estimator}) gives no contributions per "
+                                "forecast, so no driver breakdown; LightGBM models and SARIMAX with covariates "
+                                "(exog) have them")
+        if horizon is not None and int(horizon) not in spec.horizons:
+            raise ForecastError(f"no horizon {horizon}; model {spec.name!r} forecasts {list(spec.horizons)} months ahead")
+        fm = spec.feature_matrix(cube)  # as it was trained: its families, less what it excludes
+        o = cube.sizes[TIME] - 1
+        if spec.kind == "global":
+            fm = type(fm)(X=fm.X.reindex(columns=self.columns), panel=fm.panel, families=fm.families)
+            table = explain_horizons(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params)
+        else:
+            table = explain_series(clone(self.fitted).fit(fm.panel), spec.horizons)
+        assessed = set(fm.panel.areas[(~np.isnan(fm.panel.y)).any(axis=1)])
+        table = table[table[AREA].isin(assessed)]
+        if horizon is not None:
+            table = table[table["horizon"] == int(horizon)]
+        origin = pd.Timestamp(cube[TIME].values[o])
+        table.insert(1, "origin", origin)
+        table.insert(3, TIME, [origin + pd.DateOffset(months=int(h)) for h in table["horizon"]])
+        table = table.reset_index(drop=True)
+        if area is None:
+            return table
+        if area not in set(table[AREA]):
+            known = sorted(set(table[AREA]))
+            raise ForecastError(f"no explained forecast for area {area!r}; {len(known)} areas have one, e.g. "
+                                f"{', '.join(known[:5])}")
+        return tidy_contributions(table[table[AREA] == area])
 
 def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | None = None,
           triggers: Sequence = (), progress: Callable[[str, int, int], None] | None = None) -> TrainedModel:

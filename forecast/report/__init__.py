@@ -42,11 +42,14 @@ from forecast.report._build import (
     read_headline,
     read_previous,
 )
+from forecast.report._reasons import NO_BREAKDOWN, area_reasons, reason_for
 from forecast.report._render import people, to_html, to_pdf, write_report
 
 __all__ = [
     # build
     "rank_areas", "Ranking", "assemble_report", "ForecastReport", "check_admin_level", "HEADLINE_COLUMNS",
+    # the reason of each flagged district: its largest drivers, said with facts from the data
+    "area_reasons", "reason_for", "NO_BREAKDOWN",
     # the previous report
     "compare", "headline_artifact", "headline_month", "read_headline", "read_previous",
     # render

@@ -21,15 +21,18 @@ import pandas as pd
 from forecast._names import AREA, AREA_NAME, TIME
 from forecast.errors import ForecastError
 from forecast.ethics import NOT_RELEASED, Evidence, ModelCard, ReleaseStatus
+from forecast.models import has_contributions
 from forecast.policy import admin_level_allowed, finest_admin_level, small_cell_k
 from forecast.report._figures import fan_charts, map_figure, reliability_figure, skill_figure
+from forecast.report._reasons import area_reasons
 
 __all__ = ["ForecastReport", "Ranking", "rank_areas", "assemble_report", "check_admin_level", "headline_artifact",
            "headline_month", "read_headline", "read_previous", "compare", "HEADLINE_COLUMNS"]
 
-#: What a report keeps of each area, and what the next report compares against.
+#: What a report keeps of each area, and what the next report compares against. ``reason``: for
+#: each district in the headline, its largest drivers said with facts from the data (else empty).
 HEADLINE_COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper",
-                    "threshold", "last_data", "status"]
+                    "threshold", "last_data", "status", "reason"]
 #: Probability changes smaller than this are not called a change.
 MIN_CHANGE = 0.10
 
@@ -113,7 +116,8 @@ class Ranking:
     month: str
 
 
-def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: int | None = None) -> Ranking:
+def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: int | None = None,
+               explanation: pd.DataFrame | None = None) -> Ranking:
     """Forecast from the last month of ``data`` and rank the areas against a trigger.
 
     Parameters
@@ -126,6 +130,10 @@ def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: 
         Named in the errors.
     trigger, lead : optional
         Default: the model's first trigger, and lead 3 when it has one, else its first lead.
+    explanation : DataFrame, optional
+        ``trained.explain(data)``, for the reasons of the flagged districts (their drivers over
+        the lead's horizons); default: computed here when the model has contributions, else
+        the reasons rest on facts from the data alone.
 
     Raises
     ------
@@ -141,7 +149,13 @@ def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: 
                             f"{', '.join(t.name for t in trained.triggers)}")
     lead = (3 if 3 in spec.leads else spec.leads[0]) if lead is None else int(lead)
     forecasts = trained.predict(data)
-    table = trained.prioritize(data, spec.name, lead)[HEADLINE_COLUMNS]
+    table = trained.prioritize(data, spec.name, lead)[[c for c in HEADLINE_COLUMNS if c != "reason"]]
+    if explanation is None and has_contributions(trained.fitted):
+        explanation = trained.explain(data)
+    flagged = table.loc[table["rank"].notna() & table["signal"].astype(bool), AREA]
+    reasons = area_reasons(explanation, data, list(flagged), target=trained.spec.target,
+                           horizons=range(1, lead + 1))
+    table["reason"] = [reasons.get(str(a), "") for a in table[AREA]]
     return Ranking(trigger=spec, lead=lead, forecasts=forecasts, table=table,
                    month=f"{pd.Timestamp(data[TIME].values[-1]):%Y-%m}")
 

@@ -2,8 +2,9 @@
 
 The spec as parameters, ``<metric>_h<h>`` metrics, lineage tags (cube hash, spec hash, git
 commit, data sensitivity) and artifacts: forecasts as Parquet (small cells suppressed under the
-policy's publication rule), the metrics table, fan charts for sample areas, feature importance
-and the manifest. Never the cube itself.
+policy's publication rule), the metrics table, fan charts for sample areas, feature importance,
+each forecast's contributions by driver family (``explanations/contributions.parquet``, models
+that have them) and the manifest. Never the cube itself.
 """
 
 from __future__ import annotations
@@ -191,6 +192,11 @@ def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None
             for area in _sample_areas(result, sample_areas):
                 fig = fan_chart(result.forecasts, area, spec.name)
                 mlflow.log_figure(fig, f"fan_charts/{area}.png")
+            explained = result.contributions[result.contributions["model"] == spec.name]
+            if not explained.empty:  # model-made numbers (no observed counts): nothing to suppress
+                (tmp / "explanations").mkdir()
+                explained.to_parquet(tmp / "explanations" / "contributions.parquet", index=False)
+                mlflow.log_artifact(str(tmp / "explanations" / "contributions.parquet"), "explanations")
             if spec.name in result.importance:
                 imp = result.importance[spec.name]
                 imp.rename("gain_share").to_csv(tmp / "feature_importance.csv", index_label="feature")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 from forecast._version import __version__
 from forecast.errors import ForecastError
 from forecast.cube import cube_from_table, cube_table
+from forecast.models import has_contributions
 from forecast.policy import manifest_sensitivity
 from forecast.tracking._log import _flat
 from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
@@ -44,6 +46,10 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
                 tracking_uri: str | None = None, cube_path: str | Path | None = None) -> tuple[str, str]:
     """Log a :class:`~forecast.pipeline.TrainedModel` as an MLflow pyfunc model.
 
+    With it go the triggers, the manifest and, for a model with contributions (LightGBM, SARIMAX
+    with covariates), the driver contributions of its forecast from the cube's last month
+    (``explanations/contributions.parquet``, :meth:`TrainedModel.explain`).
+
     Returns
     -------
     (run_id, model_uri)
@@ -74,11 +80,23 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
                 mlflow.log_dict({"triggers": [t.model_dump() for t in trained.triggers]}, "triggers.yaml")
                 mlflow.log_metrics({f"trigger_calibration_events_l{lead}_{name}": cal.n_events_
                                     for (name, lead), cal in trained.trigger_calibration.items()})
+            explanation = _final_explanation(trained, cube)
+            if explanation is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "contributions.parquet"
+                    explanation.to_parquet(path, index=False)
+                    mlflow.log_artifact(str(path), "explanations")
             info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
                                            signature=infer_signature(example, output))
             if manifest:
                 mlflow.log_dict(dict(manifest), "manifest.json")
             return run.info.run_id, info.model_uri
+
+
+def _final_explanation(trained, cube) -> pd.DataFrame | None:
+    """The driver contributions of the forecast from the cube's last month; None for a model
+    without contributions (ETS, SARIMAX without covariates, HistGradientBoosting, baselines)."""
+    return trained.explain(cube) if has_contributions(trained.fitted) else None
 
 
 def load_trained(model: str, *, tracking_uri: str | None = None):
