@@ -207,6 +207,34 @@ def test_the_next_report_says_what_changed_since_the_logged_one(pipeline, tmp_pa
     assert first.previous is None and "first report" in to_html(first)
 
 
+def test_the_report_shows_a_logged_scenario_beside_the_baseline(pipeline, files, tmp_path):
+    from forecast.pipeline import run_scenario
+    from forecast.tracking import log_scenario
+
+    result = run_scenario(pipeline["trained"], pipeline["cube"], ["rainfall=-90%", "conflict_events=x3"], lead=3,
+                          name="dry")
+    log_scenario(pipeline["train"], result, tracking_uri=pipeline["uri"], small_cell=1)
+    report = _build(pipeline, scenario="dry")
+    shown = report.scenario
+    assert shown["name"] == "dry" and shown["shocks"] == [str(s) for s in result.shocks] and shown["rows"]
+    # the numbers are the scenario's own, district by district
+    table = result.table.set_index("area")
+    for row in shown["rows"]:
+        assert row["baseline_probability"] == pytest.approx(table.loc[row["area"], "baseline_probability"])
+        assert row["scenario_probability"] == pytest.approx(table.loc[row["area"], "scenario_probability"])
+    started = ((table["scenario_signal"].astype(bool)) & ~(table["baseline_signal"].astype(bool))).sum()
+    assert shown["moved"]["started"] == started
+    html = to_html(report)
+    assert "What if: scenario dry" in html and _row(html, "scenario-table", shown["rows"][0]["area_name"])
+    assert 'id="scenario"' not in to_html(_build(pipeline))  # only when asked for
+    with pytest.raises(ForecastError, match="has no scenario 'wet'; its scenarios: dry"):
+        _build(pipeline, scenario="wet")
+    out = _cli(pipeline, "--run", pipeline["train"], *files, "--scenario", "dry", "--no-log", "--out",
+               str(tmp_path / "r.html"))
+    assert out.exit_code == 0, out.output
+    assert "beside scenario dry:" in out.output and "What if: scenario dry" in (tmp_path / "r.html").read_text()
+
+
 # --- the command line -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from forecast.cli._app import app
 from forecast.cli import _data  # noqa: E402,F401  ingest, info
 from forecast.cli import _models  # noqa: E402,F401  backtest, train, predict
 from forecast.cli import _triggers  # noqa: E402,F401  prioritize
+from forecast.cli import _scenario  # noqa: E402,F401  scenario
 from forecast.cli import _card  # noqa: E402,F401  card
 from forecast.cli import _audit  # noqa: E402,F401  audit
 from forecast.cli import _review  # noqa: E402,F401  review

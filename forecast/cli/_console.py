@@ -234,3 +234,42 @@ def print_watermark(status: str) -> None:
                   "not for operational decisions", soft_wrap=True)
     else:
         out.print(status, soft_wrap=True, highlight=False, markup=False)
+
+
+def print_scenario(result, top: int) -> None:
+    """A scenario beside the baseline: its description, then the districts, largest rise in
+    trigger probability first (a district the scenario changed is marked *)."""
+    lo, hi = result.interval
+    band = "80% interval" if (lo, hi) == ("q0.1", "q0.9") else f"{lo}-{hi}"
+    window = (f"expected within {result.lead} month(s)" if result.trigger is not None
+              else "expected in the month")
+    columns = ["area", "name", "region", f"baseline ({band})", f"scenario ({band})", "change"]
+    if result.trigger is not None:
+        columns += ["P baseline", "P scenario", "P change"]
+    else:
+        columns.insert(3, "horizon")
+    out.print(result.describe(), soft_wrap=True, highlight=False, markup=False)
+    table = Table(*columns, title=f"scenario {escape(result.name)} vs baseline: {window}; * district changed "
+                  "by the scenario")
+    t = result.table
+    rows = t if top <= 0 else t.head(top)
+    for _, r in rows.iterrows():
+        cells = [r["area"] + (" *" if r["shocked"] else ""), escape(r["area_name"]), escape(r["region"]),
+                 _arrivals(r["baseline"], r[f"baseline_{lo}"], r[f"baseline_{hi}"]),
+                 _arrivals(r["scenario"], r[f"scenario_{lo}"], r[f"scenario_{hi}"]),
+                 _num(r["change"], "{:+,.0f}")]
+        if result.trigger is not None:
+            cells += [_num(r["baseline_probability"]), _num(r["scenario_probability"]),
+                      _num(r["probability_change"], "{:+.2f}")]
+        else:
+            cells.insert(3, str(r["horizon"]))
+        table.add_row(*cells)
+    if not out.is_terminal:
+        out.width = max(out.width, 160)
+    out.print(table)
+    if top > 0 and len(t) > top:
+        out.print(f"({len(t) - top} more in the table)")
+
+
+def _arrivals(point, lower, upper) -> str:
+    return f"{_num(point, '{:,.0f}')} ({_num(lower, '{:,.0f}')}-{_num(upper, '{:,.0f}')})"

@@ -1,14 +1,16 @@
 """``forecast demo`` (``make demo``): run the pipeline on the shipped Somalia sample and say where everything is.
 
-The whole pipeline: ingest the real sample (PRMN flows, rainfall and conflict counts, district
-attributes) into a cube with its manifest and quarantine; backtest LightGBM and per-area ETS
+The whole pipeline: ingest the real sample (PRMN flows, FAO FSNAU district-month covariates:
+rainfall, NDVI, prices, insecurity; IPC rounds; district attributes) into a cube with its
+manifest, quarantine and withheld values; backtest LightGBM and per-area ETS
 (statsmodels) against the baselines on rolling origins, evaluate the anticipatory-action
 trigger (models/triggers.yaml) and its fairness across groups of districts, and log every run
 to MLflow; train the model on all months and log it as an MLflow model; rank districts for
-action from the last month; write the model card from those runs; answer the review as clearly
+action from the last month; ask what a failed last season would change (a drought scenario:
+each district's rain at its driest year in ten, logged under the train run); write the model card from those runs; answer the review as clearly
 marked DEMO reviewers and put the model through the release gate (ethics/policy.yaml), which
 registers it only when every condition passes; write the forecast report (HTML and PDF) that an
-anticipatory-action team reads. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
+anticipatory-action team reads, with the scenario beside the baseline. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
 store in the output folder.
 """
 
@@ -28,6 +30,9 @@ SPEC = Path(__file__).resolve().parents[2] / "models" / "lightgbm_median.yaml"
 ETS = SPEC.with_name("ets.yaml")
 TRIGGERS = SPEC.with_name("triggers.yaml")
 CARDS = SPEC.parent / "cards"
+#: The demo's scenario: the last season failed in every district (each month's rain at the
+#: district's 10th percentile of the same month in earlier years: a one-year-in-ten dry season).
+DROUGHT = ("rainfall=p10",)
 
 
 @app.command()
@@ -37,7 +42,7 @@ def demo(
     """Run the whole pipeline on the shipped Somalia sample and say where everything is.
 
     Ingest, backtest (LightGBM, per-area ETS and five baselines), trigger and fairness
-    evaluation, training, prioritization, model card, a DEMO review and the release gate,
+    evaluation, training, prioritization, a drought scenario, model card, a DEMO review and the release gate,
     and the forecast report (HTML and PDF). MLflow runs go to MLFLOW_TRACKING_URI when it is
     set, else to OUT/mlflow.db with artifacts in OUT/mlartifacts.
     """
@@ -46,8 +51,8 @@ def demo(
 
     out = out_dir.resolve()
     files = sample_files()
-    console.out.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO SWALIM, ACLED counts)")
-    console.out.print("1/7 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
+    console.out.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO FSNAU, IPC)")
+    console.out.print("1/8 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
                   + f" with gazetteer {files['areas'].name}")
     start = time.perf_counter()
     with console.out.status("ingesting the Somalia sample..."):
@@ -69,7 +74,7 @@ def demo(
     manifest = result.manifest.model_dump(mode="json")
     spec, ets = load_spec(SPEC), load_spec(ETS)
     triggers = load_triggers(TRIGGERS)
-    console.out.print(f"2/7 backtest: {spec.name}, per-area {ets.name} (statsmodels) and five baselines, 12 scored origins (+12 calibrating "
+    console.out.print(f"2/8 backtest: {spec.name}, per-area {ets.name} (statsmodels) and five baselines, 12 scored origins (+12 calibrating "
                   f"intervals), horizons 1-6, target {spec.target}; trigger '{triggers[0].name}' "
                   f"({triggers[0].describe()}) and its fairness across groups of districts")
     start = time.perf_counter()
@@ -83,7 +88,7 @@ def demo(
     console.print_triggers(evaluation)
     console.print_fairness(fairness)
     console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
-    console.out.print(f"3/7 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
+    console.out.print(f"3/8 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
     start = time.perf_counter()
     with console.bar() as bar:
         trained = train(result.cube, spec, triggers=triggers, progress=console.tracker(bar))
@@ -92,7 +97,7 @@ def demo(
                                            cube_path=paths["cube"])
     console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
     lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
-    console.out.print(f"4/7 prioritize: districts ranked for action within {lead} months of the last month")
+    console.out.print(f"4/8 prioritize: districts ranked for action within {lead} months of the last month")
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
     ranking_path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,9 +106,28 @@ def demo(
     console.print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
     console.out.print()
 
+    import pandas as pd
+
+    from forecast.pipeline import run_scenario
+    from forecast.tracking import log_scenario
+
+    last = pd.Timestamp(result.cube["time"].values[-1])
+    season = f"{last - pd.DateOffset(months=2):%Y-%m}..{last:%Y-%m}"
+    console.out.print(f"5/8 scenario: what if the last season ({season}) had failed everywhere, each district's rain "
+                      "as low as in its driest year in ten? The same model forecasts again from the same month",
+                      soft_wrap=True)
+    with console.out.status("forecasting the drought scenario..."):
+        drought = run_scenario(trained, result.cube, DROUGHT, months=season, trigger=triggers[0].name, lead=lead,
+                               name="drought")
+        scenario_run = log_scenario(train_run, drought)
+    console.print_scenario(drought, 8)
+    for note in drought.notes:
+        console.out.print(f"note: {note}", soft_wrap=True, highlight=False, markup=False)
+    console.out.print()
+
     from forecast.pipeline import build_card, write_card
 
-    console.out.print(f"5/7 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
+    console.out.print(f"6/8 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
     card = build_card(train_run, CARDS / f"{spec.name}.yaml")
     card_sha, card_uris = write_card(card, train_run)
     card_dir = out / "model_card"
@@ -112,7 +136,7 @@ def demo(
     (card_dir / "model_card.html").write_text(card.to_html(), encoding="utf-8")
     console.out.print(f"card SHA-256 {card_sha} (what reviewers will sign); status: not reviewed\n", soft_wrap=True)
 
-    console.out.print("6/7 review and release gate: DEMO reviewers answer the checklists and sign; the gate judges "
+    console.out.print("7/8 review and release gate: DEMO reviewers answer the checklists and sign; the gate judges "
                   "every condition under ethics/policy.yaml")
     reviews, log = out / "ethics" / "reviews", out / "ethics" / "audit.log.jsonl"
     outcome = _demo_review_and_release(train_run, reviews, log)
@@ -125,9 +149,9 @@ def demo(
                       f"from this model says '{NOT_RELEASED}'", soft_wrap=True)
     console.out.print()
 
-    console.out.print(f"7/7 forecast report for anticipatory-action teams (trigger '{triggers[0].name}', lead {lead})")
+    console.out.print(f"8/8 forecast report for anticipatory-action teams (trigger '{triggers[0].name}', lead {lead})")
     start = time.perf_counter()
-    report_paths = _demo_report(train_run, out / "report", lead)
+    report_paths = _demo_report(train_run, out / "report", lead, drought.name)
     console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
 
     console.out.print("[bold]where things are[/]", soft_wrap=True)
@@ -142,6 +166,9 @@ def demo(
                   "metrics hit_rate_l3_forecast_surge, ...", soft_wrap=True)
     console.out.print(f"  ranked districts:  {ranking_path}", soft_wrap=True)
     console.out.print(f"                     forecast prioritize --run {train_run} --tracking-uri {store}", soft_wrap=True)
+    console.out.print(f"  drought scenario:  MLflow run {scenario_run}, under the train run, and in the report", soft_wrap=True)
+    console.out.print(f"                     forecast scenario --run {train_run} {' '.join('--set ' + s for s in DROUGHT)} "
+                      f"--months {season} --tracking-uri {store}", soft_wrap=True)
     console.out.print(f"  trained model:     {model_uri}", soft_wrap=True)
     console.out.print(f"                     forecast predict --model {model_uri} --cube {paths['cube']} "
                   f"--tracking-uri {store}", soft_wrap=True)
@@ -155,15 +182,16 @@ def demo(
                   "report)", soft_wrap=True)
 
 
-def _demo_report(train_run: str, folder: Path, lead: int) -> dict[str, Path]:
-    """The forecast report of the trained model, HTML (with the map) and PDF, logged to its run."""
+def _demo_report(train_run: str, folder: Path, lead: int, scenario: str) -> dict[str, Path]:
+    """The forecast report of the trained model with the scenario beside it, HTML (with the map)
+    and PDF, logged to its run."""
     from forecast.datasets import sample_files
     from forecast.pipeline import build_report, log_report
     from forecast.report import to_pdf, write_report
 
     with console.out.status("building the report...") as status:
         report = build_report(train_run, lead=lead, boundaries=sample_files()["areas"],
-                              card_inputs=CARDS / f"{Path(SPEC).stem}.yaml",
+                              card_inputs=CARDS / f"{Path(SPEC).stem}.yaml", scenario=scenario,
                               progress=lambda text: status.update(f"report: {text}..."))
         html = write_report(report, folder / "report.html")
         pdf = to_pdf(report, folder / "report.pdf")

@@ -38,6 +38,8 @@ def report_command(
     policy: Annotated[Path | None, typer.Option("--policy", help="Policy for small cells and admin levels "
                                                 "(default: ethics/policy.yaml).")] = None,
     top: Annotated[int, typer.Option(help="Fan charts for this many districts.")] = 6,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Show this scenario of the run beside the "
+                                                 "baseline (`forecast scenario --run RUN --name NAME`).")] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the report and its headline to the train run "
                                       "(what the next report compares with).")] = True,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
@@ -48,7 +50,9 @@ def report_command(
     expected arrivals and 80% interval) and what changed since the previous report; a map
     (with --boundaries) or a table by admin1; fan charts of the most urgent districts; the
     backtest track record; who the model serves less well; the data and what it cannot say;
-    the model card summary and release status. A model that is not released carries
+    the model card summary and release status. With --scenario, a logged scenario beside the
+    baseline: per district the probability and expected arrivals now and in the scenario. A
+    model that is not released carries
     "NOT RELEASED — for review only" on every page.
     """
     from rich.status import Status
@@ -63,6 +67,7 @@ def report_command(
             report = build_report(run, cube=cube, trigger=trigger, lead=lead, boundaries=boundaries,
                                   previous=previous, card_inputs=card_inputs,
                                   policy=None if policy is None else load_policy(policy), top=top,
+                                  scenario=scenario,
                                   tracking_uri=tracking_uri, progress=lambda text: status.update(f"report: {text}..."))
             status.update("report: writing...")
             path = write_report(report, out_file, None if fmt is None else fmt.value)
@@ -78,6 +83,10 @@ def report_command(
     names = ", ".join(f"{r.area_name} ({r.probability:.0%})" for r in report.headline.itertuples()) or "none"
     screen.print(f"{len(report.headline)} district(s) expected to cross '{m['trigger']}' within {m['lead']} months "
                   f"of {m['data_month']}: {names}", soft_wrap=True, highlight=False, markup=False)
+    if report.scenario is not None:
+        s = report.scenario
+        screen.print(f"beside scenario {s['name']}: {s['moved']['started']} district(s) would start signalling, "
+                     f"{s['moved']['stopped']} would stop", soft_wrap=True, highlight=False, markup=False)
     screen.print(f"report: {path.resolve()}", soft_wrap=True, highlight=False, markup=False)
 
 

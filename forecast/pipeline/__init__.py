@@ -9,6 +9,13 @@ into one call that the CLI, the MLproject entry points and the notebooks share::
     result = ingest(["dtm.csv"], "dtm", areas="adm2.geojson")
     trained = train(result.cube, spec, triggers=triggers)
 
+What if the last season had failed? The same model, on covariates rewritten up to the origin::
+
+    from forecast.pipeline import run_scenario
+    result = run_scenario(trained, cube, ["rainfall=-50%", "conflict_incidents=x2"], region="Bay")
+    result.table                                         # baseline vs scenario per district
+    trained.scenario(["rainfall=-50%"], cube=cube)       # the same, as a method
+
 A train run's card, review, release and report, by run id (tracking reads the evidence once,
 ethics or report judges or renders it, tracking writes the outcome back)::
 
@@ -35,6 +42,7 @@ import importlib
 
 from forecast.pipeline._assess import assess
 from forecast.pipeline._ingest import Ingested, ingest
+from forecast.pipeline._scenario import ScenarioResult, Shock, parse_shock, run_scenario
 from forecast.pipeline._train import TrainedModel, train
 
 #: The run-id operations and their modules. They reach MLflow (forecast.tracking), the card
@@ -50,6 +58,8 @@ _RUN_OPERATIONS = {
 __all__ = [
     # the steps
     "ingest", "Ingested", "train", "TrainedModel", "assess",
+    # scenarios: the same model on covariates rewritten ("what if the last season had failed")
+    "run_scenario", "ScenarioResult", "Shock", "parse_shock",
     # a train run's model card
     "build_card", "write_card",
     # its review

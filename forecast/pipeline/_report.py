@@ -17,6 +17,7 @@ from forecast.report import (
     headline_artifact,
     rank_areas,
     read_previous,
+    scenario_section,
 )
 from forecast.tracking import (
     load_trained,
@@ -24,6 +25,7 @@ from forecast.tracking import (
     previous_report,
     read_card_evidence,
     read_run,
+    read_scenario,
     release_status,
 )
 
@@ -34,8 +36,8 @@ _PURPOSE = "a forecast report is about a run of `forecast train --triggers model
 
 def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: int | None = None,
                  boundaries: str | Path | None = None, previous: str | Path | None = None,
-                 card_inputs=None, policy=None, top: int = 6, tracking_uri: str | None = None,
-                 progress=None) -> ForecastReport:
+                 card_inputs=None, policy=None, top: int = 6, scenario: str | None = None,
+                 tracking_uri: str | None = None, progress=None) -> ForecastReport:
     """Build the forecast report of a ``forecast train --triggers ...`` run.
 
     Parameters
@@ -58,6 +60,9 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
         small-cell threshold and the finest admin level the data's sensitivity allows.
     top : int
         Fan charts for this many areas (the most urgent first).
+    scenario : str, optional
+        The name of a scenario logged under the run (``forecast scenario --run RUN --name NAME``),
+        shown beside the baseline.
     tracking_uri : str, optional
     progress : callable, optional
         Called with a short description of each step.
@@ -69,14 +74,15 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
     Raises
     ------
     ForecastError
-        An unknown run or one of another kind, a model trained without triggers, a missing
-        card input or backtest, a policy without a release section, or data finer than the
+        An unknown run or one of another kind, a model trained without triggers, an unknown
+        scenario (the message lists the run's scenarios), a missing card input or backtest, a policy without a release section, or data finer than the
         sensitivity allows to publish.
     """
     step = progress or (lambda _: None)
     step("reading the run and its data")
     train = read_run(run_id, kind="train", purpose=_PURPOSE, tracking_uri=tracking_uri, artifacts=True)
     given = None if previous is None else read_previous(previous)  # a bad file fails before the slow steps
+    what_if = None if scenario is None else read_scenario(run_id, scenario, tracking_uri=tracking_uri)
     rules = load_policy() if policy is None else policy
     release_checks(rules)
     if cube is None:
@@ -105,7 +111,9 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
 
     step("drawing the map and the charts")
     return assemble_report(evidence, card, ranking, trained, data, status=status, policy=rules,
-                           sensitivity=sensitivity, previous=earlier, boundaries=boundaries, top=top)
+                           sensitivity=sensitivity, previous=earlier, boundaries=boundaries, top=top,
+                           scenario=None if what_if is None else scenario_section(what_if, ranking.trigger.name,
+                                                                                  ranking.lead))
 
 
 def log_report(report: ForecastReport, path: str | Path | None = None, *, tracking_uri: str | None = None) -> str:

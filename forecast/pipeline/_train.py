@@ -185,6 +185,20 @@ class TrainedModel:
                                 f"{', '.join(known[:5])}")
         return tidy_contributions(table[table[AREA] == area])
 
+    def scenario(self, shocks, *, cube: xr.Dataset, areas=None, region: str | None = None, months=None,
+                 trigger: str | None = None, lead: int | None = None, name: str | None = None):
+        """Forecast ``cube`` again with covariates rewritten, beside the baseline forecast.
+
+        ``model.scenario(["rainfall=-50%"], cube=cube, region="Bay")``: what if the last season
+        had failed. See :func:`forecast.pipeline.run_scenario` for the arguments and the
+        :class:`~forecast.pipeline.ScenarioResult` it returns.
+        """
+        from forecast.pipeline._scenario import run_scenario
+
+        return run_scenario(self, cube, shocks, areas=areas, region=region, months=months, trigger=trigger,
+                            lead=lead, name=name)
+
+
 def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | None = None,
           triggers: Sequence = (), progress: Callable[[str, int, int], None] | None = None) -> TrainedModel:
     """Fit ``spec`` on all of ``cube`` and calibrate its intervals on a backtest of the last months.

@@ -44,6 +44,7 @@ from forecast.report._build import (
 )
 from forecast.report._reasons import NO_BREAKDOWN, area_reasons, reason_for
 from forecast.report._render import people, to_html, to_pdf, write_report
+from forecast.report._scenario import scenario_section
 
 __all__ = [
     # build
@@ -52,6 +53,8 @@ __all__ = [
     "area_reasons", "reason_for", "NO_BREAKDOWN",
     # the previous report
     "compare", "headline_artifact", "headline_month", "read_headline", "read_previous",
+    # a scenario beside the baseline
+    "scenario_section",
     # render
     "to_html", "to_pdf", "write_report", "people",
     # check in a browser

@@ -62,6 +62,8 @@ class ForecastReport:
         The model card summary and the review / release status.
     figures : dict of str to bytes
         PNG images: ``map``, ``fans``, ``skill``, ``reliability`` (``map`` only with boundaries).
+    scenario : dict or None
+        A scenario shown beside the baseline (:func:`scenario_section`); None without one.
     """
 
     meta: dict
@@ -73,6 +75,7 @@ class ForecastReport:
     data: dict
     card: dict
     figures: dict = field(default_factory=dict)
+    scenario: dict | None = None
 
     @property
     def released(self) -> bool:
@@ -162,7 +165,8 @@ def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: 
 
 def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, trained, data, *, status: ReleaseStatus,
                     policy, sensitivity: str, previous: tuple[pd.DataFrame | None, dict | None] = (None, None),
-                    boundaries: str | Path | None = None, top: int = 6) -> ForecastReport:
+                    boundaries: str | Path | None = None, top: int = 6,
+                    scenario: dict | None = None) -> ForecastReport:
     """The forecast report of a train run, from plain inputs (no tracking store involved).
 
     Parameters
@@ -188,6 +192,9 @@ def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, train
         A COD GeoJSON of the areas, for the map.
     top : int
         Fan charts for this many areas (the most urgent first).
+    scenario : dict, optional
+        A scenario to show beside the baseline: :func:`forecast.report.scenario_section` of a
+        logged scenario's table.
     """
     k = small_cell_k(policy)
     spec, lead, ranked, month = ranking.trigger, ranking.lead, ranking.table, ranking.month
@@ -214,7 +221,8 @@ def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, train
     return ForecastReport(meta=meta, ranking=ranked, changes=changes, previous=prev_meta,
                           track=_track(card, model, spec.name, lead), fairness=_fairness(card, spec.name, lead),
                           data=_data(card, ranked, data, trained.spec.target, sensitivity),
-                          card=_card_summary(card, tags), figures=figures)
+                          card=_card_summary(card, tags), figures=figures,
+                          scenario=scenario)
 
 
 def check_admin_level(cube, sensitivity: str, policy) -> None:

@@ -72,7 +72,8 @@ def _context(report) -> dict:
             "changes": _records(report.changes), "by_region": by_region,
             "unassessed": _records(report.unassessed), "last_by_region": _group(last),
             "skill": _records(report.track["skill"]), "fig": {k: _data_uri(report.figures.get(k)) for k in FIGURES},
-            "fair": report.fairness, "data": report.data, "card": report.card, "track": report.track}
+            "fair": report.fairness, "data": report.data, "card": report.card, "track": report.track,
+            "scenario": report.scenario}
 
 
 def _group(frame: pd.DataFrame) -> dict[str, list[dict]]:

@@ -4,9 +4,11 @@ Everything the toolkit writes to or reads from an MLflow store goes through here
 backtests and trained models, finding runs and checking their kind, loading a trained
 forecaster back, reading the evidence a model card, the release gate or a report judges (once,
 as a plain :class:`~forecast.ethics.Evidence`), the model registry and its alias ``released``,
-and publishing model cards, gate reports and report headlines to their runs. The tracking store is MLflow's own default (``sqlite:///mlflow.db`` in the
-working folder) unless ``MLFLOW_TRACKING_URI`` or an explicit ``tracking_uri`` says otherwise;
-a call with ``tracking_uri`` gives the caller back its own store afterwards.
+publishing model cards, gate reports and report headlines to their runs, and scenarios as runs
+nested under the train run of their model. The tracking store is MLflow's own default
+(``sqlite:///mlflow.db`` in the working folder) unless ``MLFLOW_TRACKING_URI`` or an explicit
+``tracking_uri`` says otherwise; a call with ``tracking_uri`` gives the caller back its own
+store afterwards.
 """
 
 from forecast.tracking._evidence import (
@@ -30,6 +32,7 @@ from forecast.tracking._registry import (
     released_version,
     set_released,
 )
+from forecast.tracking._scenario import SCENARIO_KIND, log_scenario, read_scenario, scenario_runs
 from forecast.tracking._runs import (
     DEFAULT_EXPERIMENT,
     get_run,
@@ -51,6 +54,8 @@ __all__ = [
     "download_model", "previous_report",
     # publishing to runs
     "log_card", "log_gate_report", "log_headline",
+    # scenarios, nested under their train run
+    "log_scenario", "scenario_runs", "read_scenario", "SCENARIO_KIND",
     # the registry
     "release_status", "released_version", "register_version", "delete_version", "set_released", "RELEASED_ALIAS",
     # the store
