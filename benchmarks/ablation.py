@@ -1,7 +1,8 @@
 """What the covariates are worth: one backtest of the sample with and without each covariate family.
 
     python benchmarks/ablation.py                   # ~15 min on 2 cores; MLflow runs in ./mlflow.db
-    python benchmarks/ablation.py --tracking-uri sqlite:///out/ablation.db --out out/ablation
+    python benchmarks/ablation.py --tracking-uri sqlite:///out/ablation/mlflow.db --out out/ablation \
+        --artifacts out/ablation/mlartifacts       # what `make ablation` runs
 
 One backtest of the shipped Somalia sample (the origins of the README's table: 12 scored origins
 2022-07..2023-06, 12 earlier ones calibrating the intervals, horizons 1-6) holding
@@ -39,12 +40,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--experiment", default="ablation")
+    parser.add_argument("--artifacts", type=Path, default=None,
+                        help="Folder of the experiment's artifacts when it is new (default: MLflow's choice)")
     args = parser.parse_args()
 
     import forecast
     from forecast.backtest import RollingOrigin, backtest
     from forecast.triggers import evaluate_triggers, load_triggers
-    from forecast.tracking import log_artifact, log_backtest
+    from forecast.tracking import log_artifact, log_backtest, prepare_store
+
+    if args.tracking_uri:
+        prepare_store(args.tracking_uri, args.experiment, artifacts=args.artifacts)
 
     cube = forecast.load_somalia()
     specs = [forecast.load_spec(p) for p in SPECS]
