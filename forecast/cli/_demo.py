@@ -2,15 +2,16 @@
 
 The whole pipeline: ingest the real sample (PRMN flows, FAO FSNAU district-month covariates:
 rainfall, NDVI, prices, insecurity; IPC rounds; district attributes) into a cube with its
-manifest, quarantine and withheld values; backtest LightGBM and per-area ETS
-(statsmodels) against the baselines on rolling origins, evaluate the anticipatory-action
-trigger (models/triggers.yaml) and its fairness across groups of districts, and log every run
-to MLflow; train the model on all months and log it as an MLflow model; rank districts for
-action from the last month; ask what a failed last season would change (a drought scenario:
-each district's rain at its driest year in ten, logged under the train run); write the model card from those runs; answer the review as clearly
-marked DEMO reviewers and put the model through the release gate (ethics/policy.yaml), which
-registers it only when every condition passes; write the forecast report (HTML and PDF) that an
-anticipatory-action team reads, with the scenario beside the baseline. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
+manifest, quarantine and withheld values; backtest LightGBM and per-area ETS (statsmodels)
+against the baselines on rolling origins, evaluate the anticipatory-action trigger
+(models/triggers.yaml) and its fairness across groups of districts, and log every run to
+MLflow; train the model on all months and log it as an MLflow model; rank districts for action
+from the last month; ask what a failed last season would change (a drought scenario: each
+district's rain at its driest year in ten, logged under the train run); write the model card
+from those runs; answer the review as clearly marked DEMO reviewers and put the model through
+the release gate (ethics/policy.yaml), which registers it only when every condition passes;
+write the forecast report (HTML and PDF) that an anticipatory-action team reads, with the
+scenario beside the baseline. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
 store in the output folder.
 """
 

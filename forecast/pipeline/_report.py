@@ -75,8 +75,8 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
     ------
     ForecastError
         An unknown run or one of another kind, a model trained without triggers, an unknown
-        scenario (the message lists the run's scenarios), a missing card input or backtest, a policy without a release section, or data finer than the
-        sensitivity allows to publish.
+        scenario (the message lists the run's scenarios), a missing card input or backtest, a
+        policy without a release section, or data finer than the sensitivity allows to publish.
     """
     step = progress or (lambda _: None)
     step("reading the run and its data")
