@@ -54,3 +54,16 @@ def admin_pcode(level: int) -> str:
 
 def admin_name(level: int) -> str:
     return f"admin{level}_name"
+
+
+#: Flow-monitoring variables: event logs of people moving in a month (no record = nobody moved).
+FLOW_TARGETS = (ARRIVALS, DEPARTURES, RETURNS)
+#: The kinds of target a model can forecast (see :func:`target_kind`).
+TARGET_KINDS = ("flow", "stock")
+
+
+def target_kind(target: str) -> str:
+    """``"flow"`` for flow-monitoring counts (arrivals, departures, returns: people moving in a
+    month), ``"stock"`` for everything else (``idp_stock``: people displaced at a round, observed
+    in round months only). The kind decides a spec's defaults and the release gate's baseline."""
+    return "flow" if target in FLOW_TARGETS else "stock"

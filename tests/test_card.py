@@ -29,7 +29,7 @@ from forecast.ethics import (
 )
 from forecast.models import load_spec
 from forecast.pipeline import assess, build_card, train, write_card
-from forecast.policy import ethics_file
+from forecast.policy import ethics_file, load_policy
 from forecast.tracking import log_backtest, log_trained, read_card_evidence
 from forecast.triggers import load_triggers
 
@@ -280,6 +280,50 @@ def test_a_card_is_built_from_a_hand_made_bundle_without_any_tracking_store():
     assert card.data["sensitivity"] == "high" and card.data["months"] == "2016-01 to 2019-12"
     assert "| 1 | **tiny_lgbm** | 60 | 0.800 |" in md and "prmn.csv" in md
     assert card.sha256() == card_from_evidence(evidence, CardInputs.model_validate(_inputs())).sha256()
+
+
+def _with_target(evidence, target: str):
+    """The bundle with the train run forecasting ``target``, its backtest scoring skill against both baselines."""
+    from dataclasses import replace
+
+    metrics = evidence.backtest.tables["metrics.csv"]
+    naive = metrics[metrics["model"] == "naive"].set_index("horizon")["mase"]
+    metrics = metrics.assign(skill_mase_vs_naive=1.0 - metrics["mase"] / metrics["horizon"].map(naive))
+    train = replace(evidence.train, tags={**evidence.train.tags, "target": target},
+                    params={**evidence.train.params, "target": target})
+    return replace(evidence, train=train,
+                   backtest=replace(evidence.backtest, tables={**evidence.backtest.tables, "metrics.csv": metrics}))
+
+
+@pytest.mark.parametrize(("target", "reference", "kind", "skill"), [
+    ("arrivals", "seasonal naive", "flow", "0.200"),  # the backtest's skill_mase_vs_seasonal_naive
+    ("idp_stock", "naive", "stock", "0.273"),         # 1 - 0.8 / 1.1 at h1
+])
+def test_the_card_shows_skill_against_the_gate_s_reference_for_the_target_s_kind(target, reference, kind, skill):
+    card = card_from_evidence(_with_target(hand_made_evidence(), target), CardInputs.model_validate(_inputs()))
+    assert card.evaluation["skill_reference"] == reference.replace(" ", "_") and card.evaluation["target_kind"] == kind
+    md, html = card.to_markdown(), card.to_html()
+    assert f"| level ratio | skill vs {reference} |" in md
+    assert f"skill = 1 - MASE / MASE of {reference}, the release gate's\nreference for a {kind} target" in md
+    assert f"<th>skill vs {reference}</th>" in html
+    assert re.search(rf"^\| 1 \| \*\*tiny_lgbm\*\* \|.* \| {skill} \|$", md, flags=re.M), md
+    other = "seasonal naive" if reference == "naive" else "naive"
+    assert f"skill vs {other} |" not in md and f"MASE of {other}," not in md
+
+
+def test_the_card_reads_the_reference_from_the_policy_it_is_given(tmp_path):
+    data = yaml.safe_load((ROOT / "ethics/policy.yaml").read_text(encoding="utf-8"))
+    data["release"]["skill"]["reference"] = "naive"  # the older single form: every kind
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    policy = load_policy(tmp_path / "policy.yaml")
+    card = card_from_evidence(_with_target(hand_made_evidence(), "arrivals"), CardInputs.model_validate(_inputs()),
+                              policy=policy)
+    assert card.evaluation["skill_reference"] == "naive" and "| skill vs naive |" in card.to_markdown()
+    del data["release"]
+    (tmp_path / "bare.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ForecastError, match=r"section 'Metrics against baselines': the skill reference"):
+        card_from_evidence(hand_made_evidence(), CardInputs.model_validate(_inputs()),
+                           policy=load_policy(tmp_path / "bare.yaml"))
 
 
 @pytest.mark.parametrize("drop, message", [

@@ -247,6 +247,51 @@ def test_automated_checks_pass_fail_and_lack_evidence_per_horizon():
     assert [c.verdict for c in _automated(policy, None, "m", "no backtest")] == [UNKNOWN] * 3
 
 
+def _between_the_baselines() -> pd.DataFrame:
+    """A model that beats seasonal naive at every horizon but loses to naive."""
+    return pd.DataFrame({"model": ["m"] * 3 + ["naive"] * 3 + ["seasonal_naive"] * 3, "horizon": [1, 2, 3] * 3,
+                         "mase": [0.9] * 3 + [0.8] * 3 + [1.0] * 3, "coverage80": [0.8] * 9,
+                         "level_ratio": [1.0] * 9})
+
+
+def test_a_stock_is_judged_against_naive_and_a_flow_against_seasonal_naive():
+    policy, metrics = load_policy(), _between_the_baselines()
+    stock = _automated(policy, metrics, "m", "", "idp_stock")[0]
+    assert (stock.check, stock.verdict) == ("skill vs naive (mase)", FAIL)
+    assert stock.measured == "h1 -0.12, h2 -0.12, h3 -0.12; below at h1, h2, h3"
+    for target in ("arrivals", "departures", "returns"):
+        flow = _automated(policy, metrics, "m", "", target)[0]
+        assert (flow.check, flow.verdict, flow.measured) == ("skill vs seasonal_naive (mase)", PASS,
+                                                             "h1 0.10, h2 0.10, h3 0.10")
+    # a run that does not say its target is judged as arrivals, and the condition says so
+    unsaid = _automated(policy, metrics, "m", "", None)[0]
+    assert (unsaid.check, unsaid.verdict) == ("skill vs seasonal_naive (mase)", PASS)
+    assert unsaid.measured.endswith("; the train run has no target tag: judged as arrivals (a flow)")
+    missing = _automated(policy, metrics[metrics["model"] != "naive"], "m", "", "idp_stock")[0]
+    assert missing.verdict == UNKNOWN and "naive is not in the backtest" in missing.measured
+    assert _automated(policy, None, "m", "no backtest", "idp_stock")[0].check == "skill vs naive (mase)"
+
+
+def test_the_gate_reads_the_train_run_s_target_and_the_policy_s_reference_for_its_kind(tmp_path):
+    evidence = hand_made_evidence()
+    backtest = replace(evidence.backtest, tables={**evidence.backtest.tables, "metrics.csv": _between_the_baselines()
+                                                  .assign(model=lambda t: t["model"].replace("m", "tiny_lgbm"))})
+
+    def judged(target, policy):
+        tags = {**evidence.train.tags, "target": target}
+        bundle = replace(evidence, train=replace(evidence.train, tags=tags), backtest=backtest)
+        report = judge_gate(bundle, reviews_dir=tmp_path / "reviews", log=tmp_path / "log.jsonl", policy=policy)
+        return {c.check: c.verdict for c in report.conditions if c.check.startswith("skill")}
+
+    policy = load_policy(_policy_file(tmp_path / "policy.yaml", **{"release.skill.min_skill": {1: 0.0}}))
+    assert judged("idp_stock", policy) == {"skill vs naive (mase)": FAIL}
+    assert judged("arrivals", policy) == {"skill vs seasonal_naive (mase)": PASS}
+    # the older single reference applies to every kind
+    older = load_policy(_policy_file(tmp_path / "older.yaml", **{"release.skill.min_skill": {1: 0.0},
+                                                                 "release.skill.reference": "seasonal_naive"}))
+    assert judged("idp_stock", older) == {"skill vs seasonal_naive (mase)": PASS}
+
+
 def test_a_policy_without_a_release_section_refuses(env, tmp_path):
     data = yaml.safe_load(env["policy_path"].read_text())
     del data["release"]

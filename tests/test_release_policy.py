@@ -28,7 +28,7 @@ def _write(tmp_path, data):
 def test_shipped_policy_states_every_release_threshold_with_its_reason():
     checks = load_policy().release
     assert checks is not None
-    assert checks.skill.reference == "seasonal_naive" and checks.skill.min_skill[1] == 0.0
+    assert checks.skill.reference == {"flow": "seasonal_naive", "stock": "naive"} and checks.skill.min_skill[1] == 0.0
     assert (checks.coverage.interval, checks.coverage.low, checks.coverage.high) == (80, 0.70, 0.90)
     assert checks.small_cell.k == 5
     assert checks.admin_level.finest == {"low": 3, "moderate": 3, "high": 2, "severe": 1}
@@ -60,6 +60,40 @@ def test_release_policy_errors_name_the_file_and_the_field(tmp_path, release, ed
     with pytest.raises(ForecastError, match=re.escape(message)) as err:
         load_policy(path)
     assert str(err.value).startswith(f"{path}: invalid fairness policy")
+
+
+def test_the_skill_reference_depends_on_the_kind_of_target(tmp_path, release):
+    skill = load_policy().release.skill
+    assert [skill.reference_for(t) for t in ("arrivals", "departures", "returns")] == ["seasonal_naive"] * 3
+    assert skill.reference_for("idp_stock") == "naive"  # a stock: the last round again
+    assert skill.reference_for(None) == skill.reference_for("") == "seasonal_naive"  # no target: arrivals
+    release["release"]["skill"]["reference"] = {"stock": "seasonal_naive", "flow": "naive"}
+    swapped = load_policy(_write(tmp_path, release)).release.skill
+    assert (swapped.reference_for("arrivals"), swapped.reference_for("idp_stock")) == ("naive", "seasonal_naive")
+
+
+@pytest.mark.parametrize("reference", ["seasonal_naive", "naive"])
+def test_the_older_single_reference_still_loads_and_applies_to_every_kind(tmp_path, release, reference):
+    release["release"]["skill"]["reference"] = reference
+    skill = load_policy(_write(tmp_path, release)).release.skill
+    assert skill.reference == {"flow": reference, "stock": reference}
+    assert skill.reference_for("arrivals") == skill.reference_for("idp_stock") == reference
+
+
+@pytest.mark.parametrize(("reference", "message"), [
+    ({"flow": "seasonal_naive"}, "release.skill.reference: reference must name a baseline for every target kind "
+                                 "(flow, stock); missing: stock"),
+    ({"stock": "naive"}, "release.skill.reference: reference must name a baseline for every target kind "
+                         "(flow, stock); missing: flow"),
+    ({}, "missing: flow, stock"),
+    ({"flow": "seasonal_naive", "stock": "naive", "river": "naive"},
+     "release.skill.reference: unknown target kind(s) river; the kinds are flow, stock"),
+    ({"flow": "seasonal_naive", "stock": "mean"}, "release.skill.reference.stock: Input should be 'seasonal_naive' or 'naive'"),
+])
+def test_a_skill_reference_mapping_must_name_every_kind_and_known_baselines(tmp_path, release, reference, message):
+    release["release"]["skill"]["reference"] = reference
+    with pytest.raises(ForecastError, match=re.escape(message)):
+        load_policy(_write(tmp_path, release))
 
 
 def test_release_thresholds_change_the_policy_hash(tmp_path, release):

@@ -378,11 +378,24 @@ def test_a_report_is_assembled_from_a_hand_made_bundle_without_any_tracking_stor
     assert report.track["trigger"]["hit_rate"] == pytest.approx(0.667)
     assert [f["grouping"] for f in report.fairness["findings"]] == ["access"]
     assert set(report.changes["change"]) <= {"new signal", "up", "newly assessed"}
+    assert (report.track["skill_reference"], report.track["target_kind"]) == ("seasonal_naive", "flow")
     html = to_html(report)
     assert NOT_RELEASED in html and "2019-11" in html and 'id="region-table"' in html
+    assert "The release gate judges skill against seasonal naive, its reference for arrivals (a flow)." in html
     released = assemble_report(evidence, card, ranking, trained, cube, status=ReleaseStatus("t" * 32, True, "m", "2"),
                                policy=pipeline["policy"], sensitivity="high")
     assert released.released and released.changes is None and "released: m version 2" in to_html(released)
+
+
+def test_the_track_record_names_the_gate_s_skill_reference_for_the_target_s_kind():
+    from forecast.report._build import _track
+
+    card = card_from_evidence(hand_made_evidence(), card_inputs())
+    policy = load_policy()
+    for target, reference, kind in (("idp_stock", "naive", "stock"), ("arrivals", "seasonal_naive", "flow"),
+                                    (None, "seasonal_naive", "flow")):
+        track = _track(card, "tiny_lgbm", "spike", 1, policy, target)
+        assert (track["skill_reference"], track["target_kind"]) == (reference, kind), target
 
 
 def test_the_admin_level_rule_is_the_policy_s_and_a_previous_file_is_read_without_a_store(pipeline, tmp_path):

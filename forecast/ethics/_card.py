@@ -27,9 +27,10 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from forecast._names import ARRIVALS, target_kind
 from forecast.errors import ForecastError
 from forecast.ethics._evidence import Evidence, RunRecord
-from forecast.policy import ethics_file
+from forecast.policy import ethics_file, load_policy
 
 __all__ = ["CardInputs", "ImplementationPlan", "ModelCard", "card_from_evidence", "resolve_card_inputs",
            "load_card_inputs", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES"]
@@ -40,7 +41,8 @@ TEMPLATES = ethics_file("templates")
 BASELINE_NAMES = ("naive", "seasonal_naive", "moving_average", "ewm", "historical_mean")
 #: Text that marks an unfinished field; matched case-insensitively anywhere in a string.
 _PLACEHOLDER = re.compile(r"\b(?:todo|tbd|fixme|xxx)\b|\.\.\.|…|lorem|<fill", re.IGNORECASE)
-_METRIC_COLUMNS = ("mase", "rmsle", "crps", "coverage80", "width80", "level_ratio", "skill_mase_vs_seasonal_naive")
+_METRIC_COLUMNS = ("mase", "rmsle", "crps", "coverage80", "width80", "level_ratio", "skill_mase_vs_seasonal_naive",
+                   "skill_mase_vs_naive")
 
 
 def _check_text(cls, value, info):
@@ -227,7 +229,7 @@ def resolve_card_inputs(inputs: CardInputs | str | Path | None, model: str, run_
 
 
 def card_from_evidence(evidence: Evidence, inputs: CardInputs | str | Path | None = None, *,
-                       review_status: str = DEFAULT_REVIEW_STATUS) -> ModelCard:
+                       review_status: str = DEFAULT_REVIEW_STATUS, policy=None) -> ModelCard:
     """Build the model card of a train run from its evidence (no tracking store involved).
 
     Parameters
@@ -240,6 +242,10 @@ def card_from_evidence(evidence: Evidence, inputs: CardInputs | str | Path | Non
         The human-authored sections (see :func:`resolve_card_inputs`).
     review_status : str
         Shown at the top as a watermark and in the last section.
+    policy : Policy, optional
+        Names the baseline the skill column compares with, per kind of target (its
+        ``release.skill.reference``, as the release gate reads it); default
+        :func:`forecast.policy.load_policy` (``ethics/policy.yaml``).
 
     Returns
     -------
@@ -262,6 +268,7 @@ def card_from_evidence(evidence: Evidence, inputs: CardInputs | str | Path | Non
     _need(metrics_table, "Metrics against baselines", f"backtest run {backtest.run_id} metrics.csv",
           "rerun forecast backtest")
     evaluation, metrics = _evaluation(backtest, metrics_table, model)
+    _skill_reference(evaluation, metrics, details["target"], load_policy() if policy is None else policy)
     triggers = _triggers(backtest)
     calibration = _calibration(train, metrics, model, triggers)
     fairness = _fairness(backtest)
@@ -334,6 +341,17 @@ def _evaluation(backtest: RunRecord, table: pd.DataFrame, model: str) -> tuple[d
     rows["order"] = rows["model"].map(order)
     rows = rows.sort_values(["horizon", "order"])
     return evaluation, _records(rows, ("horizon", "model", "n", *_METRIC_COLUMNS))
+
+
+def _skill_reference(evaluation: dict, metrics: list[dict], target: str, policy) -> None:
+    """Name the baseline of the skill column, the release gate's for this kind of target (a run
+    without a target is taken to forecast arrivals, as the gate takes it), and fill the column."""
+    _need(policy.release, "Metrics against baselines", f"the skill reference (policy {policy.source} has no "
+          "release section)", "use a policy whose release.skill.reference names a baseline per target kind")
+    reference = policy.release.skill.reference_for(target)
+    evaluation.update(skill_reference=reference, target_kind=target_kind(target or ARRIVALS))
+    for row in metrics:
+        row["skill"] = row.get(f"skill_mase_vs_{reference}")
 
 
 def _triggers(backtest: RunRecord) -> dict:

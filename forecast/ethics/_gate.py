@@ -6,7 +6,7 @@ against the policy (``ethics/policy.yaml``) and its review, one :class:`Conditio
 ``pass``, ``fail`` or ``insufficient evidence`` (never a pass by default):
 
 - automated checks from the backtest behind the model card (skill against the policy's
-  reference baseline, interval coverage, level ratio) and the fairness disparities of the
+  reference baseline for the run's kind of target, interval coverage, level ratio) and the fairness disparities of the
   route the model ranks areas with;
 - published-output checks over every artifact of the train run and its backtest runs: no
   identifying column, no microdata (cube, quarantine), no observed count of 1 to k-1 people,
@@ -29,6 +29,7 @@ from typing import Literal
 
 import pandas as pd
 
+from forecast._names import ARRIVALS
 from forecast.errors import ForecastError
 from forecast.ethics._audit import AuditLog
 from forecast.ethics._evidence import Citation, Evidence, RunRecord
@@ -137,19 +138,26 @@ def _fmt(values: dict[int, float], digits: int = 2) -> str:
     return ", ".join(f"h{h} {v:.{digits}f}" for h, v in sorted(values.items())) or "-"
 
 
-def _automated(policy, metrics: pd.DataFrame | None, model: str, evidence: str) -> list[Condition]:
+def _automated(policy, metrics: pd.DataFrame | None, model: str, evidence: str,
+               target: str | None = None) -> list[Condition]:
+    """Skill, coverage and level ratio; skill against the policy's reference for ``target``'s
+    kind (no target: arrivals, a flow, and the skill condition says so)."""
     checks = policy.release
     group = "automated"
+    reference = checks.skill.reference_for(target)
+    unsaid = "" if target else f"; the train run has no target tag: judged as {ARRIVALS} (a flow)"
     if metrics is None:
         missing = f"no backtest metrics ({evidence})"
-        return [Condition(group, name, UNKNOWN, missing, required, rationale) for name, required, rationale in (
-            (f"skill vs {checks.skill.reference} ({checks.skill.metric})", _skill_required(checks.skill),
+        return [Condition(group, name, UNKNOWN, missing + note, required, rationale)
+                for name, note, required, rationale in (
+            (f"skill vs {reference} ({checks.skill.metric})", unsaid, _skill_required(checks.skill),
              checks.skill.rationale),
-            (f"coverage{checks.coverage.interval}", f"{checks.coverage.low:g}-{checks.coverage.high:g}",
+            (f"coverage{checks.coverage.interval}", "", f"{checks.coverage.low:g}-{checks.coverage.high:g}",
              checks.coverage.rationale),
-            ("level ratio", f"{checks.level_ratio.low:g}-{checks.level_ratio.high:g}", checks.level_ratio.rationale))]
+            ("level ratio", "", f"{checks.level_ratio.low:g}-{checks.level_ratio.high:g}",
+             checks.level_ratio.rationale))]
     mine = metrics[metrics["model"] == model]
-    out = [_skill(checks.skill, mine, metrics[metrics["model"] == checks.skill.reference], group)]
+    out = [_skill(checks.skill, reference, mine, metrics[metrics["model"] == reference], group, unsaid)]
     column = f"coverage{checks.coverage.interval}"
     out.append(_band(group, column, _by_horizon(mine, column), checks.coverage, f"no {column} in the backtest "
                      "metrics: backtest a spec with the interval's quantiles"))
@@ -162,8 +170,8 @@ def _skill_required(skill) -> str:
     return ", ".join(f"h{h} >= {v:g}" for h, v in sorted(skill.min_skill.items()))
 
 
-def _skill(skill, mine: pd.DataFrame, ref: pd.DataFrame, group: str) -> Condition:
-    name, required = f"skill vs {skill.reference} ({skill.metric})", _skill_required(skill)
+def _skill(skill, reference: str, mine: pd.DataFrame, ref: pd.DataFrame, group: str, note: str = "") -> Condition:
+    name, required = f"skill vs {reference} ({skill.metric})", _skill_required(skill)
     model_loss, ref_loss = _by_horizon(mine, skill.metric), _by_horizon(ref, skill.metric)
     values, missing = {}, []
     for h in sorted(skill.min_skill):
@@ -172,11 +180,11 @@ def _skill(skill, mine: pd.DataFrame, ref: pd.DataFrame, group: str) -> Conditio
         else:
             missing.append(h)
     if missing:
-        what = (f"{skill.reference} is not in the backtest" if ref.empty else
+        what = (f"{reference} is not in the backtest" if ref.empty else
                 f"no {skill.metric} at horizon(s) {', '.join(map(str, missing))}")
-        return Condition(group, name, UNKNOWN, f"{_fmt(values)}; {what}", required, skill.rationale)
+        return Condition(group, name, UNKNOWN, f"{_fmt(values)}; {what}{note}", required, skill.rationale)
     low = [h for h, v in values.items() if v < skill.min_skill[h] - 1e-12]
-    measured = _fmt(values) + (f"; below at h{', h'.join(map(str, low))}" if low else "")
+    measured = _fmt(values) + (f"; below at h{', h'.join(map(str, low))}" if low else "") + note
     return Condition(group, name, FAIL if low else PASS, measured, required, skill.rationale)
 
 
@@ -415,7 +423,7 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
                                     "admin level", "release thresholds have no defaults in code"))
     else:
         metrics = backtest.table("metrics.csv") if backtest else None
-        conditions += _automated(policy, metrics, tags.get("model", ""), source)
+        conditions += _automated(policy, metrics, tags.get("model", ""), source, tags.get("target"))
         where = f"fairness/{policy.release.fairness.route}/fairness_disparities.csv"
         conditions += _fairness(policy, backtest.table(where) if backtest else None, source)
         runs = [train, *([backtest, *evidence.children] if backtest else [])]

@@ -102,7 +102,7 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
     step("reading the model card and its backtest")
     inputs = resolve_card_inputs(card_inputs, train.tags.get("model", ""), run_id)
     evidence = read_card_evidence(run_id, tracking_uri=tracking_uri, train=train)
-    card = card_from_evidence(evidence, inputs)
+    card = card_from_evidence(evidence, inputs, policy=rules)
     status = release_status(run_id, tracking_uri=tracking_uri)
 
     step("comparing with the previous report")

@@ -15,13 +15,14 @@ from pathlib import Path
 import yaml
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from forecast._names import SENSITIVITY_LEVELS
+from forecast._names import ARRIVALS, SENSITIVITY_LEVELS, TARGET_KINDS, target_kind
 from forecast.errors import ForecastError
 from forecast.policy._files import ethics_file
 
-__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "load_policy", "default_policy_path"]
+__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "SkillCheck", "SKILL_REFERENCES",
+           "load_policy", "default_policy_path"]
 
 #: Metrics compared between groups, in report order.
 METRICS = ("mase", "hit_rate", "false_alarm_ratio", "selection_rate", "equalized_odds")
@@ -92,12 +93,48 @@ class _Check(BaseModel):
     rationale: str = _RATIONALE
 
 
-class SkillCheck(_Check):
-    """Skill against a baseline per horizon: ``1 - metric / metric of the reference``."""
+#: The baselines the release gate may measure skill against.
+SKILL_REFERENCES = ("seasonal_naive", "naive")
 
-    reference: Literal["seasonal_naive", "naive"]
+
+class SkillCheck(_Check):
+    """Skill against a baseline per horizon: ``1 - metric / metric of the reference``.
+
+    ``reference`` names the baseline per target kind (``{"flow": "seasonal_naive", "stock":
+    "naive"}``: a flow has a season, a stock is judged against its last round); a single name,
+    the older form, applies to every kind. A mapping must name every kind.
+    """
+
+    reference: dict[Literal[TARGET_KINDS], Literal[SKILL_REFERENCES]]
     metric: Literal["mase", "crps", "rmsle"] = "mase"
     min_skill: dict[int, float]
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _one_for_every_kind(cls, value):
+        if isinstance(value, str):
+            if value not in SKILL_REFERENCES:
+                raise ValueError(f"Input should be {' or '.join(map(repr, SKILL_REFERENCES))} (one baseline for "
+                                 f"every target kind), or a mapping of {', '.join(TARGET_KINDS)} to one of them")
+            return dict.fromkeys(TARGET_KINDS, value)
+        unknown = [str(k) for k in value if k not in TARGET_KINDS] if isinstance(value, dict) else []
+        if unknown:
+            raise ValueError(f"unknown target kind(s) {', '.join(unknown)}; the kinds are {', '.join(TARGET_KINDS)}")
+        return value
+
+    @field_validator("reference", mode="after")
+    @classmethod
+    def _every_kind(cls, value: dict) -> dict:
+        missing = [kind for kind in TARGET_KINDS if kind not in value]
+        if missing:
+            raise ValueError(f"reference must name a baseline for every target kind ({', '.join(TARGET_KINDS)}); "
+                             f"missing: {', '.join(missing)}")
+        return {kind: value[kind] for kind in TARGET_KINDS}
+
+    def reference_for(self, target: str | None) -> str:
+        """The baseline that skill of a model of ``target`` is measured against; a run that does
+        not say its target (None or empty) is taken to forecast arrivals, a flow."""
+        return self.reference[target_kind(target or ARRIVALS)]
 
     @model_validator(mode="after")
     def _horizons(self) -> SkillCheck:

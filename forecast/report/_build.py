@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast._names import AREA, AREA_NAME, TIME
+from forecast._names import AREA, AREA_NAME, ARRIVALS, TIME, target_kind
 from forecast.errors import ForecastError
 from forecast.ethics import NOT_RELEASED, Evidence, ModelCard, ReleaseStatus
 from forecast.models import has_contributions
-from forecast.policy import admin_level_allowed, finest_admin_level, small_cell_k
+from forecast.policy import admin_level_allowed, finest_admin_level, release_checks, small_cell_k
 from forecast.report._figures import fan_charts, map_figure, reliability_figure, skill_figure
 from forecast.report._reasons import area_reasons
 
@@ -53,7 +53,8 @@ class ForecastReport:
     previous : dict or None
         Which report the changes are against (month, run, source).
     track : dict
-        Skill per horizon against naive and seasonal naive, coverage, the trigger's scores.
+        Skill per horizon against naive and seasonal naive, the one the release gate judges
+        (``skill_reference``, per the target's kind), coverage, the trigger's scores.
     fairness : dict
         Plain-words findings and the by-group table of the report's trigger and lead.
     data : dict
@@ -219,7 +220,8 @@ def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, train
     if boundaries is not None:
         figures["map"] = map_figure(boundaries, ranked, spec, lead, month)
     return ForecastReport(meta=meta, ranking=ranked, changes=changes, previous=prev_meta,
-                          track=_track(card, model, spec.name, lead), fairness=_fairness(card, spec.name, lead),
+                          track=_track(card, model, spec.name, lead, policy, trained.spec.target),
+                          fairness=_fairness(card, spec.name, lead),
                           data=_data(card, ranked, data, trained.spec.target, sensitivity),
                           card=_card_summary(card, tags), figures=figures,
                           scenario=scenario)
@@ -352,11 +354,13 @@ def _skill(metrics: list[dict], model: str) -> pd.DataFrame:
     return out
 
 
-def _track(card, model: str, trigger: str, lead: int) -> dict:
+def _track(card, model: str, trigger: str, lead: int, policy, target: str | None) -> dict:
     rows = [r for r in card.triggers["table"] if r["trigger"] == trigger and int(r["lead"]) == lead
             and r["route"] == "forecast"]
     ev = card.evaluation
     return {"skill": _skill(card.metrics, model), "trigger": rows[0] if rows else None,
+            "skill_reference": release_checks(policy).skill.reference_for(target),
+            "target_kind": target_kind(target or ARRIVALS),
             "k": card.triggers.get("k"), "n_origins": ev.get("n_origins"), "horizons": ev.get("horizons"),
             "baselines": ev.get("baselines"),
             "reliability": [r for r in card.calibration.get("reliability", [])
