@@ -27,7 +27,7 @@ from forecast import datasets
 from forecast._version import __version__
 from forecast.backtest import BacktestResult, RollingOrigin, backtest
 from forecast.cube import aggregate, build_cube, cube_hash, load_cube, save_cube
-from forecast.datasets import load_somalia, make_panel
+from forecast.datasets import load_somalia, load_somalia_dtm, make_panel, make_stock_panel
 from forecast.models import ModelSpec, load_spec
 from forecast.errors import (
     CubeError,
@@ -65,7 +65,7 @@ __all__ = [
     # triggers, prioritization, fairness
     "TriggerSpec", "load_triggers", "evaluate_triggers", "fairness_report", "area_groups", "load_policy",
     # sample and synthetic data
-    "datasets", "load_somalia", "make_panel",
+    "datasets", "load_somalia", "load_somalia_dtm", "make_panel", "make_stock_panel",
     # errors
     "ForecastError", "UnusableFileError", "IdentifyingDataError", "CubeError", "DataQualityWarning",
 ]

@@ -11,7 +11,7 @@ import xarray as xr
 
 from forecast._names import AREA, SENSITIVITY_LEVELS, TIME
 from forecast._version import __version__
-from forecast.cube import build_cube, cube_hash, save_cube
+from forecast.cube import build_cube, check_stock_flow, cube_hash, save_cube
 from forecast.errors import ForecastError, UnusableFileError
 from forecast.io import (
     QUARANTINE_COLUMNS,
@@ -48,6 +48,8 @@ class Ingested:
     results: list[ReadResult]
     attributes: AreaAttributes | None = None
     withheld: pd.DataFrame | None = None
+    #: the stock's change between rounds against the flows between (``forecast.cube.stock_flow_gaps``)
+    stock_flow: pd.DataFrame | None = None
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write ``cube.nc``, ``manifest.json`` and ``quarantine.csv`` into folder ``out``, and
@@ -159,6 +161,7 @@ def ingest(
             path, resolver, int(cube.attrs["admin_level"]), drop_columns=tuple(drop_columns), sheet=sheet,
             progress=None if progress is None else lambda done, total: progress(path.name, done, total))
         cube = area_attributes.assign_to(cube)
+    stock_flow = check_stock_flow(cube)  # warns (DataQualityWarning) when the flows do not explain the stock
     recorded = [*results, area_attributes] if area_attributes is not None else results
     manifest = Manifest(
         toolkit_version=__version__,
@@ -181,7 +184,7 @@ def ingest(
     quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     withheld = [r.ledger.withheld for r in results if r.ledger.values_withheld]
     return Ingested(cube=cube, manifest=manifest, quarantine=quarantine, results=results,
-                    attributes=area_attributes,
+                    attributes=area_attributes, stock_flow=stock_flow,
                     withheld=pd.concat(withheld, ignore_index=True) if withheld
                     else pd.DataFrame(columns=QUARANTINE_COLUMNS))
 
