@@ -51,6 +51,22 @@ def test_backtest_prints_models_against_baselines_and_the_run(files, tmp_path, m
     assert set(metrics["model"]) >= {"tiny_lgbm", "seasonal_naive"}
 
 
+def test_backtest_of_a_stock_file_runs_the_specs_it_can_and_names_the_one_it_skipped(tmp_path, monkeypatch):
+    stocks = make_panel(10, 40, seed=4, round_every=(2, 3), with_flows=False)[["idp_stock", "idp_stock_observed"]]
+    save_cube(stocks, tmp_path / "stocks.nc")
+    (tmp_path / "stock.yaml").write_text("name: tiny_stock\nestimator: lightgbm\ntarget: idp_stock\nhorizons: [1, 2]\n"
+                                         "params: {point: median, n_estimators: 20, num_leaves: 7, min_child_samples: 5}\n")
+    (tmp_path / "needs.yaml").write_text("name: needs_conflict\nestimator: sarimax\ntarget: idp_stock\n"
+                                         "horizons: [1, 2]\nparams: {exog: [conflict_incidents], min_length: 4}\n")
+    res = _run(["backtest", "--cube", str(tmp_path / "stocks.nc"), "--spec", str(tmp_path / "stock.yaml"),
+                "--spec", str(tmp_path / "needs.yaml"), "--origins", "3", "--calibration-origins", "6",
+                "--min-train", "12"], tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    assert "backtest of idp_stock" in res.output and "tiny_stock" in res.output
+    assert re.search(r"needs_conflict\s+skipped: its covariate\(s\) conflict_incidents \(params.exog\) are not in "
+                     r"the cube", res.output)
+
+
 def test_backtest_with_a_bad_spec_exits_2_naming_the_file(files, tmp_path, monkeypatch):
     bad = tmp_path / "bad.yaml"
     bad.write_text("estimator: lightgbn\n")

@@ -74,11 +74,21 @@ def test_a_cube_opened_in_dask_chunks_backtests_like_a_loaded_one(specs, cube, t
                                   backtest(chunked, specs[:1], folds=folds).forecasts)
 
 
-def test_an_error_on_a_worker_reaches_the_caller_with_its_message(client, specs):
-    sparse = make_panel(3, 16, seed=1)
-    with pytest.raises(ForecastError, match="training rows at origin"):
-        backtest(sparse, specs[:1], folds=RollingOrigin(n_origins=2, calibration_origins=0, min_train=6),
+def test_an_error_on_a_worker_reaches_the_caller_with_its_message(client, specs, cube):
+    broken = cube.copy(deep=True)
+    broken["arrivals"][0, 5] = -3.0  # ETS on log1p refuses a negative count, on the worker
+    with pytest.raises(ForecastError, match="transform='log1p' needs non-negative counts"):
+        backtest(broken, specs[1:], folds=RollingOrigin(n_origins=2, calibration_origins=0, min_train=12),
                  baselines=False, dask=client)
+
+
+def test_a_worker_that_lacks_training_rows_says_so_as_a_local_run_does(client, specs):
+    sparse = make_panel(3, 16, seed=1)
+    folds = RollingOrigin(n_origins=2, calibration_origins=0, min_train=6)
+    remote = backtest(sparse, specs[:1], folds=folds, baselines=False, dask=client)
+    local = backtest(sparse, specs[:1], folds=folds, baselines=False)
+    assert remote.notes == local.notes and "training rows, fewer than the 50" in remote.notes["tiny"][0]
+    pd.testing.assert_frame_equal(local.forecasts, remote.forecasts)
 
 
 def test_cli_backtest_with_dask_local_logs_the_same_metrics(specs, cube, tmp_path):

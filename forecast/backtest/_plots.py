@@ -62,7 +62,8 @@ def importance_chart(importance: pd.Series, *, top: int = 20, title: str = "feat
 #: Bar colours of a driver that pushed a forecast up, and one that pushed it down.
 UP, DOWN = "tab:red", "tab:blue"
 _SCALE_WORDS = {"log": "contribution to log(forecast)", "log1p": "contribution to log(1 + forecast)",
-                "identity": "contribution (people)"}
+                "identity": "contribution (people)",
+                "log_ratio": "contribution to the change log((1 + forecast) / (1 + last round))"}
 
 
 def driver_chart(explanation: pd.DataFrame, ax=None, *, title: str | None = None) -> Figure:

@@ -15,7 +15,13 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from forecast.backtest._conformal import calibrate
+from forecast.backtest._conformal import MIN_CALIBRATION, calibrate
+from forecast.backtest._contributions import (
+    CONTRIBUTION_KEYS,
+    _contribution_rows,
+    _explain_rows,
+    tidy_contributions,
+)
 from forecast.backtest._folds import RollingOrigin
 from forecast.backtest._metrics import add_skill, mase_scale, score
 from forecast.cube import cube_hash
@@ -23,7 +29,9 @@ from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix, build_features
 from forecast.models import (
     ModelSpec,
+    MIN_ROWS,
     Naive,
+    TooFewRows,
     baseline_specs,
     explain_horizons,
     feature_importance,
@@ -33,9 +41,6 @@ from forecast.models import (
 )
 
 __all__ = ["backtest", "BacktestResult", "CONTRIBUTION_KEYS", "tidy_contributions"]
-
-#: The columns of :attr:`BacktestResult.contributions` before one column per driver family.
-CONTRIBUTION_KEYS = ["model", "origin", "horizon", "area", "time", "base", "scale"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -62,6 +67,12 @@ class BacktestResult:
         base plus drivers being the point model's raw score (``scale``: ``log`` of the mean or
         the forecast itself, ``identity``). Empty when no model has them. Read one forecast
         with :meth:`explain`.
+    skipped : dict of str to str
+        The specs that could not run on this cube (a covariate it lacks), with the reason;
+        :meth:`summary` lists them as rows without scores.
+    notes : dict of str to list of str
+        Per model, the origins where it could not forecast and the naive forecast stood in
+        (a global model with too few training rows: a stock observed in few rounds), with why.
     """
 
     forecasts: pd.DataFrame
@@ -71,6 +82,8 @@ class BacktestResult:
     cube_hash: str
     importance: dict[str, pd.Series] = field(default_factory=dict)
     contributions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CONTRIBUTION_KEYS))
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -98,7 +111,10 @@ class BacktestResult:
         if horizons is not None:
             table = table[table["horizon"].isin(horizons)]
         wide = table.pivot(index="model", columns="horizon", values=list(metrics))
-        return wide.reindex(self.models)
+        wide = wide.reindex([*self.models, *self.skipped])
+        if self.skipped:
+            wide.attrs["skipped"] = dict(self.skipped)
+        return wide
 
     def plot_fan(self, area: str, model: str | None = None, *, horizon: int = 1):
         """Fan chart of one area's forecasts against what was observed (a matplotlib Figure).
@@ -171,6 +187,10 @@ def backtest(
 ) -> BacktestResult:
     """Rolling-origin backtest of ``specs`` beside the baselines.
 
+    A spec that names a variable the cube lacks (a covariate of a stock file that has none) is
+    skipped with its reason in :attr:`BacktestResult.skipped` while the others run; when no
+    spec given can run, the backtest stops with every reason.
+
     Parameters
     ----------
     cube : xarray.Dataset
@@ -213,6 +233,14 @@ def backtest(
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ForecastError(f"model names repeat: {names}; give each spec its own name")
+    if target not in cube.data_vars:
+        raise ForecastError(f"the cube has no variable {target!r} to forecast; it has "
+                            f"{', '.join(str(v) for v in cube.data_vars if not str(v).endswith('_observed'))}")
+    skipped = {s.name: f"skipped: {'; '.join(why)}" for s in specs if (why := s.missing_inputs(cube))}
+    if specs and len(skipped) == len(specs):
+        raise ForecastError("no spec can run on this cube:\n" + "\n".join(f"  {k}: {v}" for k, v in skipped.items()))
+    specs = [s for s in specs if s.name not in skipped]
+    names = [s.name for s in specs]
     if baselines:
         taken = set(names)
         specs = [b for b in baseline_specs(target, horizons, quantiles, missing) if b.name not in taken] + specs
@@ -220,11 +248,14 @@ def backtest(
     cal, scored = folds.origins(cube.sizes["time"], max(horizons))
     origins = cal + scored
     runner = _Runner(cube, target, horizons, quantiles, neighbours)
-    frames, importance, explained = [], {}, []
+    frames, importance, explained, notes = [], {}, [], {}
     with _executor(dask) as client:
         for spec in specs:
-            table, imp, contributions = runner.run(spec, origins, folds.refit_every, progress, client)
+            table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, progress, client)
             table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
+            spec_notes += _interval_notes(table[table["role"] == "scored"])
+            if spec_notes:
+                notes[spec.name] = spec_notes
             frames.append(table)
             if imp is not None:
                 importance[spec.name] = imp
@@ -234,7 +265,8 @@ def backtest(
     contributions = (pd.concat(explained, ignore_index=True) if explained
                      else pd.DataFrame(columns=CONTRIBUTION_KEYS))
     return BacktestResult(forecasts=forecasts, specs=specs, folds=folds, target=target,
-                          cube_hash=cube_hash(cube), importance=importance, contributions=contributions)
+                          cube_hash=cube_hash(cube), importance=importance, contributions=contributions,
+                          skipped=skipped, notes=notes)
 
 
 @contextmanager
@@ -287,14 +319,15 @@ class _Runner:
             for out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles, bins):
                 outputs.append(out)
                 if progress:
-                    progress(spec.name, min(len(origins), sum(len(o) for o, _ in outputs)), len(origins))
+                    progress(spec.name, min(len(origins), sum(len(o) for o, *_ in outputs)), len(origins))
         else:
             from forecast.backtest._dask import map_blocks
 
             outputs = map_blocks(client, _forecast_block, spec, fm, blocks, self.horizons, self.quantiles,
                                  bins, progress=progress)
         rows, raws, explained = [], [], []
-        for block_out, _ in outputs:
+        notes = _row_notes(self.time, len(origins), [(out, n) for out, _, n in outputs if n is not None])
+        for block_out, *_ in outputs:
             for o, point, raw, drivers in block_out:
                 history = panel.y[:, : o + 1]
                 naive = Naive().fit(panel.upto(o)).forecast(self.horizons).point
@@ -310,7 +343,8 @@ class _Runner:
         table = pd.concat(rows, ignore_index=True)
         table = calibrate(table, np.concatenate(raws), self.quantiles)
         contributions = pd.concat(explained, ignore_index=True) if explained else None
-        return table, outputs[-1][1], contributions
+        importance = next((imp for _, imp, _ in reversed(outputs) if imp is not None), None)
+        return table, importance, contributions, notes
 
 
 def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None):
@@ -345,20 +379,28 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
     origin to make them from (a Dask task makes its own: the same edges as everywhere else).
 
     Returns ``([(origin, point, raw quantiles or None, driver contributions or None), ...],
-    feature importance or None)``; the contributions are :func:`forecast.models.explain_horizons`'
-    table for a model that has them (LightGBM). Pure (no shared state), so blocks can run
-    anywhere: here, or as Dask tasks.
+    feature importance or None, training rows or None)``; the contributions are
+    :func:`forecast.models.explain_horizons`' table for a model that has them (LightGBM). A
+    global model with too few training rows at the block's origin (a stock observed in few
+    rounds) forecasts nothing there, so the naive forecast stands in, and the last item is the
+    number of rows it had (None when it fitted).
+    Pure (no shared state), so blocks can run anywhere: here, or as Dask tasks.
     """
     out, importance = [], None
     if spec.kind == "global":
         if isinstance(bins, (int, np.integer)):  # only the rows up to this block's fit are needed
             bins = _shared_bins(spec, fm, int(bins), fm.rows_upto(block[0]).stop)
-        fitted = fit_horizons(spec, fm, block[0], horizons, bins)
+        try:
+            fitted = fit_horizons(spec, fm, block[0], horizons, bins)
+        except TooFewRows as error:
+            gap = np.full((fm.n_areas, len(horizons)), np.nan)
+            return [(o, gap, None, None) for o in block], None, error.n_rows
         importance = feature_importance(fitted, fm)
         explains = all(has_contributions(m) for m in fitted.values())
+        transform = spec.resolved_target_transform
         for o in block:
-            point, raw = predict_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params)
-            drivers = (explain_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params)
+            point, raw = predict_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params, transform)
+            drivers = (explain_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params, transform)
                        if explains else None)
             out.append((o, point, raw, drivers))
     else:
@@ -369,16 +411,33 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
                     clone(spec.build()).fit(fm.panel.upto(o))
             fc = fitted.forecast(horizons, quantiles)
             out.append((o, fc.point, fc.quantiles, None))
-    return out, importance
+    return out, importance, None
 
 
-def _contribution_rows(name, time, o, drivers: pd.DataFrame, assessable) -> pd.DataFrame:
-    """The contributions of the assessed areas' forecasts from origin ``o``, keyed as the forecasts are."""
-    n_h = len(drivers) // len(assessable)
-    part = drivers[np.repeat(assessable, n_h)].reset_index(drop=True)
-    frame = pd.DataFrame({"model": name, "origin": time[o], "horizon": part["horizon"], "area": part["area"],
-                          "time": time[o + part["horizon"].to_numpy()]})
-    return pd.concat([frame, part.drop(columns=["area", "horizon"])], axis=1)
+def _row_notes(time, n_origins: int, short: list) -> list[str]:
+    """One note for the origins where a global model had too few training rows."""
+    if not short:
+        return []
+    at = sorted(o for out, _ in short for o, *_ in out)
+    rows = [n for _, n in short]
+    return [f"naive forecast instead at {len(at)} of {n_origins} origins ({time[at[0]]:%Y-%m} to "
+            f"{time[at[-1]]:%Y-%m}): {min(rows)}-{max(rows)} training rows, fewer than the {MIN_ROWS} a global "
+            "model needs (the target is observed too rarely there)"]
+
+
+def _interval_notes(table: pd.DataFrame) -> list[str]:
+    """Why scored forecasts have no interval: too few past errors at their horizon to calibrate one."""
+    lower = [c for c in table.columns if c.startswith("q") and c != "q0.5"][:1]
+    if not lower:
+        return []
+    forecasted = np.isfinite(table["point"].to_numpy())
+    missing = forecasted & ~np.isfinite(table[lower[0]].to_numpy())
+    if not missing.any():
+        return []
+    by_h = pd.Series(missing).groupby(table["horizon"].to_numpy()).agg(["sum", "size"])
+    parts = ", ".join(f"h{h}: {int(r['sum'])} of {int(r['size'])}" for h, r in by_h.iterrows() if r["sum"])
+    return [f"no interval for {int(missing.sum())} scored forecasts ({parts}): fewer than {MIN_CALIBRATION} earlier "
+            "errors at their horizon to calibrate one, so none is made up"]
 
 
 def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFrame:
@@ -396,47 +455,3 @@ def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFr
         "point": point[assessable].ravel(),
         "scale": np.repeat(scale[assessable], len(hs)),
     })
-
-
-def _explain_rows(contributions: pd.DataFrame, area: str, origin, model, horizon) -> pd.DataFrame:
-    """:meth:`BacktestResult.explain`: one area's and origin's rows, tidy, largest first."""
-    if contributions.empty:
-        raise ForecastError("this backtest kept no contributions: only LightGBM models have them "
-                            "(estimator: lightgbm)")
-    models = list(dict.fromkeys(contributions["model"]))
-    model = models[-1] if model is None else model
-    if model not in models:
-        raise ForecastError(f"no contributions for model {model!r}; models with them: {', '.join(models)}")
-    rows = contributions[contributions["model"] == model]
-    if area not in set(rows["area"]):
-        known = sorted(set(rows["area"]))
-        raise ForecastError(f"no forecasts of {model!r} for area {area!r}; {len(known)} areas have them, e.g. "
-                            f"{', '.join(known[:5])}")
-    rows = rows[rows["area"] == area]
-    try:
-        when = pd.Timestamp(origin)
-    except (TypeError, ValueError):
-        raise ForecastError(f"origin {origin!r} is not a month (write it as 2023-06)") from None
-    origins = pd.DatetimeIndex(rows["origin"].unique()).sort_values()
-    if when not in origins:
-        raise ForecastError(f"no origin {when:%Y-%m} in this backtest for {area!r}; its origins run from "
-                            f"{origins[0]:%Y-%m} to {origins[-1]:%Y-%m}")
-    rows = rows[rows["origin"] == when]
-    if horizon is not None:
-        if int(horizon) not in set(rows["horizon"]):
-            raise ForecastError(f"no horizon {horizon}; the horizons are {sorted(set(rows['horizon']))}")
-        rows = rows[rows["horizon"] == int(horizon)]
-    return tidy_contributions(rows)
-
-
-def tidy_contributions(wide: pd.DataFrame) -> pd.DataFrame:
-    """Contribution rows (one column per driver) as a tidy table: one row per forecast and driver,
-    per forecast the drivers sorted by absolute contribution, largest first."""
-    keys = [c for c in ("model", "area", "origin", "horizon", "time") if c in wide.columns]
-    drivers = [c for c in wide.columns if c not in (*CONTRIBUTION_KEYS, "role")]
-    long = wide.melt(id_vars=[*keys, "base", "scale"], value_vars=drivers, var_name="driver",
-                     value_name="contribution")
-    long["size"] = long["contribution"].abs()
-    long = long.sort_values([*[k for k in keys if k != "model"], "size"],
-                            ascending=[True] * (len(keys) - ("model" in keys)) + [False], kind="stable")
-    return long[[*keys, "driver", "contribution", "base", "scale"]].reset_index(drop=True)

@@ -85,9 +85,16 @@ def print_backtest(result) -> None:
                 text = "-" if v != v else f"{v:,.3f}" if m != "crps" else f"{v:,.0f}"
                 cells.append(f"[bold]{text}[/]" if m != "coverage80" and v == best[(m, h)] else text)
         table.add_row(name, *cells)
+    for name in result.skipped:
+        table.add_row(escape(name), *["[yellow]skipped[/]"] + [""] * (len(metrics) * len(horizons) - 1))
     if not out.is_terminal:  # piped or captured output is 80 columns to rich: too narrow here
         out.width = max(out.width, 160)
     out.print(table)
+    for name, why in result.skipped.items():
+        out.print(f"[yellow]{escape(name)}[/] {escape(why)}", soft_wrap=True)
+    for name, notes in result.notes.items():
+        for note in notes:
+            out.print(f"[yellow]{escape(name)}[/]: {escape(note)}", soft_wrap=True)
 
 
 def print_gate(report) -> None:

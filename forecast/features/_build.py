@@ -15,6 +15,7 @@ from forecast.errors import ForecastError
 from forecast.features import _drivers  # noqa: F401  (registers the driver families named in ALL)
 from forecast.features._families import DEFAULT_PARAMS, FAMILIES, Inputs
 from forecast.features._panel import Panel, observed_mask
+from forecast.features._windows import forward_fill
 
 __all__ = ["FeatureMatrix", "build_features", "resolve_families", "neighbours_from_cube",
            "NEIGHBOURS"]
@@ -22,7 +23,7 @@ __all__ = ["FeatureMatrix", "build_features", "resolve_families", "neighbours_fr
 #: Cube coordinate holding each area's bordering areas as comma-separated keys.
 NEIGHBOURS = "neighbours"
 #: Every registered family except user additions, in a stable order.
-ALL = ("lags", "rolling", "since_large", "season", "covariates",
+ALL = ("lags", "rolling", "since_large", "season", "covariates", "stock_flow",
        "drought", "conflict", "markets", "food_security", "pressure", "spatial", "admin", "masks")
 #: Families that read only the target and the calendar (the panel then holds no covariates).
 TARGET_ONLY = ("lags", "rolling", "since_large", "season")
@@ -62,6 +63,13 @@ class FeatureMatrix:
     def complete(self) -> np.ndarray:
         """Per row: is every feature observed (no NaN)? Computed once per matrix."""
         return np.isfinite(self.X.to_numpy()).all(axis=1)
+
+    @cached_property
+    def anchor(self) -> np.ndarray:
+        """Per row: the last target value observed up to and including the row's month (NaN
+        before an area's first observation), row-aligned. A stock model's change is measured
+        from it (a spec's ``target_transform: log_ratio``)."""
+        return forward_fill(self.panel.y).T.ravel()
 
     def target(self, horizon: int) -> np.ndarray:
         """The target ``horizon`` months after each row's month (NaN past the end), row-aligned."""

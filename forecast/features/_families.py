@@ -206,6 +206,38 @@ def admin(inputs: Inputs, params) -> dict[str, np.ndarray]:
             "parent_y_mean12": mean12, "share_of_parent12": safe_divide(w.rolling_mean(y, 12), mean12)}
 
 
+#: Flow variables whose sums since a stock's last round explain its change (returns leave it).
+STOCK_FLOWS = {"arrivals": 1.0, "departures": -1.0, "returns": -1.0}
+
+
+@register_family("stock_flow")
+def stock_flow(inputs: Inputs, params) -> dict[str, np.ndarray]:
+    """For a stock target (``idp_stock``), the flows since its last observed round.
+
+    Stock ≈ last round + arrivals - departures - returns: for each flow variable the cube has,
+    its sum over the months after the last observed round up to t (``arrivals_since_round``;
+    missing months count as none), and the net of them (``net_flow_since_round``). Nothing for
+    a flow target, or when the cube has no flows.
+    """
+    if inputs.target in STOCK_FLOWS:
+        return {}
+    found = {n: inputs.exog[n] for n in STOCK_FLOWS if n in inputs.exog}
+    if not found:
+        return {}
+    y = inputs.y
+    t = np.arange(y.shape[1])
+    last = np.maximum.accumulate(np.where(~np.isnan(y), t[None, :], -1), axis=1)
+    out, net = {}, np.zeros(y.shape)
+    for name, x in found.items():
+        cum = np.cumsum(np.nan_to_num(x), axis=1)
+        before = np.take_along_axis(cum, np.maximum(last, 0), axis=1)
+        since = np.where(last >= 0, cum - before, np.nan)  # months last+1 .. t
+        out[f"{name}_since_round"] = since
+        net = net + STOCK_FLOWS[name] * since
+    out["net_flow_since_round"] = net
+    return out
+
+
 @register_family("masks")
 def masks(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """Whether the target and each covariate was observed in month t (1) or missing (0)."""

@@ -29,7 +29,7 @@ DRIVERS = (ARRIVALS, SEASON, DROUGHT, CONFLICT, MARKETS, INFLOWS, NEIGHBOURS, OT
 _FAMILY_DRIVER = {
     "lags": ARRIVALS, "rolling": ARRIVALS, "since_large": ARRIVALS, "season": SEASON,
     "drought": DROUGHT, "conflict": CONFLICT, "markets": MARKETS, "food_security": MARKETS,
-    "pressure": INFLOWS, "admin": NEIGHBOURS,
+    "pressure": INFLOWS, "admin": NEIGHBOURS, "stock_flow": INFLOWS,
 }
 
 #: Covariate name patterns and their drivers, tried in order.

@@ -19,7 +19,16 @@ from forecast.models._explain import (
     has_contributions,
 )
 from forecast.models._global import HistGBForecaster, LightGBMForecaster, SharedBins
-from forecast.models._horizons import feature_importance, fit_horizons, predict_horizons, train_index, train_rows
+from forecast.models._horizons import (
+    MIN_ROWS,
+    TooFewRows,
+    feature_importance,
+    fit_horizons,
+    predict_horizons,
+    to_level,
+    train_index,
+    train_rows,
+)
 from forecast.models._local import ETS, SARIMAX
 from forecast.features import MISSING_TARGET, Forecast, Panel
 from forecast.models._spec import ESTIMATORS, ModelSpec, baseline_specs, load_spec, register_estimator
@@ -35,7 +44,8 @@ __all__ = [
     # global models
     "LightGBMForecaster", "HistGBForecaster", "SharedBins",
     # global models across horizons (shared by the backtest and train)
-    "fit_horizons", "predict_horizons", "train_index", "train_rows", "feature_importance",
+    "fit_horizons", "predict_horizons", "train_index", "train_rows", "feature_importance", "to_level",
+    "TooFewRows", "MIN_ROWS",
     # explanations: contributions per forecast, by driver family
     "Contributions", "by_driver", "has_contributions", "explain_horizons", "explain_series",
     "exog_contributions", "SCALES",

@@ -33,7 +33,7 @@ __all__ = ["Contributions", "by_driver", "has_contributions", "explain_horizons"
 
 #: The scales contributions are on: the raw score's (log of the mean, or the forecast itself)
 #: or a series model's transform.
-SCALES = ("log", "identity", "log1p")
+SCALES = ("log", "identity", "log1p", "log_ratio")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ class Contributions:
         The feature names, in the order of ``values``' columns.
     scale : {"log", "identity", "log1p"}
         What ``base + values.sum(axis=1)`` is: the log of the forecast mean (``log``), the
-        forecast itself (``identity``), or log1p of the forecast (``log1p``, series models).
+        forecast itself (``identity``), log1p of the forecast (``log1p``, series models), or
+        the forecast change from the last observed value, ``log1p(forecast) - log1p(last)``
+        (``log_ratio``: a global model of a stock, ``target_transform: log_ratio``).
     """
 
     values: np.ndarray
@@ -126,7 +128,7 @@ def _frame(areas, horizons, base, drivers: pd.DataFrame, scale) -> pd.DataFrame:
 
 
 def explain_horizons(models: Mapping, fm: FeatureMatrix, o: int, horizons: Sequence[int], strategy: str,
-                     feature_params=None) -> pd.DataFrame:
+                     feature_params=None, transform: str = "level") -> pd.DataFrame:
     """Driver contributions of a global model's forecasts from origin ``o``, per area and horizon.
 
     The same rows :func:`forecast.models.predict_horizons` forecasts from: the direct
@@ -145,6 +147,9 @@ def explain_horizons(models: Mapping, fm: FeatureMatrix, o: int, horizons: Seque
     strategy : {"direct", "pooled", "recursive"}
     feature_params : mapping, optional
         The spec's feature parameters (the recursive strategy rebuilds rows with them).
+    transform : {"level", "log_ratio"}
+        What the models learned (a spec's ``target_transform``): with ``log_ratio`` the raw
+        score is the change from the last observed value and ``scale`` says so.
 
     Returns
     -------
@@ -189,7 +194,7 @@ def explain_horizons(models: Mapping, fm: FeatureMatrix, o: int, horizons: Seque
     # rows area-major (area, then horizon), as the forecasts tables are
     stacked = np.stack([t.to_numpy() for t in tables], axis=1).reshape(-1, tables[0].shape[1])
     base = np.column_stack([parts[h].base for h in horizons])
-    scale = parts[horizons[0]].scale
+    scale = "log_ratio" if transform == "log_ratio" else parts[horizons[0]].scale
     return _frame(fm.panel.areas.to_numpy(), horizons, base, pd.DataFrame(stacked, columns=tables[0].columns), scale)
 
 

@@ -394,6 +394,16 @@ class HistGBForecaster(_GlobalForecaster):
     def _quantile_model(self, q):
         return HistGradientBoostingRegressor(loss="quantile", quantile=float(q), **self._common())
 
+    def _fit_models(self, X, y, sample_weight, quantiles) -> None:
+        never = np.isnan(X).all(axis=0)
+        if never.any():
+            # a feature never observed in the training rows (a covariate before its first month,
+            # on few DTM rounds) carries nothing to split on; scikit-learn's binning fails on it
+            # (1.7: "window shape cannot be larger than input array shape"), so it is a constant
+            X = X.copy()
+            X[:, never] = 0.0
+        super()._fit_models(X, y, sample_weight, quantiles)
+
     def fit(self, X, y, sample_weight=None):
         super().fit(X, y, sample_weight=sample_weight)
         self.n_iter_ = self.model_.n_iter_

@@ -20,32 +20,53 @@ from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix, RecursiveRows
 from forecast.models._spec import ModelSpec
 
-__all__ = ["train_index", "train_rows", "fit_horizons", "predict_horizons", "feature_importance"]
+__all__ = ["train_index", "train_rows", "fit_horizons", "predict_horizons", "to_level", "feature_importance", "TooFewRows", "MIN_ROWS"]
 
 
-def train_index(fm: FeatureMatrix, o: int, h: int, complete: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def train_index(fm: FeatureMatrix, o: int, h: int, complete: bool = False,
+                transform: str = "level") -> tuple[np.ndarray, np.ndarray]:
     """Row numbers whose target (h months later) is known at origin o, and those targets;
-    ``complete``: only rows whose every feature is observed (a spec's ``drop_incomplete_rows``)."""
+    ``complete``: only rows whose every feature is observed (a spec's ``drop_incomplete_rows``);
+    ``transform="log_ratio"``: the targets are the changes ``log1p(y[t+h]) - log1p(y_last[t])``
+    from each row's last observed value, and rows with none are left out."""
     if o - h < 0:
         return np.empty(0, np.int64), np.empty(0)
     upto = fm.rows_upto(o - h)
     y = fm.target(h)[upto]
     keep = np.isfinite(y)
+    if transform == "log_ratio":
+        anchor = fm.anchor[upto]
+        keep &= np.isfinite(anchor)
+        y = np.log1p(np.maximum(y, 0.0)) - np.log1p(np.maximum(np.nan_to_num(anchor), 0.0))
+    elif transform != "level":
+        raise ForecastError(f"unknown target transform {transform!r}; known: level, log_ratio")
     if complete:
         keep &= fm.complete[upto]
     rows = np.flatnonzero(keep)
     return rows, y[rows]
 
 
-def train_rows(fm: FeatureMatrix, o: int, h: int, complete: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def train_rows(fm: FeatureMatrix, o: int, h: int, complete: bool = False,
+               transform: str = "level") -> tuple[np.ndarray, np.ndarray]:
     """The feature rows whose target (h months later) is known at origin o, and those targets."""
-    rows, y = train_index(fm, o, h, complete)
+    rows, y = train_index(fm, o, h, complete, transform)
     return fm.X.to_numpy()[rows], y
 
 
+def to_level(fm: FeatureMatrix, o: int, values: np.ndarray, transform: str) -> np.ndarray:
+    """Forecasts of a model of ``transform`` as levels: for ``log_ratio``, each area's change
+    applied to its last value observed by origin ``o`` (NaN for an area never observed), never
+    negative. ``values`` has one row per area (any trailing dims: horizons, quantiles)."""
+    if transform == "level":
+        return values
+    anchor = fm.anchor[fm.rows_at(o)].astype(float)
+    anchor = anchor.reshape(-1, *([1] * (np.ndim(values) - 1)))
+    return np.maximum(np.expm1(np.log1p(np.maximum(anchor, 0.0)) + values), 0.0)
+
+
 def _fit_rows(spec: ModelSpec, fm: FeatureMatrix, o: int, h: int, bins):
-    rows, y = train_index(fm, o, h, spec.drop_incomplete_rows)
-    _check_rows(spec, rows, o, h)
+    rows, y = train_index(fm, o, h, spec.drop_incomplete_rows, spec.resolved_target_transform)
+    _check_rows(spec, fm, rows, o, h)
     if bins is not None:
         return clone(spec.build()).fit_binned(bins, rows, y)
     return clone(spec.build()).fit(fm.X.to_numpy()[rows], y)
@@ -55,6 +76,10 @@ def fit_horizons(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None
     if spec.strategy == "recursive":  # one month ahead; the forecasts are fed back (predict_horizons)
         return {"recursive": _fit_rows(spec, fm, o, 1, bins)}
     if spec.strategy == "direct":
+        for h in horizons:  # in horizon order, before any fit: the same error wherever it runs
+            _check_rows(spec, fm, train_index(fm, o, h, spec.drop_incomplete_rows, spec.resolved_target_transform)[0],
+                        o, h)
+
         def fit_one(h):
             return _fit_rows(spec, fm, o, h, bins)
         # one model per horizon, fitted side by side: LightGBM and scikit-learn's boosting
@@ -64,22 +89,41 @@ def fit_horizons(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None
             fits = Parallel(n_jobs=min(len(horizons), os.cpu_count() or 1), prefer="threads")(
                 delayed(fit_one)(h) for h in horizons)
         return dict(zip(horizons, fits))
-    parts = [(*train_rows(fm, o, h, spec.drop_incomplete_rows), h) for h in horizons]
+    parts = [(*train_rows(fm, o, h, spec.drop_incomplete_rows, spec.resolved_target_transform), h)
+             for h in horizons]
     X = np.vstack([np.column_stack([x, np.full(len(x), h, np.float32)]) for x, _, h in parts])
     y = np.concatenate([y for _, y, _ in parts])
-    _check_rows(spec, X, o, None)
+    _check_rows(spec, fm, X, o, None)
     return {"pooled": clone(spec.build()).fit(X, y)}
 
 
-def _check_rows(spec, X, o, h):
-    if len(X) < 50:
+class TooFewRows(ForecastError):
+    """A global model has too few training rows at an origin (the target is observed too rarely).
+
+    ``n_rows``: how many it had (``MIN_ROWS`` are needed)."""
+
+    def __init__(self, message: str, n_rows: int = 0):
+        super().__init__(message)
+        self.n_rows = n_rows
+
+
+#: The fewest training rows a global model is fitted on.
+MIN_ROWS = 50
+
+
+def _check_rows(spec, fm, X, o, h):
+    if len(X) < MIN_ROWS:
         complete = " with every feature observed (drop_incomplete_rows)" if spec.drop_incomplete_rows else ""
-        raise ForecastError(f"{spec.name}: only {len(X)} training rows{complete} at origin index {o}"
+        raise TooFewRows(f"{spec.name}: only {len(X)} training rows{complete} at origin {fm.panel.time[o]:%Y-%m}"
                             f"{'' if h is None else f' for horizon {h}'}; the target is observed too "
-                            "rarely for a global model here (use more history or fewer origins)")
+                            "rarely for a global model here (use more history or fewer origins)", len(X))
 
 
-def predict_horizons(models: dict, fm: FeatureMatrix, o: int, horizons, strategy, feature_params=None):
+def predict_horizons(models: dict, fm: FeatureMatrix, o: int, horizons, strategy, feature_params=None,
+                     transform: str = "level"):
+    """Point forecasts (areas × horizons) and the models' quantiles (areas × horizons × levels,
+    or None) from origin ``o``, as levels (``transform``: what the models learned, see
+    :func:`to_level`)."""
     X = fm.X.to_numpy()[fm.rows_at(o)]
     if strategy == "recursive":
         return _predict_recursive(models["recursive"], fm, X, o, horizons, feature_params)
@@ -92,8 +136,8 @@ def predict_horizons(models: dict, fm: FeatureMatrix, o: int, horizons, strategy
         point, quant = _predict(model, Xh)
         points.append(point)
         quants.append(quant)
-    point = np.column_stack(points)
-    raw = np.stack(quants, axis=1) if quants[0].shape[1] else None
+    point = to_level(fm, o, np.column_stack(points), transform)
+    raw = to_level(fm, o, np.stack(quants, axis=1), transform) if quants[0].shape[1] else None
     return point, raw
 
 

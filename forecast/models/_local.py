@@ -9,11 +9,16 @@ Rules shared by both models
 - **Too little data, failed or non-converged fits.** An area with fewer than ``min_length``
   observed months, a constant history, a fit that raises, one that does not converge, or one
   with non-finite estimates falls back to the naive forecast: the last observed value, with a
-  random-walk interval on the transformed scale whose one-month standard deviation is the root
-  mean square of the area's lag-1 differences (consecutive observed months only) and grows with
-  the square root of the months since the last observation. With fewer than two such
-  differences the fallback has NaN quantiles (its point is still the naive value). Every
-  fallback area is listed in ``fallback_areas_`` with its reason.
+  random-walk interval on the transformed scale: its variance per month is the mean of
+  ``d**2 / k`` over the differences ``d`` between successive observed values ``k`` months
+  apart (consecutive months, or DTM rounds with months between them), and it grows with the
+  months since the last observation. An area with fewer than two differences takes the median
+  variance of the other areas (NaN quantiles only when no area has two). Every fallback area
+  is listed in ``fallback_areas_`` with its reason.
+- **Diverged fits.** A fit whose forecast leaves the range the area has seen by more than
+  that range's width (on the transformed scale), or is not finite, is not used: the area
+  takes the naive forecast and interval, and ``diverged_areas_`` (the latest forecast call)
+  says why. A damped trend fitted on a few DTM rounds can otherwise run away.
 - **No observation at all.** The area's point and quantiles are NaN; it is listed in
   ``fallback_areas_`` as ``"no observed value"``.
 - **Point forecast.** With ``transform="log1p"`` the point is the bias-corrected mean
@@ -38,9 +43,8 @@ Rules shared by both models
 
 from __future__ import annotations
 
-from abc import ABCMeta, abstractmethod
-
 import os
+from abc import ABCMeta, abstractmethod
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +52,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
@@ -58,6 +61,13 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX as _StatsmodelsSARIMAX
 
 from forecast.errors import ForecastError
 from forecast.models._baselines import SeriesForecaster, last_value
+from forecast.models._gaussian import (
+    _diverged,
+    _forward,
+    _mean_from_gaussian,
+    _naive_gaussian,
+    _quantiles_from_gaussian,
+)
 from forecast.features import Forecast, Panel
 
 __all__ = ["ETS", "SARIMAX"]
@@ -108,7 +118,7 @@ class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
 
     def _fit(self, panel: Panel) -> None:
         y_t = _forward(self.y_, self.transform)
-        reasons = [_precheck(row, self.min_length) for row in self.y_]
+        reasons = [self._precheck_area(row) for row in self.y_]
         todo = [i for i, reason in enumerate(reasons) if reason is None]
         tasks = self._tasks(panel, y_t, todo)
         fitted = Parallel(n_jobs=self.n_jobs)(delayed(self._fit_area)(*args) for args in tasks)
@@ -154,15 +164,21 @@ class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
         # forecast microseconds
         with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("always")
+            y_t = _forward(self.y_, self.transform)
+            self.diverged_areas_ = {}
             for i, result in enumerate(self.results_):
                 if result is None:
                     continue
                 steps = horizons + self.offsets_[i]
                 mean, variance = self._predict_area(i, result, int(steps.max()))
                 mu[i], var[i] = mean[steps - 1], variance[steps - 1]
+                why = _diverged(y_t[i], mu[i], var[i])
+                if why:  # the guard: an exploding fit never reaches a forecast
+                    self.diverged_areas_[str(self.areas_[i])] = f"{why}; naive forecast instead"
         self.forecast_warnings_ = list(_messages(caught))
-        model = np.array([r is not None for r in self.results_])
-        naive_mu, naive_var = _naive_gaussian(_forward(self.y_, self.transform), horizons)
+        model = np.array([r is not None and str(a) not in self.diverged_areas_
+                          for r, a in zip(self.results_, self.areas_)])
+        naive_mu, naive_var = _naive_gaussian(y_t, horizons)
         mu[~model], var[~model] = naive_mu[~model], naive_var[~model]
 
         point = (_mean_from_gaussian(mu, var, self.transform) if self.point == "mean"
@@ -184,6 +200,10 @@ class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
 
     def _check_panel(self, panel: Panel, shape: tuple[int, int]) -> None:
         pass
+
+    def _precheck_area(self, row: np.ndarray) -> str | None:
+        """Why an area's series cannot be fitted at all (None if it can)."""
+        return _precheck(row, self.min_length)
 
     def _check_horizons_allowed(self, horizons: np.ndarray) -> None:
         pass
@@ -227,6 +247,10 @@ class ETS(_PerAreaForecaster):
         The bias-corrected mean or the back-transformed median (see the module docstring).
     min_length : int, default 24
         Fewer observed months than this and the area falls back to the naive forecast.
+    max_gap_share : float, default 0.25
+        The largest share of the months from an area's first to its last observation that may
+        be missing (interpolated). A stock seen in DTM rounds misses most: ETS refuses it (naive
+        forecast, reason stated) rather than fit lines drawn between rounds.
     n_jobs : int or None, default 1
         Areas fitted in parallel (joblib); -1 uses all cores.
 
@@ -239,6 +263,8 @@ class ETS(_PerAreaForecaster):
     fallback_areas_ : dict of str to str
         Area -> why it gets the naive forecast.
     n_fallback_ : int
+    diverged_areas_ : dict of str to str
+        Area -> why its fit's forecast was not used (the latest :meth:`forecast` call).
     offsets_ : ndarray of int, shape (n_areas,)
         Months from each area's last observed month to the origin: horizon ``h`` is
         ``h + offsets_[i]`` steps after the end of the fitted series.
@@ -265,8 +291,9 @@ class ETS(_PerAreaForecaster):
 
     def __init__(self, trend: str | None = None, damped_trend: bool = False, seasonal: str | None = None,
                  seasonal_periods: int = 12, transform: str | None = "log1p", point: str = "mean",
-                 min_length: int = 24, n_jobs: int | None = 1):
+                 min_length: int = 24, max_gap_share: float = 0.25, n_jobs: int | None = 1):
         self.point = point
+        self.max_gap_share = max_gap_share
         self.trend = trend
         self.damped_trend = damped_trend
         self.seasonal = seasonal
@@ -283,6 +310,19 @@ class ETS(_PerAreaForecaster):
         if self.damped_trend and self.trend is None:
             raise ForecastError("damped_trend=True needs a trend to damp; "
                                 "set trend='add' or damped_trend=False")
+        if not (isinstance(self.max_gap_share, (int, float)) and 0 <= self.max_gap_share <= 1):
+            raise ForecastError(f"max_gap_share is a share of months between 0 and 1, got {self.max_gap_share!r}")
+
+    def _precheck_area(self, row: np.ndarray) -> str | None:
+        reason = _precheck(row, self.min_length)
+        if reason is None:
+            seen = np.flatnonzero(~np.isnan(row))
+            span = seen[-1] - seen[0] + 1
+            if (span - seen.size) > self.max_gap_share * span:
+                return (f"{span - seen.size} of the {span} months from its first to its last observation are "
+                        f"missing (more than max_gap_share={self.max_gap_share:g}): ETS reads no missing months "
+                        "and would fit a line drawn between rounds")
+        return reason
 
     def _form(self) -> dict:
         return {"trend": self.trend, "damped_trend": bool(self.damped_trend),
@@ -315,7 +355,7 @@ class ETS(_PerAreaForecaster):
         if new.y_.shape[1] < self.y_.shape[1]:
             raise ForecastError("update extends the history; this panel is shorter than the fitted one")
         y_t = _forward(new.y_, self.transform)
-        reasons = [_precheck(row, self.min_length) for row in new.y_]
+        reasons = [self._precheck_area(row) for row in new.y_]
         spec = self._form()
         dropped = set(self.seasonal_dropped_)
         todo = [i for i, reason in enumerate(reasons) if reason is None]
@@ -650,46 +690,6 @@ def _lagged_with_fill(x: np.ndarray, lag: int) -> np.ndarray:
     out = np.full((n_areas, n_t + lag), np.nan)
     out[:, lag:] = x
     return np.where(np.isnan(out), mean[:, None], out)
-
-
-# the predictive distribution and what is read from it
-
-def _naive_gaussian(y_t: np.ndarray, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Random walk from the last observed value, on the transformed scale."""
-    n_t = y_t.shape[1]
-    seen = ~np.isnan(y_t)
-    last_idx = np.where(seen, np.arange(n_t), -1).max(axis=1)
-    diffs = np.diff(y_t, axis=1)
-    n_diffs = (~np.isnan(diffs)).sum(axis=1)
-    sq = np.where(np.isnan(diffs), 0.0, diffs**2).sum(axis=1)
-    sigma2 = np.divide(sq, n_diffs, out=np.full(len(sq), np.nan), where=n_diffs >= 2)
-    ahead = horizons[None, :] + (n_t - 1 - last_idx)[:, None]
-    mu = np.repeat(last_value(y_t)[:, None], len(horizons), axis=1)
-    return mu, sigma2[:, None] * ahead
-
-
-def _mean_from_gaussian(mu: np.ndarray, var: np.ndarray, transform: str | None) -> np.ndarray:
-    if transform == "log1p":
-        return np.expm1(mu + var / 2.0)
-    return mu.copy()
-
-
-def _quantiles_from_gaussian(mu: np.ndarray, var: np.ndarray, levels: np.ndarray,
-                             transform: str | None) -> np.ndarray:
-    sd = np.sqrt(np.maximum(var, 0.0))
-    q = _inverse(mu[..., None] + sd[..., None] * norm.ppf(levels), transform)
-    q = np.maximum(q, 0.0)
-    order = np.argsort(levels, kind="stable")
-    q[..., order] = np.sort(q[..., order], axis=-1)  # monotone already; guards against rounding
-    return q
-
-
-def _forward(y: np.ndarray, transform: str | None) -> np.ndarray:
-    return np.log1p(y) if transform == "log1p" else np.asarray(y, dtype=float)
-
-
-def _inverse(z: np.ndarray, transform: str | None) -> np.ndarray:
-    return np.expm1(z) if transform == "log1p" else z
 
 
 # validation

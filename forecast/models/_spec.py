@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from forecast._names import target_kind
 from forecast.errors import ForecastError
 from forecast.features import DEFAULT_PARAMS, FAMILIES
 from forecast.models._baselines import BASELINES
@@ -62,9 +63,14 @@ def _estimator(name: str) -> Estimator:
     return ESTIMATORS[name]
 
 
+#: The loss of a point model of a change (``target_transform: log_ratio``), per parameter name.
+_CHANGE_LOSS = {"objective": "regression", "loss": "squared_error"}
+_COUNT_LOSSES = ("poisson", "tweedie")
+
+
 def default_missing_target(target: str) -> str:
     """Flow-monitoring targets are event logs (no record = nobody moved); stocks are rounds."""
-    return "zero" if target in ("arrivals", "departures", "returns") else "skip"
+    return "zero" if target_kind(target) == "flow" else "skip"
 
 
 def _closest(word: str, options) -> str:
@@ -102,6 +108,18 @@ class ModelSpec(BaseModel):
     missing_target : {"skip", "zero"}, optional
         Default: ``zero`` for flow-monitoring targets (arrivals, departures, returns), ``skip``
         for stocks observed in rounds.
+    target_transform : {"level", "log_ratio"}, optional
+        What a global model learns. ``level``: the target itself. ``log_ratio``: the change
+        from the last observed value at the origin (the last round of a stock),
+        ``log1p(y[t+h]) - log1p(y_last[t])``; its forecasts go back to levels as
+        ``expm1(log1p(y_last) + change)``, so a model that learns no change forecasts the last
+        round again, as the naive forecast does. Rows of an area not yet observed have no last
+        value and are not trained on. The change can be negative, so a count objective
+        (``poisson``, ``tweedie``) gives way to squared error for the point model; the
+        quantile models are unchanged. Default: ``log_ratio`` for a global model of a stock
+        (``idp_stock``: learning its level from pooled features is what loses to the last
+        round), ``level`` otherwise. Series models (ETS, SARIMAX, baselines) take ``level``:
+        they read each area's own series.
     horizons : list of int
         Months ahead, default 1-6.
     quantiles : list of float
@@ -134,6 +152,7 @@ class ModelSpec(BaseModel):
     exclude_variables: list[str] = []
     target: str = "arrivals"
     missing_target: Literal["skip", "zero"] | None = None
+    target_transform: Literal["level", "log_ratio"] | None = None
     horizons: list[int] = [1, 2, 3, 4, 5, 6]
     quantiles: list[float] = [0.1, 0.5, 0.9]
     strategy: Literal["direct", "pooled", "recursive"] = "direct"
@@ -208,6 +227,13 @@ class ModelSpec(BaseModel):
         if self.drop_incomplete_rows and self.kind != "global":
             raise ValueError(f"drop_incomplete_rows is for global models (rows of features); {self.estimator!r} "
                              "reads each area's series")
+        if self.target_transform == "log_ratio" and self.kind != "global":
+            raise ValueError(f"target_transform log_ratio is for global models; {self.estimator!r} reads each "
+                             "area's own series (ETS and SARIMAX have their own transform parameter)")
+        if self.strategy == "recursive" and self.resolved_target_transform == "log_ratio":
+            raise ValueError("strategy recursive feeds forecasts back as the target's level; with target_transform "
+                             "log_ratio (the default for a stock) use strategy direct or pooled, or set "
+                             "target_transform: level")
         if self.strategy == "recursive":
             from forecast.features import check_recursive
 
@@ -228,6 +254,31 @@ class ModelSpec(BaseModel):
     def resolved_missing_target(self) -> str:
         return self.missing_target or default_missing_target(self.target)
 
+    @property
+    def resolved_target_transform(self) -> str:
+        """``target_transform``, or its default: ``log_ratio`` for a global model of a stock."""
+        if self.target_transform:
+            return self.target_transform
+        return "log_ratio" if self.kind == "global" and target_kind(self.target) == "stock" else "level"
+
+    def missing_inputs(self, cube) -> list[str]:
+        """Why this spec cannot run on ``cube``: each variable it names (``exog`` of a series
+        model, ``feature_params.covariates``, ``exclude_variables``) that the cube lacks, in
+        words; empty when it can run. The target itself is checked by the backtest."""
+        have = {str(v) for v in cube.data_vars if not str(v).endswith("_observed")}
+        reasons = []
+        exog = self.params.get("exog", ()) if "exog" in _estimator(self.estimator).factory().get_params() else ()
+        absent = [v for v in ([exog] if isinstance(exog, str) else exog) if v not in have]
+        if absent:
+            reasons.append(f"its covariate(s) {', '.join(absent)} (params.exog) are not in the cube")
+        absent = [v for v in self.feature_params.get("covariates", ()) if v not in have]
+        if absent:
+            reasons.append(f"its covariate(s) {', '.join(absent)} (feature_params.covariates) are not in the cube")
+        absent = [v for v in self.exclude_variables if v not in have]
+        if absent:
+            reasons.append(f"it withholds {', '.join(absent)} (exclude_variables), which the cube does not have")
+        return reasons
+
     def feature_matrix(self, cube, *, neighbours=None):
         """This spec's features of ``cube``: its families and parameters, less ``exclude_features``,
         read without ``exclude_variables``."""
@@ -243,11 +294,17 @@ class ModelSpec(BaseModel):
         params = dict(self.params)
         if "quantiles" in estimator.get_params():
             params["quantiles"] = tuple(self.quantiles)
+        if self.resolved_target_transform == "log_ratio":  # a change can be negative: no count loss
+            params.update({k: v for k, v in _CHANGE_LOSS.items()
+                           if k in estimator.get_params() and params.get(k, estimator.get_params()[k]) in _COUNT_LOSSES})
         return estimator.set_params(**params)
 
     def hash(self) -> str:
         """SHA-256 of the spec's content (key order does not matter)."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        if data["target_transform"] is None:  # unset: the hash of a spec written before the field existed
+            del data["target_transform"]
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

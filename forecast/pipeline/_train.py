@@ -95,7 +95,8 @@ class TrainedModel:
         if spec.kind == "global":
             X = fm.X.reindex(columns=self.columns)  # a feature the new data cannot give is missing
             fm = type(fm)(X=X, panel=fm.panel, families=fm.families)
-            point, raw = predict_horizons(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params)
+            point, raw = predict_horizons(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params,
+                                          spec.resolved_target_transform)
         else:
             fc = clone(self.fitted).fit(panel).forecast(spec.horizons, spec.quantiles)
             point, raw = fc.point, fc.quantiles
@@ -166,7 +167,8 @@ class TrainedModel:
         o = cube.sizes[TIME] - 1
         if spec.kind == "global":
             fm = type(fm)(X=fm.X.reindex(columns=self.columns), panel=fm.panel, families=fm.families)
-            table = explain_horizons(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params)
+            table = explain_horizons(self.fitted, fm, o, spec.horizons, spec.strategy, spec.feature_params,
+                                     spec.resolved_target_transform)
         else:
             table = explain_series(clone(self.fitted).fit(fm.panel), spec.horizons)
         assessed = set(fm.panel.areas[(~np.isnan(fm.panel.y)).any(axis=1)])

@@ -91,6 +91,11 @@ def log_backtest(
                                "n_origins": folds.n_origins, "step": folds.step,
                                "calibration_origins": folds.calibration_origins,
                                "min_train": folds.min_train, "refit_every": folds.refit_every})
+            if result.skipped:  # the specs the cube could not serve, with why
+                mlflow.set_tag("skipped_models", ",".join(result.skipped))
+                mlflow.log_dict(dict(result.skipped), "skipped_models.json")
+            if result.notes:  # origins where a model could not forecast and naive stood in
+                mlflow.log_dict(dict(result.notes), "backtest_notes.json")
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
                 scores.to_csv(tmp / "metrics.csv", index=False)
