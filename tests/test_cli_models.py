@@ -65,6 +65,9 @@ def test_backtest_of_a_stock_file_runs_the_specs_it_can_and_names_the_one_it_ski
     assert "backtest of idp_stock" in res.output and "tiny_stock" in res.output
     assert re.search(r"needs_conflict\s+skipped: its covariate\(s\) conflict_incidents \(params.exog\) are not in "
                      r"the cube", res.output)
+    # too few earlier errors for intervals: one line for every model it applies to
+    line = next(text for text in res.output.splitlines() if "earlier errors" in text)
+    assert line.startswith("naive, seasonal_naive, moving_average, ewm, historical_mean, tiny_stock: no interval")
 
 
 def test_backtest_with_a_bad_spec_exits_2_naming_the_file(files, tmp_path, monkeypatch):

@@ -92,9 +92,12 @@ def print_backtest(result) -> None:
     out.print(table)
     for name, why in result.skipped.items():
         out.print(f"[yellow]{escape(name)}[/] {escape(why)}", soft_wrap=True)
+    said: dict[str, list[str]] = {}  # one line per note, naming every model it applies to
     for name, notes in result.notes.items():
         for note in notes:
-            out.print(f"[yellow]{escape(name)}[/]: {escape(note)}", soft_wrap=True)
+            said.setdefault(note, []).append(name)
+    for note, names in said.items():
+        out.print(f"[yellow]{escape(', '.join(names))}[/]: {escape(note)}", soft_wrap=True)
 
 
 def print_gate(report) -> None:
