@@ -71,8 +71,9 @@ class BacktestResult:
         The specs that could not run on this cube (a covariate it lacks), with the reason;
         :meth:`summary` lists them as rows without scores.
     notes : dict of str to list of str
-        Per model, the origins where it could not forecast and the naive forecast stood in
-        (a global model with too few training rows: a stock observed in few rounds), with why.
+        Per model, in words: the origins where it could not forecast and the naive forecast
+        stood in (a global model with too few training rows: a stock observed in few rounds),
+        and how many scored forecasts have no interval (too few earlier errors to calibrate one).
     """
 
     forecasts: pd.DataFrame
