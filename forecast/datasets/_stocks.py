@@ -7,7 +7,6 @@ departures - returns`` holds exactly wherever the flows were observed).
 
 from __future__ import annotations
 
-import math
 from numbers import Integral
 
 import numpy as np
@@ -15,7 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import AREA, ARRIVALS, DEPARTURES, IDP_STOCK, RETURNS, TIME, observed_name
-from forecast.datasets._synthetic import _check_int, _check_rate, _geography, _parse_start, _round_months
+from forecast.datasets._synthetic import _check_rate, _check_shape, _geography, _parse_start, _round_months
 
 _MIN_SIZE, _TAIL, _MAX_SIZE = 150.0, 0.8, 150_000.0  # Pareto sizes: most 10^2-10^3, a few 10^4-10^5
 _NEW_SHARE = 0.15            # areas with no IDPs until an onset month (and not assessed before)
@@ -79,13 +78,7 @@ def make_stock_panel(
         gaps = stock_flow_gaps(panel)     # one row per area and pair of consecutive rounds
         assert (gaps["gap"] == 0).all()   # the flows explain the stock exactly
     """
-    n = _check_int("n_areas", n_areas, 1)
-    m = _check_int("n_months", n_months, 1)
-    seed = _check_int("seed", seed, 0)
-    n_regions = max(1, round(math.sqrt(n) / 2)) if n_regions is None else n_regions
-    n_regions = _check_int("n_regions", n_regions, 1)
-    if n_regions > n:
-        raise ValueError(f"n_regions must be at most n_areas ({n}); got {n_regions}")
+    n, m, seed, n_regions = _check_shape(n_areas, n_months, seed, n_regions)
     lo, hi = _check_round_gap(round_gap)
     skip_rate = _check_rate("skip_rate", skip_rate)
     flow_gap_rate = _check_rate("flow_gap_rate", flow_gap_rate)

@@ -104,13 +104,7 @@ def make_panel(
     >>> dict(panel.sizes)["area"], dict(panel.sizes)["time"], str(panel["area"].values[0])
     (30, 24, 'XY0101')
     """
-    n = _check_int("n_areas", n_areas, 1)
-    m = _check_int("n_months", n_months, 1)
-    seed = _check_int("seed", seed, 0)
-    n_regions = max(1, round(math.sqrt(n) / 2)) if n_regions is None else n_regions
-    n_regions = _check_int("n_regions", n_regions, 1)
-    if n_regions > n:
-        raise ValueError(f"n_regions must be at most n_areas ({n}); got {n_regions}")
+    n, m, seed, n_regions = _check_shape(n_areas, n_months, seed, n_regions)
     lo, hi = _check_round_every(round_every)
     gap_rate = _check_rate("gap_rate", gap_rate)
     shock_rate = _check_rate("shock_rate", shock_rate)
@@ -201,6 +195,18 @@ def dtm_export(panel: xr.Dataset) -> pd.DataFrame:
         "roundNumber": round_number[t],
         "operation": "Synthetic", "assessmentType": "BA",
     }, columns=list(DTM_FIELDS))
+
+
+def _check_shape(n_areas: object, n_months: object, seed: object, n_regions: object) -> tuple[int, int, int, int]:
+    """A synthetic panel's areas, months, seed and admin1 regions, checked (regions defaulted)."""
+    n = _check_int("n_areas", n_areas, 1)
+    m = _check_int("n_months", n_months, 1)
+    seed = _check_int("seed", seed, 0)
+    n_regions = max(1, round(math.sqrt(n) / 2)) if n_regions is None else n_regions
+    n_regions = _check_int("n_regions", n_regions, 1)
+    if n_regions > n:
+        raise ValueError(f"n_regions must be at most n_areas ({n}); got {n_regions}")
+    return n, m, seed, n_regions
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

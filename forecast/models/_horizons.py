@@ -64,24 +64,29 @@ def to_level(fm: FeatureMatrix, o: int, values: np.ndarray, transform: str) -> n
     return np.maximum(np.expm1(np.log1p(np.maximum(anchor, 0.0)) + values), 0.0)
 
 
-def _fit_rows(spec: ModelSpec, fm: FeatureMatrix, o: int, h: int, bins):
-    rows, y = train_index(fm, o, h, spec.drop_incomplete_rows, spec.resolved_target_transform)
-    _check_rows(spec, fm, rows, o, h)
+def _fit_rows(spec: ModelSpec, fm: FeatureMatrix, o: int, h: int, bins, found=None):
+    """Fit ``spec`` for horizon ``h`` at origin ``o``; ``found``: its ``(rows, y)`` already taken."""
+    rows, y = found if found is not None else _checked_index(spec, fm, o, h)
     if bins is not None:
         return clone(spec.build()).fit_binned(bins, rows, y)
     return clone(spec.build()).fit(fm.X.to_numpy()[rows], y)
+
+
+def _checked_index(spec: ModelSpec, fm: FeatureMatrix, o: int, h: int):
+    rows, y = train_index(fm, o, h, spec.drop_incomplete_rows, spec.resolved_target_transform)
+    _check_rows(spec, fm, rows, o, h)
+    return rows, y
 
 
 def fit_horizons(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None) -> dict:
     if spec.strategy == "recursive":  # one month ahead; the forecasts are fed back (predict_horizons)
         return {"recursive": _fit_rows(spec, fm, o, 1, bins)}
     if spec.strategy == "direct":
-        for h in horizons:  # in horizon order, before any fit: the same error wherever it runs
-            _check_rows(spec, fm, train_index(fm, o, h, spec.drop_incomplete_rows, spec.resolved_target_transform)[0],
-                        o, h)
+        # every horizon's rows in horizon order, before any fit: the same error wherever it runs
+        found = {h: _checked_index(spec, fm, o, h) for h in horizons}
 
         def fit_one(h):
-            return _fit_rows(spec, fm, o, h, bins)
+            return _fit_rows(spec, fm, o, h, bins, found[h])
         # one model per horizon, fitted side by side: LightGBM and scikit-learn's boosting
         # release the GIL, so threads use every core without copying the features
         # (each fit single-threaded inside: OpenMP threads on top of ours would oversubscribe)
