@@ -42,6 +42,7 @@ from forecast.policy import (
     finest_admin_level,
     load_policy,
     manifest_sensitivity,
+    published_name,
     small_cell_k,
 )
 
@@ -351,7 +352,7 @@ def _log_intact(log: AuditLog, citations: tuple[Citation, ...]) -> Condition:
     measured = (f"{len(problems)} problem(s), first: {problems[0]}" if problems
                 else f"{len(entries)} entries, chain intact, every release the registry cites present")
     return Condition("review", "audit log verifies", FAIL if problems else PASS, measured,
-                     f"{log.path}: no edited, removed or reordered entry",
+                     f"{published_name(log.path)}: no edited, removed or reordered entry",
                      "sign-offs are only as good as the log that holds them")
 
 
@@ -433,6 +434,6 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
     conditions += _review(state, policy)
     return GateReport(run_id=train.run_id, model=tags.get("model", ""), backtest_run_id=evidence.backtest_run_id,
                       card_sha256=tags.get("card_sha256"), model_digest=evidence.model_digest,
-                      policy_source=str(policy.source), policy_sha256=policy.hash(),
+                      policy_source=published_name(policy.source), policy_sha256=policy.hash(),
                       evaluated=now.isoformat(timespec="seconds"), conditions=tuple(conditions),
                       reviewers={role: list(names) for role, names in state.valid_approvals.items()})

@@ -96,7 +96,7 @@ class FairnessReport:
         """The verdict, then each failure and each check that could not be judged."""
         verdict = {True: "passed", False: "FAILED", None: "cannot judge (no check had two "
                    "groups large enough)"}[self.passed]
-        lines = [f"fairness check {verdict} (policy {self.policy.source})"]
+        lines = [f"fairness check {verdict} (policy {self.policy.label})"]
         lines += [f"  failed: {line}" for line in self.failures]
         lines += [f"  not judged: {line}" for line in self.not_judged]
         return "\n".join(lines)
@@ -113,7 +113,7 @@ class FairnessReport:
     def to_frame(self) -> pd.DataFrame:
         """The verdict as one table: the disparities, one row per check, ``policy`` column added."""
         frame = self.disparities.copy()
-        frame.insert(0, "policy", self.policy.source)
+        frame.insert(0, "policy", self.policy.label)
         return frame
 
     def plot(self, metric: str = "hit_rate", *, trigger: str | None = None, lead: int | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["ethics_folder", "ethics_file", "CONFIG_PACKAGE"]
+__all__ = ["ethics_folder", "ethics_file", "published_name", "CONFIG_PACKAGE"]
 
 #: The import name under which pyproject.toml ships the top-level ``ethics/`` folder.
 CONFIG_PACKAGE = "forecast._config"
@@ -26,3 +26,28 @@ def ethics_folder() -> Path:
 def ethics_file(*parts: str) -> Path:
     """A file of the shipped ``ethics/`` folder, e.g. ``ethics_file("policy.yaml")``."""
     return ethics_folder().joinpath(*parts)
+
+
+def published_name(path: str | Path) -> str:
+    """A file's name as published files give it, never a folder of the machine that made them.
+
+    A file of the shipped ``ethics/`` folder is ``ethics/<its path there>``; a file under the
+    working folder is named relative to it (``models/triggers.yaml``); any other file by its
+    name alone. Beside a hash, that names a policy, a cube or a spec without telling a reader
+    where somebody's disk keeps it.
+    """
+    text = str(path)
+    if not text or text == "defaults" or "://" in text:
+        return text
+    path = Path(text)
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return path.name
+    for base, prefix in ((ethics_folder(), "ethics"), (Path.cwd(), None)):
+        try:
+            relative = resolved.relative_to(base.resolve())
+        except ValueError:
+            continue
+        return (Path(prefix) / relative).as_posix() if prefix else relative.as_posix()
+    return path.name

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from forecast._names import ARRIVALS, SENSITIVITY_LEVELS, TARGET_KINDS, target_kind
 from forecast.errors import ForecastError
-from forecast.policy._files import ethics_file
+from forecast.policy._files import ethics_file, published_name
 
 __all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "SkillCheck", "SKILL_REFERENCES",
            "load_policy", "default_policy_path"]
@@ -277,7 +277,14 @@ class Policy(BaseModel):
 
     @property
     def source(self) -> str:
+        """Where the policy was read from (a path on this machine, or ``defaults``)."""
         return self._source
+
+    @property
+    def label(self) -> str:
+        """The policy as published files name it: ``ethics/policy.yaml (sha256 0123456789ab)``,
+        its repository-relative name and hash, no folder of the machine that read it."""
+        return f"{published_name(self._source)} (sha256 {self.hash()[:12]})"
 
     def limit(self, metric: str) -> MetricLimit:
         """The :class:`MetricLimit` of ``metric`` (one of ``mase, hit_rate, false_alarm_ratio,
