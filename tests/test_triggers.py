@@ -534,6 +534,17 @@ def test_prioritize_ranks_equal_scores_alike_and_lists_stale_and_thresholdless_a
     assert (table["signal"] == (table["probability"] >= 0.5)).all()
 
 
+def test_prioritize_puts_the_areas_expected_to_cross_first_then_the_others_each_by_score():
+    from forecast.triggers._prioritize import _signal_first
+
+    frame = pd.DataFrame({"score": [900.0, 50.0, 40.0, 40.0, 5.0, 1.0, 99.0],
+                          "probability": [0.3, 0.6, 0.7, 0.7, 0.9, 0.2, np.nan],
+                          "signal": [False, True, True, True, True, False, False],
+                          "status": ["ok"] * 5 + ["ok (population unknown: weight 1)", "ok"]})
+    # the large score below the activation probability comes after every signal
+    np.testing.assert_array_equal(_signal_first(frame), [5, 1, 2, 2, 4, 6, np.nan])
+
+
 def test_prioritize_gives_no_rank_and_says_why_when_history_is_too_short_for_a_percentile():
     trigger = TriggerSpec(name="s", kind="percentile", value=90, min_history=30, leads=[1])
     table = prioritize_areas(hand_forecasts(QUANTILES, horizons=(1,)), hand_cube(), trigger, 1, quantiles=LEVELS)

@@ -160,6 +160,10 @@ def print_triggers(evaluation) -> None:
     out.print(table)
     for t in evaluation.triggers:
         out.print(f"  {t.name}: {t.describe()}; activates at P >= {t.probability:g}")
+    for _, r in evaluation.regional().iterrows():  # triggers with a geographic condition (region:)
+        out.print(f"  {r['trigger']} per region, lead {r['lead']}, {r['route']}: hit rate {_num(r['hit_rate'])}, "
+                  f"false alarms {_num(r['false_alarm_ratio'])}, {r['activations']} activations in {r['regions']} "
+                  f"regions, return period {_num(r['return_period'], '{:.1f}')} y", soft_wrap=True)
 
 
 def print_fairness(reports, route: str = "forecast") -> None:

@@ -67,7 +67,8 @@ def log_backtest(
     triggers : TriggerEvaluation, optional
         Logged to the parent run: ``<metric>_l<lead>_<route>_<trigger>`` metrics (hit_rate,
         false_alarm_ratio, precision_at_k, brier, return_period, ...) and ``triggers/`` tables
-        and plots (reliability diagram, hit/miss timeline).
+        and plots (reliability diagram, hit/miss timeline); ``triggers/regional.csv`` scores
+        the triggers with a geographic condition per region.
     fairness : dict of str to FairnessReport, optional
         One report per trigger route; logged to the parent run under ``fairness/<route>/``
         (tables and plots), with tags ``fairness_passed_<route>`` and ``fairness_passed``
@@ -144,7 +145,12 @@ def _log_triggers(evaluation) -> None:
         evaluation.reliability().to_csv(tmp / "reliability.csv", index=False)
         evaluation.drift().to_csv(tmp / "drift.csv", index=False)
         evaluation.signals.to_parquet(tmp / "signals.parquet", index=False)
-        for name in ("metrics.csv", "reliability.csv", "drift.csv", "signals.parquet"):
+        names = ["metrics.csv", "reliability.csv", "drift.csv", "signals.parquet"]
+        regional = evaluation.regional()  # triggers with a geographic condition (region:) only
+        if not regional.empty:
+            regional.to_csv(tmp / "regional.csv", index=False)
+            names.append("regional.csv")
+        for name in names:
             mlflow.log_artifact(str(tmp / name), "triggers")
     for t in evaluation.triggers:
         mlflow.log_figure(evaluation.plot_reliability(t.name), f"triggers/reliability_{t.name}.png")

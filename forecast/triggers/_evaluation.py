@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import xarray as xr
 
 from forecast.errors import ForecastError
+from forecast.triggers._regional import area_regions, regional_metrics, regional_signals
 from forecast.triggers._scores import drift_table, reliability_table, trigger_metrics
 from forecast.triggers._signals import DEFAULT_ROUTES, MAX_STALENESS, Progress, trigger_signals
-from forecast.triggers._spec import TriggerSpec
+from forecast.triggers._spec import TriggerSpec, region_rule
 
 __all__ = ["TriggerEvaluation", "evaluate_triggers"]
 
@@ -31,16 +32,30 @@ class TriggerEvaluation:
         The model whose forecasts gave the forecast route and the expected arrivals.
     k : int
         The ``k`` of precision@k and recall@k.
+    regions : dict of str to Series
+        For each trigger with a geographic condition (``region:``), each area's region
+        (:func:`forecast.triggers.area_regions`); empty when no trigger has one.
     """
 
     signals: pd.DataFrame
     triggers: list[TriggerSpec]
     model: str
     k: int = 5
+    regions: dict = field(default_factory=dict)
 
     def metrics(self) -> pd.DataFrame:
         """Hit rate, false-alarm ratio, precision/recall@k, Brier, activations, return periods."""
         return trigger_metrics(self.signals, k=self.k)
+
+    def regional_signals(self) -> pd.DataFrame:
+        """Per trigger with a geographic condition: each region's outcome and signal at every
+        origin (:func:`forecast.triggers.regional_signals`); empty without such a trigger."""
+        return regional_signals(self.signals, self.regions, self.triggers)
+
+    def regional(self) -> pd.DataFrame:
+        """The geographic conditions' scores: hit rate, false-alarm ratio, activations and return
+        period of the regions' signals, one row per trigger x lead x route (empty without one)."""
+        return regional_metrics(self.regional_signals())
 
     def reliability(self, bins: int = 10) -> pd.DataFrame:
         return reliability_table(self.signals, bins=bins)
@@ -102,8 +117,11 @@ def evaluate_triggers(
     --------
     >>> ev = evaluate_triggers(result, cube, load_triggers("models/triggers.yaml"))  # doctest: +SKIP
     >>> ev.metrics()[["trigger", "lead", "route", "hit_rate", "false_alarm_ratio", "brier"]]  # doctest: +SKIP
+    >>> ev.regional()  # triggers with a geographic condition (region:), scored per region  # doctest: +SKIP
     """
+    # a geographic condition the cube cannot serve fails before the slow part
+    regions = {t.name: area_regions(cube, t) for t in triggers if region_rule(t) is not None}
     signals = trigger_signals(result, cube, triggers, model=model, routes=routes,
                               max_staleness=max_staleness, recalibrate=recalibrate, progress=progress)
     return TriggerEvaluation(signals=signals, triggers=list(triggers),
-                             model=model or result.models[-1], k=k)
+                             model=model or result.models[-1], k=k, regions=regions)

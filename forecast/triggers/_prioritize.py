@@ -1,8 +1,10 @@
 """Rank areas for anticipatory action from a forecast made at the cube's last month.
 
 The score is ``probability of crossing the trigger within the lead time x expected arrivals
-over the lead time`` (x an optional weight, e.g. population or an IDP share, scaled to mean 1):
-the areas most likely to see the most people arrive come first. Equal scores share a rank.
+over the lead time`` (x an optional weight, e.g. population or an IDP share, scaled to mean 1).
+The areas expected to cross (probability at or above the trigger's) come first, by score, then
+every other area by score: one order for action, read the same in the report, the export and
+``forecast prioritize``. Equal scores share a rank.
 An area without a threshold, or whose last record is older than ``max_staleness`` months, is
 listed with its status and no rank: unassessed is never shown as safe.
 """
@@ -16,17 +18,20 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import AREA, AREA_NAME, TIME
+from forecast.backtest import quantile_column
 from forecast.features import Panel
 from forecast.errors import ForecastError
-from forecast.triggers._probability import PlattCalibrator
-from forecast.triggers._signals import MAX_STALENESS, _forecast_route, _status, last_record_index, rank_areas
+from forecast.triggers._probability import PlattCalibrator, exceedance_probability
+from forecast.triggers._signals import MAX_STALENESS, _forecast_route, _status, last_record_index
 from forecast.triggers._spec import TriggerSpec
 from forecast.triggers._thresholds import threshold_matrix
 
-__all__ = ["prioritize", "COLUMNS"]
+__all__ = ["prioritize", "monthly_outlook", "COLUMNS", "OUTLOOK_COLUMNS"]
 
 COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper",
            "threshold", "trigger", "lead", "last_data", "status", "weight", "score"]
+#: :func:`monthly_outlook`'s columns: one row per area and month of the window.
+OUTLOOK_COLUMNS = [AREA, "horizon", "month", "probability", "median", "lower", "upper", "threshold"]
 
 
 def prioritize(
@@ -93,8 +98,7 @@ def prioritize(
         frame["weight"] = np.where(np.isfinite(w[a]), w[a], 1.0)
         frame.loc[~np.isfinite(w[a]) & frame["status"].eq("ok"), "status"] = f"ok ({weight} unknown: weight 1)"
     frame["score"] = frame["probability"] * frame["expected"] * frame["weight"]
-    frame["rank"] = rank_areas(frame.assign(status=frame["status"].str.startswith("ok").map({True: "ok", False: "x"})),
-                               ["origin"])
+    frame["rank"] = _signal_first(frame)
     names = dict(zip(cube[AREA].values.astype(str), cube[AREA_NAME].values.astype(str))) if AREA_NAME in cube.coords else {}
     region = "region" if "region" in cube.coords else ("admin1_name" if "admin1_name" in cube.coords else None)
     regions = dict(zip(cube[AREA].values.astype(str), cube[region].values.astype(str))) if region else {}
@@ -104,6 +108,62 @@ def prioritize(
     frame = frame.sort_values(["rank", "probability", AREA], ascending=[True, False, True], na_position="last")
     return frame[COLUMNS].reset_index(drop=True)
 
+
+def _signal_first(frame: pd.DataFrame) -> pd.Series:
+    """One order for action: the areas expected to cross (signal) first, then the others, each by
+    score; equal scores share a rank (1, 2, 2, 4); unassessed areas get none."""
+    rankable = frame["status"].str.startswith("ok") & frame["probability"].notna()
+    score = frame["score"].where(rankable)
+    signal = frame["signal"].astype(bool) & rankable
+    first = score.where(signal).rank(ascending=False, method="min")
+    rest = score.where(~signal).rank(ascending=False, method="min") + int(signal.sum())
+    return first.fillna(rest)
+
+
+def monthly_outlook(
+    forecasts: pd.DataFrame,
+    cube: xr.Dataset,
+    trigger: TriggerSpec,
+    lead: int,
+    *,
+    quantiles: Sequence[float],
+    missing_target: str = "zero",
+    calibrator: PlattCalibrator | None = None,
+) -> pd.DataFrame:
+    """Month by month through the window: the probability that the month reaches the threshold,
+    and the month's forecast (median, 80% interval), in the trigger's own unit (people a month).
+
+    The window's probability (:func:`prioritize`) is the largest of its months' probabilities
+    before recalibration; the same recalibration is applied here month by month, and being
+    monotone it keeps that relation: the window's probability is the likeliest month's. A
+    district can cross at 58% while its median stays below the threshold in every month: the
+    upper part of the month's interval reaches it.
+
+    Returns
+    -------
+    DataFrame
+        :data:`OUTLOOK_COLUMNS`, one row per area the model forecast and month ``1..lead``.
+    """
+    if lead not in trigger.leads:
+        raise ForecastError(f"trigger {trigger.name!r} has leads {trigger.leads}; lead {lead} is not one of them")
+    time = pd.DatetimeIndex(cube[TIME].values)
+    o = len(time) - 1
+    panel = Panel.from_cube(cube, trigger.target, missing_target=missing_target)
+    thr = threshold_matrix(trigger, panel.y, cube)
+    levels = list(quantiles)
+    qcols = [quantile_column(q) for q in levels]
+    part = forecasts[forecasts["horizon"] <= lead].sort_values([AREA, "horizon"])
+    a = panel.areas.get_indexer(part[AREA])
+    threshold = np.where(a >= 0, thr[np.maximum(a, 0), o], np.nan)
+    raw = exceedance_probability(part[qcols].to_numpy(float), levels, threshold)
+    mid = quantile_column(0.5) if 0.5 in levels else "point"
+    out = pd.DataFrame({
+        AREA: part[AREA].to_numpy(), "horizon": part["horizon"].to_numpy(int),
+        "month": [f"{time[o] + pd.DateOffset(months=int(h)):%Y-%m}" for h in part["horizon"]],
+        "probability": calibrator.transform(raw) if calibrator is not None else raw,
+        "median": part[mid].to_numpy(float), "lower": part[qcols[0]].to_numpy(float),
+        "upper": part[qcols[-1]].to_numpy(float), "threshold": threshold})
+    return out[OUTLOOK_COLUMNS].reset_index(drop=True)
 
 
 def _weights(cube: xr.Dataset, name: str) -> np.ndarray:

@@ -13,6 +13,10 @@ Definitions (one row per trigger x lead x route; rows with an unobserved window 
   a run of signals is one release of funds); ``return_period`` = (years + 1) / activations per
   area, as OCHA's Centre for Humanitarian Data computes it, beside ``event_return_period``
   from the crossings themselves;
+* crossings caught (:func:`caught_table`): a crossing episode is a run of consecutive scored
+  origins at which an area's window crossed, counted once; it is caught with the full lead time
+  when the area signalled at the episode's first origin (the first whose window held the
+  crossing), and caught at all when it signalled at any origin of the episode;
 * drift: the activation rate in the first and second half of the scored origins, with
   Fisher's exact test.
 """
@@ -23,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import fisher_exact
 
-__all__ = ["trigger_metrics", "reliability_table", "drift_table", "onsets"]
+__all__ = ["trigger_metrics", "reliability_table", "drift_table", "caught_table", "onsets"]
 
 KEYS = ["trigger", "lead", "route"]
 
@@ -142,3 +146,31 @@ def drift_table(signals: pd.DataFrame) -> pd.DataFrame:
             "p_value": p,
         })
     return pd.DataFrame(rows)
+
+
+def caught_table(signals: pd.DataFrame) -> pd.DataFrame:
+    """Crossing episodes on the scored origins and how many were signalled in time.
+
+    One row per trigger x lead x route: ``episodes`` (runs of consecutive origins at which an
+    area's lead-time window crossed, each counted once), ``caught_first`` (signalled at the
+    episode's first origin: warned with the full lead time), ``caught_any`` (signalled at any
+    origin of the episode) and their shares of the episodes (NaN without an episode).
+    """
+    scored = signals[signals["role"] == "scored"].sort_values([*KEYS, "area", "origin"])
+    crossed = scored["event"].eq(1.0)
+    start = onsets(scored.assign(_e=crossed), "_e")
+    # number each area's episodes: the count of episode starts up to and including the origin
+    number = start.astype(int).groupby([scored[c] for c in [*KEYS, "area"]]).cumsum()
+    rows = scored[crossed].assign(episode=number[crossed],
+                                  _signal=scored.loc[crossed, "signal"].fillna(False).astype(bool))
+    # rows are in origin order within an episode, so its first row is its first origin
+    per = rows.groupby([*KEYS, "area", "episode"], sort=False)["_signal"].agg(["first", "any"])
+    out = per.groupby(level=KEYS, sort=False).agg(episodes=("any", "size"), caught_first=("first", "sum"),
+                                                  caught_any=("any", "sum"))
+    out = scored[KEYS].drop_duplicates().merge(out.reset_index(), on=KEYS, how="left")
+    for column in ("episodes", "caught_first", "caught_any"):
+        out[column] = out[column].fillna(0).astype(int)
+    episodes = out["episodes"].where(out["episodes"] > 0)
+    out["share_caught_first"] = out["caught_first"] / episodes
+    out["share_caught_any"] = out["caught_any"] / episodes
+    return out.reset_index(drop=True)

@@ -9,6 +9,9 @@ Triggers are declared in YAML (``models/triggers.yaml``)::
         floor: 1000             # ... but never below 1,000 arrivals in a month
         leads: [1, 3, 6]        # act if any month in the next 1 (3, 6) months crosses it
         probability: 0.5        # activate when P(crossing) >= 0.5
+        region:                 # optional: also act per region when at least 3 of its
+          min_areas: 3          # districts cross (signal) together
+          by: region            # the cube's area coordinate naming each district's region
 
 and loaded into frozen pydantic models that reject unknown keys with the file and field named.
 """
@@ -25,7 +28,51 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from forecast.errors import ForecastError
 
-__all__ = ["TriggerSpec", "load_triggers"]
+__all__ = ["TriggerSpec", "RegionRule", "load_triggers", "region_rule", "REGION_COORDS"]
+
+#: Where a district's region is read from when a :class:`RegionRule` names none: the first of
+#: these area coordinates the cube has (as :func:`forecast.triggers.prioritize` reads it).
+REGION_COORDS = ("region", "admin1_name", "admin1_pcode")
+
+
+class RegionRule(BaseModel):
+    """A geographic condition: a region crosses when at least ``min_areas`` of its districts do.
+
+    Attributes
+    ----------
+    min_areas : int
+        Districts of one region that must cross (for the outcome) or signal (for the
+        activation) at the same origin; at least 1.
+    by : str, optional
+        The cube's area coordinate naming each district's region; default the first of
+        ``region``, ``admin1_name``, ``admin1_pcode`` the cube has.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_areas: int
+    by: str | None = None
+
+    @field_validator("min_areas")
+    @classmethod
+    def _min_areas(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"min_areas is a number of districts, at least 1, got {v}")
+        return v
+
+    @field_validator("by")
+    @classmethod
+    def _by(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("by names an area coordinate of the cube (e.g. region, admin1_name); got an empty name")
+        return v
+
+    def describe(self) -> str:
+        """The condition in words: ``act when at least 3 districts of one region signal together``."""
+        districts = "district" if self.min_areas == 1 else "districts"
+        where = f"one region ({self.by})" if self.by else "one region"
+        return f"act when at least {self.min_areas} {districts} of {where} signal together"
+
 
 
 class TriggerSpec(BaseModel):
@@ -69,6 +116,14 @@ class TriggerSpec(BaseModel):
     leads: list[int] = [1, 3]
     probability: float = 0.5
     description: str = ""
+    region: RegionRule | None = None
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region(cls, v):
+        if v is not None and not isinstance(v, dict | RegionRule):
+            raise ValueError(f"region must be a mapping such as {{min_areas: 3, by: region}}, got {v!r}")
+        return v
 
     @field_validator("leads")
     @classmethod
@@ -104,10 +159,22 @@ class TriggerSpec(BaseModel):
             rule = f">= {self.value:g} {self.target} per {self.per:,} residents in a month"
         if self.floor:
             rule += f" (at least {self.floor:,.0f})"
+        regional = region_rule(self)
+        if regional is not None:
+            rule += f"; per region: {regional.describe()}"
         return rule
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()
+        data = self.model_dump()
+        if data.get("region") is None:  # a trigger without the condition keeps the hash it always had
+            data.pop("region", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def region_rule(trigger: TriggerSpec) -> RegionRule | None:
+    """The trigger's geographic condition, or None (also for a trigger pickled in a trained model
+    before the field existed, which has no ``region`` attribute)."""
+    return getattr(trigger, "region", None)
 
 
 def load_triggers(path: str | Path) -> list[TriggerSpec]:
