@@ -74,10 +74,12 @@ def card_inputs() -> CardInputs:
     return CardInputs.model_validate(inputs)
 
 
-def tiny_pipeline(root: Path, *, cube=None) -> dict:
-    """Backtest (triggers + fairness under the test policy), train run, model card; the model's files."""
+def tiny_pipeline(root: Path, *, cube=None, triggers_yaml: str = TRIGGERS) -> dict:
+    """Backtest (triggers + fairness under the test policy), train run, model card; the model's files.
+
+    ``triggers_yaml``: the trigger file's text (default :data:`TRIGGERS`)."""
     (root / "spec.yaml").write_text(SPEC)
-    (root / "triggers.yaml").write_text(TRIGGERS)
+    (root / "triggers.yaml").write_text(triggers_yaml)
     policy_path = policy_file(root / "policy.yaml")
     policy = load_policy(policy_path)
     cube = make_panel(12, 48, seed=9, with_flows=True) if cube is None else cube

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from forecast.backtest import quantile_column
 from forecast.cli import _console as cli
 from forecast.cli import app
 from forecast.errors import ForecastError
@@ -187,12 +188,16 @@ def test_data_finer_than_the_sensitivity_allows_is_refused(pipeline, tmp_path):
 # --- what changed -------------------------------------------------------------------------
 
 def test_compare_names_new_and_ended_signals_and_large_moves_only():
-    before = pd.DataFrame({"area": list("ABCDE"), "probability": [0.2, 0.7, 0.30, 0.5, np.nan],
-                           "signal": [False, True, False, True, False]})
-    now = pd.DataFrame({"area": list("ABCDE"), "area_name": list("abcde"), "region": "r",
-                        "probability": [0.6, 0.3, 0.35, 0.55, 0.2], "signal": [True, False, False, True, False]})
+    before = pd.DataFrame({"area": list("ABCDEFG"), "probability": [0.2, 0.7, 0.30, 0.5, np.nan, 0.20, 0.45],
+                           "signal": [False, True, False, True, False, False, False]})
+    now = pd.DataFrame({"area": list("ABCDEFG"), "area_name": list("abcdefg"), "region": "r",
+                        "probability": [0.6, 0.3, 0.35, 0.55, 0.2, 0.30, 0.36],
+                        "signal": [True, False, False, True, False, False, False]})
     changes = compare(now, before).set_index("area")["change"].to_dict()
-    assert changes == {"A": "new signal", "B": "signal ended", "E": "newly assessed"}
+    # C and D moved 5 points, G 9: not a change; F moved 10 points up
+    assert changes == {"A": "new signal", "B": "signal ended", "F": "up", "E": "newly assessed"}
+    assert compare(now.assign(probability=[0.6, 0.3, 0.35, 0.55, 0.2, 0.30, 0.30]), before).set_index("area").loc[
+        "G", "change"] == "down"
 
 
 def test_the_next_report_says_what_changed_since_the_logged_one(pipeline, tmp_path):
@@ -205,6 +210,172 @@ def test_the_next_report_says_what_changed_since_the_logged_one(pipeline, tmp_pa
     assert f"data to {earlier.meta['data_month']}" in html
     first = _build(pipeline, cube=pipeline["cube"].isel(time=slice(0, -5)))
     assert first.previous is None and "first report" in to_html(first)
+
+
+def test_what_changed_is_against_the_run_s_own_line_by_data_month_never_the_latest_made(pipeline, tmp_path):
+    from forecast.report import HEADLINE_COLUMNS, headline_artifact
+    from forecast.tracking import log_headline
+
+    uri, client = pipeline["uri"], pipeline["client"]
+    own = _build(pipeline, cube=pipeline["cube"].isel(time=slice(0, -1)))
+    log_report(own, tracking_uri=uri)
+    month, trigger, lead = own.meta["data_month"], own.meta["trigger"], own.meta["lead"]
+    # a run of the same model outside this line reports the same month, later by the clock, with other numbers
+    decoy = copy_run(pipeline, tmp_path, "-decoy")
+    log_headline(decoy["run"], own.ranking[HEADLINE_COLUMNS].assign(probability=0.0, signal=False),
+                 headline_artifact(trigger, lead, month), tracking_uri=uri)
+    later = _build(pipeline)
+    assert later.previous["run_id"] == pipeline["train"] and later.previous["month"] == month
+    assert "this run's own earlier report" in later.previous["chosen"]
+    expected = compare(later.ranking, own.ranking)
+    pd.testing.assert_frame_equal(later.changes, expected)
+    html = to_html(later)
+    assert f"data to {month}" in html and "this run&#39;s own earlier report" in html
+    for row in expected.itertuples():
+        assert row.change in _row(html, "changes-table", row.area_name)
+    # a model retrained on newer data names the run it succeeds: its report compares with that line
+    successor = copy_run(pipeline, tmp_path, "-next")
+    client.set_tag(successor["run"], "previous_run", pipeline["train"])
+    following = _build(pipeline, successor["run"])
+    assert following.previous["run_id"] == pipeline["train"] and "the run it succeeds" in following.previous["chosen"]
+
+
+def test_a_train_run_records_its_data_month_and_the_run_it_succeeds(pipeline, tmp_path):
+    from forecast.tracking import log_trained
+
+    client = pipeline["client"]
+    first = client.get_run(pipeline["train"]).data.tags
+    assert first["data_month"] == "2019-12"
+    earlier_cube = pipeline["cube"].isel(time=slice(0, -3))
+    experiment = client.get_experiment(client.get_run(pipeline["train"]).info.experiment_id).name
+    older, _ = log_trained(pipeline["trained"], earlier_cube, experiment=experiment, tracking_uri=pipeline["uri"])
+    assert client.get_run(older).data.tags["data_month"] == "2019-09"
+    newer, _ = log_trained(pipeline["trained"], pipeline["cube"].isel(time=slice(0, -1)), experiment=experiment,
+                           tracking_uri=pipeline["uri"])
+    # the latest data month before its own, whichever run was made last
+    assert client.get_run(newer).data.tags["previous_run"] == older
+    named, _ = log_trained(pipeline["trained"], pipeline["cube"], experiment=experiment, tracking_uri=pipeline["uri"],
+                           previous_run=pipeline["train"])
+    assert client.get_run(named).data.tags["previous_run"] == pipeline["train"]
+
+
+# --- when, how many, how sure, how old ---------------------------------------------------------
+
+def test_the_headline_names_the_window_s_months_and_each_district_s_likeliest_month(report):
+    from forecast.report import window_months
+
+    m = report.meta
+    assert m["data_month"] == "2019-12" and m["window"] == window_months("2019-12", m["lead"])
+    assert window_months("2023-12", 3) == "January to March 2024"
+    assert window_months("2023-11", 3) == "December 2023 to February 2024"
+    window = {f"{pd.Period('2019-12', 'M') + h}" for h in range(1, m["lead"] + 1)}
+    table = report.table
+    assert len(table) and table["likeliest_month"].isin(window).all()
+    # the window's probability is its likeliest month's (the months' probabilities are recalibrated alike)
+    np.testing.assert_allclose(table["probability"], table["month_probability"], atol=1e-9)
+    html = to_html(report)
+    assert m["window"] in html
+    for row in table.itertuples():
+        cells = _row(html, "headline-table", row.area)
+        month_words = f"{pd.Period(row.likeliest_month, 'M'):%B %Y}"
+        assert month_words in cells and people(row.month_expected, report.k) in cells
+        assert people(row.threshold, report.k) in cells
+
+
+def test_the_likeliest_month_s_forecast_is_per_month_like_the_threshold(pipeline, report):
+    trained = pipeline["trained"]
+    forecasts = trained.predict(pipeline["cube"]).set_index(["area", "horizon"])
+    for row in report.table.itertuples():
+        h = (pd.Period(row.likeliest_month, "M") - pd.Period("2019-12", "M")).n
+        one_month = forecasts.loc[(row.area, h)]
+        lo, mid, hi = (quantile_column(q) for q in (0.1, 0.5, 0.9))
+        assert row.month_expected == pytest.approx(one_month[mid])
+        assert row.month_lower == pytest.approx(one_month[lo]) and row.month_upper == pytest.approx(one_month[hi])
+        # the window's sum is kept for the record, and is not what the page shows beside the threshold
+        assert row.expected >= row.month_expected - 1e-9
+
+
+def test_one_ranking_numbered_without_gaps_districts_expected_to_cross_first(report):
+    ranked = report.ranking[report.ranking["rank"].notna()]
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    signals = ranked["signal"].astype(bool).to_numpy()
+    assert not (np.diff(signals.astype(int)) > 0).any()  # every signal before every non-signal
+    table = report.table
+    assert table["rank"].tolist() == list(range(1, len(table) + 1))
+    html = to_html(report)
+    assert html.count('id="headline-table"') == 1 and "Also high on the ranking" not in html
+    # and the map writes the same numbers on the same districts
+    from forecast.report._build import _map_keys
+
+    assert _map_keys(report.ranking) == {r.area: str(int(r.rank)) for r in table.itertuples()}
+
+
+def test_the_fan_charts_mark_the_trigger_window_and_each_month_s_probability(pipeline):
+    from forecast.report._figures import draw_fans
+
+    trained, cube = pipeline["trained"], pipeline["cube"]
+    ranking = rank_areas(trained, cube, pipeline["train"], lead=3)
+    areas = ranking.table["area"].head(4).tolist()
+    fig = draw_fans(cube, ranking.forecasts, ranking.table, areas, trained.spec, k=5, outlook=ranking.outlook,
+                    lead=ranking.lead)
+    for ax, area in zip(fig.axes, areas):
+        months = ranking.outlook[ranking.outlook["area"] == area].sort_values("horizon")
+        assert [t.get_text() for t in ax.texts] == [f"{pd.Period(m, 'M'):%b %Y}: {p:.0%}"
+                                                    for m, p in zip(months["month"], months["probability"])]
+        assert "trigger window (3 months)" in ax.get_legend_handles_labels()[1]
+        assert "trigger threshold (a month)" in ax.get_legend_handles_labels()[1]
+    rank = int(ranking.table.set_index("area").loc[areas[0], "rank"])
+    assert fig.axes[0].get_title().startswith(f"{rank}. ")
+
+
+def test_the_map_writes_each_headline_district_s_rank_on_it(pipeline, report, boundaries):
+    from forecast.report._build import _map_keys
+    from forecast.report._figures import draw_map
+
+    keys = _map_keys(report.ranking)
+    fig = draw_map(boundaries, report.ranking, pipeline["trained"].triggers[0], report.meta["lead"],
+                   report.meta["data_month"], labels=keys)
+    written = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert written == sorted(keys.values()) and len(written) == len(report.table)
+
+
+def test_a_banner_says_when_the_newest_data_are_older_than_the_lead_time(pipeline):
+    from forecast.report import data_age
+
+    cube = pipeline["cube"]
+    manifest = {"files": [{"path": "/secret/folder/prmn.csv", "format": "flows", "columns_kept": {"date": "d"}},
+                          {"path": "/secret/attributes.csv", "format": "attributes", "columns_kept": {"pcode": "p"}}]}
+    fresh = data_age(cube, manifest, "arrivals", pd.Timestamp("2020-02-10"), 3)
+    assert fresh["newest"] == "2019-12" and fresh["months_old"] == 2 and not fresh["stale"]
+    flows = [v for v in ("arrivals", "departures", "returns") if v in cube]
+    assert fresh["sources"][0] == {"file": "prmn.csv", "format": "flows", "variables": flows, "last_month": "2019-12"}
+    assert fresh["sources"][1]["last_month"] is None  # attributes have no months
+    old = data_age(cube, manifest, "arrivals", pd.Timestamp("2021-06-01"), 3)
+    assert old["months_old"] == 18 and old["stale"]
+
+
+def test_the_report_shows_the_data_age_banner_the_reading_guide_and_plain_fairness(pipeline, report):
+    html = to_html(report)
+    assert 'id="reading-guide"' in html and "80% interval" in html and "Return period" in html
+    assert 'id="data-age-table"' in html
+    stale = 'id="data-age-banner"' in html
+    assert stale == report.data["age"]["stale"]  # made years after 2019-12: the banner shows
+    assert stale
+    # fairness for this reader: plain sentences; the policy's raw limits stay in the model card
+    fairness = html[html.index('id="fairness"'):html.index('id="data"')]
+    assert "Policy limits exceeded" not in fairness and "max_difference" not in fairness and "min_ratio" not in fairness
+
+
+def test_no_published_file_names_a_folder_of_the_machine(pipeline, report, tmp_path):
+    from forecast.pipeline import build_card
+
+    html = to_html(report)
+    card = build_card(pipeline["train"], card_inputs(), tracking_uri=pipeline["uri"])
+    forbidden = [str(Path.home()), str(Path.cwd()), str(pipeline["root"]), str(Path(__file__).resolve().parents[1])]
+    for text in (html, card.to_markdown(), card.to_html()):
+        assert not [f for f in forbidden if f in text]
+        assert not re.search(r"(?<![\w.])/(tmp|home|root|work|Users)/", text)
+    assert report.meta["policy"] == pipeline["policy"].label and "(sha256 " in report.meta["policy"]
 
 
 def test_the_report_shows_a_logged_scenario_beside_the_baseline(pipeline, files, tmp_path):
@@ -290,6 +461,21 @@ def test_cli_errors_are_clear_and_never_a_traceback(pipeline, files, tmp_path, a
 
 # --- seen as a person sees it: headless Chromium -------------------------------------------
 
+def _report_at(pipeline, boundaries, cube, previous=(None, None)):
+    """The report of the tiny model with its trigger activating at 30%, so that districts signal."""
+    import dataclasses
+
+    from forecast.tracking import read_card_evidence
+
+    trained = pipeline["trained"]
+    trained = dataclasses.replace(trained, triggers=[t.model_copy(update={"probability": 0.3}) for t in trained.triggers])
+    evidence = read_card_evidence(pipeline["train"], tracking_uri=pipeline["uri"])
+    card = card_from_evidence(evidence, card_inputs(), policy=pipeline["policy"])
+    ranking = rank_areas(trained, cube, pipeline["train"], lead=3)
+    return assemble_report(evidence, card, ranking, trained, cube, status=ReleaseStatus(pipeline["train"], False),
+                           policy=pipeline["policy"], sensitivity="high", previous=previous, boundaries=boundaries)
+
+
 def _chromium():
     from forecast.report import find_chromium
 
@@ -305,17 +491,42 @@ def _artifacts(tmp_path):
     return Path(folder) if folder else tmp_path
 
 
-def test_chromium_shows_the_headline_the_map_and_the_watermark_on_every_page(report, tmp_path):
+def test_chromium_shows_the_headline_the_map_and_the_watermark_on_every_page(pipeline, boundaries, tmp_path):
     _chromium()
     from forecast.report import check_report
 
+    # two reports of one model, a month apart: the second says what changed since the first
+    earlier = _report_at(pipeline, boundaries, pipeline["cube"].isel(time=slice(0, -1)))
+    report = _report_at(pipeline, boundaries, pipeline["cube"],
+                        previous=(earlier.ranking, {"source": "by hand", "month": earlier.meta["data_month"]}))
+    assert report.changes is not None and report.data["age"]["stale"]
     html = write_report(report, tmp_path / "report.html")
+    table = report.table
+    flagged = report.headline
+    expect = [
+        f"Headline: districts expected to cross the trigger in {report.meta['window']}",  # the window's months
+        *[f"{int(r.rank)} {r.area_name}" for r in table.itertuples()],  # one ranking, 1, 2, 3... no gap
+        *[f"{pd.Period(r.likeliest_month, 'M'):%B %Y}" for r in flagged.itertuples()],  # likeliest month
+        *[" ".join(r.reason.split()[:2]) for r in flagged.itertuples()],  # and a reason per flagged district
+        "the numbers are the ranks in the headline table",  # the labelled map's key
+        f"the trigger window ({report.meta['window']}, shaded)",  # the fan charts' windows
+        f"The newest data are from {report.data['age']['newest']}",  # the data-age banner
+        f"Compared with the report on data to {earlier.meta['data_month']}",  # what changed
+    ]
     names = report.headline["area_name"].head(3).tolist()
-    result = check_report(html, _artifacts(tmp_path) / "report_unreleased.png", expect_watermark=True, headline=names)
+    result = check_report(html, _artifacts(tmp_path) / "report_unreleased.png", expect_watermark=True, headline=names,
+                          expect=expect)
     assert result.ok, result.problems
     assert result.watermark and result.pages >= 2 and result.images >= 3  # map, fan charts, skill
-    # and the checker is not blind: the same page judged as a released model's fails
+    assert len(flagged) and flagged["reason"].str.len().gt(0).all()
+    # and the checker is not blind: the same page judged as a released model's fails, a missing text
+    # is named, and a machine's folder on the page is caught
     assert not check_report(html, tmp_path / "again.png", expect_watermark=False).ok
+    leaky = tmp_path / "leaky.html"
+    leaky.write_text(html.read_text(encoding="utf-8").replace("</footer>", f"<p>{tmp_path}</p></footer>"), encoding="utf-8")
+    problems = check_report(leaky, tmp_path / "leaky.png", expect_watermark=True, expect=["no such words"]).problems
+    assert "expected text not shown: 'no such words'" in problems
+    assert any(p.startswith("a folder of a machine is shown") for p in problems)
 
 
 def test_chromium_shows_no_watermark_for_a_released_model_and_the_region_table_without_a_map(pipeline, tmp_path):
@@ -335,8 +546,10 @@ def test_chromium_shows_no_watermark_for_a_released_model_and_the_region_table_w
 def test_report_check_command_exits_1_naming_what_is_missing(report, tmp_path):
     _chromium()
     html = write_report(report, tmp_path / "report.html")
-    result = CliRunner().invoke(app, ["report-check", str(html), "--released"])
-    assert result.exit_code == 1 and "a released model's report shows the NOT RELEASED watermark" in result.output
+    result = CliRunner().invoke(app, ["report-check", str(html), "--released", "--expect", "no such words"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "a released model's report shows the NOT RELEASED watermark" in text
+    assert "expected text not shown: 'no such words'" in text
     assert (tmp_path / "report.png").is_file()
     result = CliRunner().invoke(app, ["report-check", str(html)])
     assert result.exit_code == 0, result.output
@@ -409,4 +622,6 @@ def test_the_admin_level_rule_is_the_policy_s_and_a_previous_file_is_read_withou
     path = tmp_path / "headline_2019-11_spike_l3.csv"
     pd.DataFrame({"area": ["XY0101"], "probability": [0.5], "signal": [True]}).to_csv(path, index=False)
     table, meta = read_previous(path)
-    assert meta == {"source": str(path), "month": "2019-11", "run_id": None} and len(table) == 1
+    # named by its file name only: a published report names no folder of the machine
+    assert meta == {"source": path.name, "month": "2019-11", "run_id": None,
+                    "chosen": f"the headline file {path.name}, given by hand"} and len(table) == 1

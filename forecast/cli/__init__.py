@@ -17,6 +17,8 @@ from forecast.cli import _audit  # noqa: E402,F401  audit
 from forecast.cli import _review  # noqa: E402,F401  review
 from forecast.cli import _release  # noqa: E402,F401  release
 from forecast.cli import _report  # noqa: E402,F401  report, report-check
+from forecast.cli import _trigger_card  # noqa: E402,F401  trigger-card
+from forecast.cli import _export  # noqa: E402,F401  export
 from forecast.cli import _demo  # noqa: E402,F401  demo
 
 __all__ = ["app"]

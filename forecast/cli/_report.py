@@ -99,10 +99,14 @@ def report_check_command(
                                            "(then no watermark may show) or not (then it must, on every page).")] = False,
     headline: Annotated[list[str] | None, typer.Option("--headline", help="An area name the headline must show "
                                                        "(repeatable).")] = None,
+    expect: Annotated[list[str] | None, typer.Option("--expect", help="Any other text the page must show, e.g. "
+                                                     "the window's months or 'Compared with the report on data to "
+                                                     "2023-11' (repeatable).")] = None,
 ) -> None:
     """Open a report in headless Chromium: keep a screenshot, check what the page shows.
 
-    Checks the headline section and its areas, the map or admin1 table, and the release
+    Checks the headline section and its areas, the map or admin1 table, the reading guide, the
+    age of the data, that no folder of a machine shows, any --expect text, and the release
     status: an unreleased model's watermark on every printed page and its red banner in the
     screenshot, or no watermark at all for a released one. Exit 0 when all are there, 1 when
     something is missing (each named), 2 when the report or Chromium cannot be used.
@@ -113,7 +117,8 @@ def report_check_command(
         fail(ForecastError(f"report {report} not found: write one with forecast report --run RUN --out {report}"))
     target = png or report.with_suffix(".png")
     try:
-        result = check_report(report, target, expect_watermark=not released, headline=headline or [])
+        result = check_report(report, target, expect_watermark=not released, headline=headline or [],
+                              expect=expect or [])
     except ForecastError as error:
         fail(error)
     screen = console.out
@@ -121,8 +126,9 @@ def report_check_command(
                   f"image(s); watermark on every page: {'yes' if result.watermark else 'no'})", soft_wrap=True,
                   highlight=False, markup=False)
     if result.ok:
-        screen.print("report renders: headline, map or admin1 table, release status as expected", soft_wrap=True,
-                      highlight=False, markup=False)
+        screen.print("report renders: headline, map or admin1 table, reading guide, data age, no machine path, "
+                     "release status as expected" + (f", and the {len(expect)} expected text(s)" if expect else ""),
+                     soft_wrap=True, highlight=False, markup=False)
         return
     for problem in result.problems:
         screen.print(f"  missing: {problem}", soft_wrap=True, highlight=False, markup=False)

@@ -4,7 +4,7 @@ from forecast.io._areas import Gazetteer, NameKeys, read_aliases
 from forecast.io._attributes import AreaAttributes, read_attributes
 from forecast.io._common import ReadResult
 from forecast.io._covariates import read_acled, read_table
-from forecast.io._dtm import read_dtm, read_hxl
+from forecast.io._dtm import HXL_TARGETS, read_dtm, read_hxl
 from forecast.io._flows import read_flows
 from forecast.io._ledger import QUARANTINE_COLUMNS
 from forecast.io._manifest import FileRecord, Manifest, Sensitivity
@@ -14,6 +14,8 @@ from forecast.io._rules import ValueRule, load_rules
 __all__ = [
     # readers, one per format
     "read_dtm", "read_hxl", "read_flows", "read_acled", "read_table", "ReadResult",
+    # the HXL attribute of each target (a forecast export's #affected+arrivals+median reads back)
+    "HXL_TARGETS",
     # areas and their attributes (fairness groups)
     "Gazetteer", "NameKeys", "read_aliases", "read_attributes", "AreaAttributes",
     # privacy: columns that identify people; the highest of several sensitivity levels

@@ -1,6 +1,11 @@
 """DTM admin-level IDP baseline / mobility tracking, from the DTM API or HDX (CSV, XLSX, JSON),
 and the same data tagged with HXL hashtags.
 
+An HXL file may instead hold forecasts, as ``forecast export --format hxl`` writes them: the
+median of a target tagged ``#affected+<attribute>+median`` (:data:`HXL_TARGETS`) per area and
+``#date+forecast`` month reads back as that target (``arrivals``, ``idp_stock``, ...); the
+bounds and the threshold beside it (``+lower80``, ``+upper80``, ``+threshold``) are not read.
+
 Duplicate policy: DTM publishes one row per area and round. A row repeated exactly is a
 re-published record: the first is kept, repeats are quarantined. Rows that share area and
 round but disagree are all quarantined (which one is right cannot be told). When two rounds
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast._names import AREA, IDP_STOCK, TIME
+from forecast._names import AREA, ARRIVALS, DEPARTURES, IDP_STOCK, RETURNS, TIME
 from forecast.errors import UnusableFileError
 from forecast.io._areas import NameKeys
 from forecast.io._columns import ColumnMatch, require
@@ -39,6 +44,14 @@ DUPLICATES_POLICY = ("exact repeats of an area-round: first kept, repeats quaran
 _EXTRA = ["round", "operation", "assessment_type", "displacement_reason", "males", "females",
           "origin_admin1_pcode", "origin_admin1_name"]
 
+#: The HXL attribute of each target a forecast export tags (``#affected+arrivals+median``);
+#: ``idps`` is the attribute DTM files already give the stock (``#affected+idps``).
+HXL_TARGETS = {ARRIVALS: "arrivals", IDP_STOCK: "idps", DEPARTURES: "departures", RETURNS: "returns"}
+#: The attributes a forecast export puts beside a target's median (its 80% bounds, the trigger's
+#: threshold, the window's sum): a column carrying one of them is never the target's value.
+FORECAST_ATTRIBUTES = frozenset({"lower80", "upper80", "threshold", "expected"})
+_NOT_A_STOCK = {"f", "m", "female", "male", "hh", "households", "children", "adults"}
+
 # HXL hashtag -> DTM field: (tag, attributes that must be present, attributes that must not).
 HXL_FIELDS = {
     "admin0_pcode": [("#country", {"code"}, set()), ("#adm0", {"code"}, set())],
@@ -47,11 +60,15 @@ HXL_FIELDS = {
     "admin1_name": [("#adm1", {"name"}, set()), ("#adm1", set(), {"code"})],
     "admin2_pcode": [("#adm2", {"code"}, set())],
     "admin2_name": [("#adm2", {"name"}, set()), ("#adm2", set(), {"code"})],
-    "idp_stock": [("#affected", {"idps"}, {"f", "m", "female", "male", "hh", "households", "children", "adults"}),
-                  ("#population", {"idps"}, {"f", "m", "female", "male", "hh", "households"})],
+    "idp_stock": [("#affected", {"idps"}, _NOT_A_STOCK | FORECAST_ATTRIBUTES),
+                  ("#population", {"idps"}, {"f", "m", "female", "male", "hh", "households"} | FORECAST_ATTRIBUTES)],
+    # a forecast export's median of a flow target (an idp_stock median is #affected+idps+median, above)
+    **{target: [("#affected", {attribute, "median"}, set(FORECAST_ATTRIBUTES))]
+       for target, attribute in HXL_TARGETS.items() if target != IDP_STOCK},
     "males": [("#affected", {"idps", "m"}, {"f"}), ("#affected", {"idps", "male"}, set())],
     "females": [("#affected", {"idps", "f"}, {"m"}), ("#affected", {"idps", "female"}, set())],
-    "reporting_date": [("#date", {"reported"}, set()), ("#date", set(), {"year", "month", "start", "end"})],
+    "reporting_date": [("#date", {"reported"}, set()), ("#date", {"forecast"}, set()),
+                       ("#date", set(), {"year", "month", "start", "end"})],
     "year": [("#date", {"year"}, set())],
     "month": [("#date", {"month"}, set())],
     "round": [("#round", set(), set()), ("#meta", {"round"}, set())],
@@ -59,6 +76,8 @@ HXL_FIELDS = {
     "assessment_type": [("#meta", {"assessment"}, set())],
     "displacement_reason": [("#cause", set(), set())],
 }
+#: The fields an HXL file's counts may be read as: DTM's stock, or a forecast export's median.
+_VALUE_FIELDS = (IDP_STOCK, *(t for t in HXL_TARGETS if t != IDP_STOCK))
 
 
 def read_dtm(
@@ -146,14 +165,15 @@ def _match_hxl(path: Path, names: list[str], tags: list[str]) -> ColumnMatch:
 def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -> ReadResult:
     names = [c for c in raw.frame.columns if c != ROW]
     what = "DTM HXL" if fmt == "hxl" else "DTM"
-    require(path, match, names, aliases, ("idp_stock",), ("reporting_date", "year"),
+    require(path, match, names, aliases, _VALUE_FIELDS if fmt == "hxl" else (IDP_STOCK,), ("reporting_date", "year"),
             ("admin1_name", "admin1_pcode", "admin2_name", "admin2_pcode"), what=what)
     if "reporting_date" not in match.fields:
         require(path, match, names, aliases, ("month",), what=what)
+    variable = _value_field(path, match)
     resolver = resolver if resolver is not None else NameKeys()
     ledger, frame = raw.ledger, raw.frame
     frame = add_month(frame, ledger, match, "reporting_date")
-    src = match.fields["idp_stock"]
+    src = match.fields[variable]
     counts, bad, reason = parse_counts(frame[src])
     frame = ledger.reject(frame.assign(_value=counts), bad, src, reason)
     for opt in ("males", "females"):
@@ -168,17 +188,28 @@ def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -
         if f not in ("males", "females"):
             frame = frame.assign(**{f: frame[match.fields[f]].str.strip()})
     frame = quarantine_duplicates(frame, ledger, [AREA, "round"] if "round" in extra else [AREA, TIME],
-                                  ["_value"], match.source("round" if "round" in extra else "idp_stock"))
+                                  ["_value"], match.source("round" if "round" in extra else variable))
     frame = _latest_round_per_month(frame, ledger, match)
-    table = long_table(frame, str(path), IDP_STOCK, frame["_value"], extra)
+    table = long_table(frame, str(path), variable, frame["_value"], extra)
     kept = {f: c for f, c in match.fields.items()}
     level_sens, why = assess_sensitivity("dtm", level, set(extra))
     return ReadResult(
         table=table, ledger=ledger, format=fmt, admin_level=level, sha256=raw.sha256,
         columns_kept=kept, columns_dropped=match.unused, dropped_on_request=dropped,
         sensitivity=level_sens, sensitivity_reasons=why, duplicates_policy=DUPLICATES_POLICY,
-        notes=["stock observed in round months only; months between rounds stay missing"],
+        notes=(["stock observed in round months only; months between rounds stay missing"] if variable == IDP_STOCK
+               else [f"{variable}: the median forecasts of a forecast export, per area and forecast month"]),
     )
+
+
+def _value_field(path: Path, match: ColumnMatch) -> str:
+    """The one field the file's counts are read as; a file with several (a stock and a forecast
+    median, or two medians) is refused: one file, one variable."""
+    found = [f for f in _VALUE_FIELDS if f in match.fields]
+    if len(found) > 1:
+        raise UnusableFileError(path, "columns " + ", ".join(f"{match.fields[f]!r} ({f})" for f in found)
+                                + " each carry a variable to read; a DTM HXL file holds one: keep one column")
+    return found[0]
 
 
 def _latest_round_per_month(frame: pd.DataFrame, ledger, match: ColumnMatch) -> pd.DataFrame:

@@ -36,6 +36,13 @@ ethics or report judges or renders it, tracking writes the outcome back)::
     from forecast.pipeline import build_report, log_report
     report = build_report(run_id, boundaries="som_adm2.geojson")
     log_report(report, "out/report.html")                # the next report compares with it
+
+    from forecast.pipeline import build_trigger_card, write_trigger_card
+    card = build_trigger_card(run_id, cost_per_activation=250_000)   # backtest, cost, ready / set / go
+    write_trigger_card(card, "out/trigger_card")         # HTML and Markdown, also logged to the run
+
+    from forecast.pipeline import export_run
+    export_run(run_id, "hxl", "out/export")              # forecasts, ranking, metadata.json for HDX
 """
 
 import importlib
@@ -53,6 +60,8 @@ _RUN_OPERATIONS = {
     "start_review": "_review", "answer": "_review", "sign": "_review", "review_state": "_review",
     "evaluate_gate": "_release", "release": "_release", "release_status": "_release",
     "build_report": "_report", "log_report": "_report",
+    "build_trigger_card": "_trigger_card", "write_trigger_card": "_trigger_card",
+    "export_run": "_export",
 }
 
 __all__ = [
@@ -68,6 +77,10 @@ __all__ = [
     "evaluate_gate", "release", "release_status",
     # the forecast report
     "build_report", "log_report",
+    # the trigger card: the trigger, its backtest, ready / set / go per district
+    "build_trigger_card", "write_trigger_card",
+    # exports people can publish (HXL, CSV, GeoJSON, with HDX metadata)
+    "export_run",
 ]
 
 

@@ -51,8 +51,10 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
     boundaries : path, optional
         A COD GeoJSON of the areas, for the map; without it the report groups a table by admin1.
     previous : path, optional
-        The headline CSV of the previous report; default: the latest earlier report logged
-        for the same model and trigger in the run's experiment (none: the first report).
+        The headline CSV of the previous report; default: the report logged for the same model,
+        trigger and lead in the run's experiment with the latest data month before this one,
+        and among those of that month the one of this run's lineage (tag ``previous_run``, set
+        by :func:`forecast.tracking.log_trained`); none: the first report.
     card_inputs : CardInputs or path, optional
         As in :func:`build_card` (default ``models/cards/<model>.yaml``).
     policy : Policy, optional
@@ -90,7 +92,8 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
         if not cube:
             raise ForecastError(f"run {run_id} does not say which cube it was trained on; pass --cube")
     data = load_cube(cube) if isinstance(cube, (str, Path)) else cube
-    sensitivity = manifest_sensitivity(train.json("manifest.json")) or "unknown"
+    manifest = train.json("manifest.json")
+    sensitivity = manifest_sensitivity(manifest) or "unknown"
     check_admin_level(data, sensitivity, rules)
 
     step("forecasting from the last month")
@@ -111,7 +114,7 @@ def build_report(run_id: str, *, cube=None, trigger: str | None = None, lead: in
 
     step("drawing the map and the charts")
     return assemble_report(evidence, card, ranking, trained, data, status=status, policy=rules,
-                           sensitivity=sensitivity, previous=earlier, boundaries=boundaries, top=top,
+                           sensitivity=sensitivity, previous=earlier, boundaries=boundaries, top=top, manifest=manifest,
                            scenario=None if what_if is None else scenario_section(what_if, ranking.trigger.name,
                                                                                   ranking.lead))
 

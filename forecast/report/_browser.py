@@ -2,14 +2,16 @@
 
 :func:`check_report` renders the HTML report in Chromium twice, as a full-page screenshot (PNG,
 kept for people to look at) and printed to PDF (whose text and images say what the browser
-actually laid out), then checks that the headline table, the map or the admin1 table, and the
-release status (watermark or release label) are on the page. ``make report-check`` runs it on
+actually laid out), then checks that the headline table, the map or the admin1 table, the
+reading guide, the age of the data and the release status (watermark or release label) are on
+the page, and that the page names no folder of a machine. ``make report-check`` runs it on
 the demo's report; the test suite runs it on a report of its own.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +29,8 @@ _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "-
           "--disable-dev-shm-usage", "--allow-file-access-from-files"]
 #: The banner colour of the NOT RELEASED watermark (#b30000).
 BANNER_RGB = (179, 0, 0)
+#: A folder of somebody's machine, as a published page must never show one.
+MACHINE_PATH = re.compile(r"(?<![\w.])(/(?:tmp|home|root|work|Users|var|opt|mnt|srv)/[\w.-]+|[A-Z]:\\\w+)")
 
 
 def find_chromium() -> str | None:
@@ -80,6 +84,7 @@ class RenderCheck:
     watermark: bool
     banner_pixels: int
     problems: list[str] = field(default_factory=list)
+    text: str = ""
 
     @property
     def ok(self) -> bool:
@@ -87,7 +92,7 @@ class RenderCheck:
 
 
 def check_report(html: str | Path, png: str | Path, *, expect_watermark: bool, headline: list[str] = (),
-                 watermark: str = "NOT RELEASED", timeout: int = 120) -> RenderCheck:
+                 expect: list[str] = (), watermark: str = "NOT RELEASED", timeout: int = 120) -> RenderCheck:
     """Render ``html`` in Chromium, keep a screenshot at ``png`` and check what it shows.
 
     Parameters
@@ -97,6 +102,9 @@ def check_report(html: str | Path, png: str | Path, *, expect_watermark: bool, h
         red banner in the screenshot) or released (neither may appear).
     headline : list of str
         Area names the headline table must show.
+    expect : list of str
+        Any other text the page must show (the window's months, a reason, "Compared with the
+        report on data to 2023-11"); white space is compared as single spaces.
     """
     from PIL import Image
     from pypdf import PdfReader
@@ -116,6 +124,12 @@ def check_report(html: str | Path, png: str | Path, *, expect_watermark: bool, h
     if not ("Where" in text and (images >= 2 or "region" in text)):
         problems.append("neither the map image nor the admin1 table rendered")
     problems += [f"headline area {name!r} not shown" for name in headline if name not in text]
+    if "How to read these numbers" not in text:
+        problems.append("no reading guide (the box explaining the interval, the probability and the return period)")
+    if "How old the data are" not in text:
+        problems.append("no table of the last month with data per source")
+    problems += [f"expected text not shown: {want!r}" for want in expect if " ".join(want.split()) not in text]
+    problems += [f"a folder of a machine is shown: {found!r}" for found in sorted(set(MACHINE_PATH.findall(text)))]
     marked = [watermark in t for t in texts]
     if expect_watermark and not all(marked):
         problems.append(f"watermark missing on printed page(s) {[i + 1 for i, m in enumerate(marked) if not m]}")
@@ -124,4 +138,4 @@ def check_report(html: str | Path, png: str | Path, *, expect_watermark: bool, h
     if not expect_watermark and (any(marked) or banner >= 2000):
         problems.append("a released model's report shows the NOT RELEASED watermark")
     return RenderCheck(screenshot=shot, pages=len(texts), images=images, watermark=all(marked) and bool(marked),
-                       banner_pixels=banner, problems=problems)
+                       banner_pixels=banner, problems=problems, text=text)

@@ -12,7 +12,6 @@ the policy applied (small cells withheld, admin level checked, no microdata). Re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +23,23 @@ from forecast.ethics import NOT_RELEASED, Evidence, ModelCard, ReleaseStatus
 from forecast.models import has_contributions
 from forecast.policy import admin_level_allowed, finest_admin_level, release_checks, small_cell_k
 from forecast.report._figures import fan_charts, map_figure, reliability_figure, skill_figure
+from forecast.report._age import data_age, window_months
+from forecast.report._changes import compare
 from forecast.report._reasons import area_reasons
+from forecast.triggers import monthly_outlook
 
-__all__ = ["ForecastReport", "Ranking", "rank_areas", "assemble_report", "check_admin_level", "headline_artifact",
-           "headline_month", "read_headline", "read_previous", "compare", "HEADLINE_COLUMNS"]
+__all__ = ["ForecastReport", "Ranking", "rank_areas", "assemble_report", "check_admin_level", "headline_rows", "one_ranking",
+           "HEADLINE_COLUMNS", "NEXT_ON_RANKING"]
 
 #: What a report keeps of each area, and what the next report compares against. ``reason``: for
 #: each district in the headline, its largest drivers said with facts from the data (else empty).
+#: The window's sums (``expected, lower, upper``) stay for the record; the page shows the
+#: likeliest month's forecast (``month_*``), in the trigger's own unit: people a month.
 HEADLINE_COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper",
-                    "threshold", "last_data", "status", "reason"]
-#: Probability changes smaller than this are not called a change.
-MIN_CHANGE = 0.10
+                    "threshold", "last_data", "status", "reason", "likeliest_month", "month_probability",
+                    "month_expected", "month_lower", "month_upper"]
+#: The headline table goes on this many districts past the last one expected to cross.
+NEXT_ON_RANKING = 5
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,12 @@ class ForecastReport:
         return ranked.reset_index(drop=True)
 
     @property
+    def table(self) -> pd.DataFrame:
+        """The headline table: the districts expected to cross, then the next
+        :data:`NEXT_ON_RANKING` on the same ranking (numbered on, below the activation probability)."""
+        return headline_rows(self.ranking)
+
+    @property
     def unassessed(self) -> pd.DataFrame:
         return self.ranking[~self.ranking["status"].astype(str).str.startswith("ok")].reset_index(drop=True)
 
@@ -111,6 +122,9 @@ class Ranking:
         Every area (:data:`HEADLINE_COLUMNS`).
     month : str
         The last month of data, ``YYYY-MM``.
+    outlook : DataFrame
+        Month by month through the window (:func:`forecast.triggers.monthly_outlook`): each
+        month's probability of reaching the threshold and its forecast.
     """
 
     trigger: object
@@ -118,6 +132,7 @@ class Ranking:
     forecasts: pd.DataFrame
     table: pd.DataFrame
     month: str
+    outlook: pd.DataFrame | None = None
 
 
 def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: int | None = None,
@@ -153,21 +168,52 @@ def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: 
                             f"{', '.join(t.name for t in trained.triggers)}")
     lead = (3 if 3 in spec.leads else spec.leads[0]) if lead is None else int(lead)
     forecasts = trained.predict(data)
-    table = trained.prioritize(data, spec.name, lead)[[c for c in HEADLINE_COLUMNS if c != "reason"]]
+    table = trained.prioritize(data, spec.name, lead)
+    outlook = monthly_outlook(forecasts, data, spec, lead, quantiles=trained.spec.quantiles,
+                              missing_target=trained.spec.resolved_missing_target,
+                              calibrator=trained.trigger_calibration.get((spec.name, lead)))
+    table = one_ranking(_likeliest(table, outlook))
     if explanation is None and has_contributions(trained.fitted):
         explanation = trained.explain(data)
     flagged = table.loc[table["rank"].notna() & table["signal"].astype(bool), AREA]
     reasons = area_reasons(explanation, data, list(flagged), target=trained.spec.target,
                            horizons=range(1, lead + 1))
     table["reason"] = [reasons.get(str(a), "") for a in table[AREA]]
-    return Ranking(trigger=spec, lead=lead, forecasts=forecasts, table=table,
-                   month=f"{pd.Timestamp(data[TIME].values[-1]):%Y-%m}")
+    return Ranking(trigger=spec, lead=lead, forecasts=forecasts, table=table[HEADLINE_COLUMNS],
+                   month=f"{pd.Timestamp(data[TIME].values[-1]):%Y-%m}", outlook=outlook)
+
+
+def _likeliest(table: pd.DataFrame, outlook: pd.DataFrame) -> pd.DataFrame:
+    """Per area, the window's month most likely to reach the threshold, and its forecast."""
+    known = outlook[outlook["probability"].notna()]
+    best = known.loc[known.groupby(AREA, sort=False)["probability"].idxmax()] if len(known) else known
+    best = best.set_index(AREA)
+    out = table.copy()
+    for column, source in (("likeliest_month", "month"), ("month_probability", "probability"),
+                           ("month_expected", "median"), ("month_lower", "lower"), ("month_upper", "upper")):
+        out[column] = out[AREA].map(best[source]) if len(best) else np.nan
+    assessed = out["rank"].notna()
+    out.loc[~assessed, ["likeliest_month", "month_probability", "month_expected", "month_lower", "month_upper"]] = np.nan
+    return out
+
+
+def one_ranking(table: pd.DataFrame) -> pd.DataFrame:
+    """The ranking of :func:`forecast.triggers.prioritize` (the districts expected to cross first,
+    then the others, each by probability x expected arrivals) numbered 1, 2, 3... without gaps:
+    districts of equal score, which share a rank there, are ordered by probability, then P-code.
+    The unassessed come last, unranked. The report and the export number the same way."""
+    out = table.copy()
+    ranked = out[out["rank"].notna()].sort_values(["signal", "rank", "probability", AREA],
+                                                    ascending=[False, True, False, True], kind="stable")
+    out.loc[ranked.index, "rank"] = np.arange(1, len(ranked) + 1, dtype=float)
+    return out.sort_values(["rank", AREA], na_position="last", kind="stable").reset_index(drop=True)
 
 
 def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, trained, data, *, status: ReleaseStatus,
                     policy, sensitivity: str, previous: tuple[pd.DataFrame | None, dict | None] = (None, None),
                     boundaries: str | Path | None = None, top: int = 6,
-                    scenario: dict | None = None) -> ForecastReport:
+                    scenario: dict | None = None, manifest: dict | None = None,
+                    today: pd.Timestamp | None = None) -> ForecastReport:
     """The forecast report of a train run, from plain inputs (no tracking store involved).
 
     Parameters
@@ -196,33 +242,41 @@ def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, train
     scenario : dict, optional
         A scenario to show beside the baseline: :func:`forecast.report.scenario_section` of a
         logged scenario's table.
+    manifest : dict, optional
+        The cube's manifest (``manifest.json`` of the run), for the last month of data of each
+        source; without it the cube's variables stand in.
+    today : Timestamp, optional
+        The report's date, for the data-age banner (default: now).
     """
     k = small_cell_k(policy)
     spec, lead, ranked, month = ranking.trigger, ranking.lead, ranking.table, ranking.month
     train, backtest = evidence.train, evidence.backtest
     tags = train.tags
     model = tags.get("model", "")
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if today is None else pd.Timestamp(today)
     meta = {"run_id": train.run_id, "model": model, "experiment_id": train.experiment_id,
             "trigger": spec.name, "trigger_description": spec.describe(), "trigger_text": " ".join(
                 str(spec.description or "").split()), "probability": spec.probability, "lead": lead,
             "data_month": month, "first_month": f"{pd.Timestamp(data[TIME].values[0]):%Y-%m}",
-            "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "created": now.strftime("%Y-%m-%d %H:%M UTC"), "window": window_months(month, lead),
             "release": status.label, "watermark": None if status.released else NOT_RELEASED,
-            "small_cell_k": k, "policy": str(policy.source), "sensitivity": sensitivity,
+            "small_cell_k": k, "policy": policy.label, "sensitivity": sensitivity,
             "backtest_run_id": card.details["backtest_run_id"], "target": trained.spec.target,
             "n_areas": int(data.sizes[AREA])}
     prev_table, prev_meta = previous
     changes = None if prev_table is None else compare(ranked, prev_table)
     reliability = None if backtest is None else backtest.table("triggers/reliability.csv")
-    figures = {"fans": fan_charts(data, ranking.forecasts, ranked, _top_areas(ranked, top), trained.spec, k=k),
+    figures = {"fans": fan_charts(data, ranking.forecasts, ranked, _top_areas(ranked, top), trained.spec, k=k,
+                                  outlook=ranking.outlook, lead=lead),
                "skill": skill_figure(_skill(card.metrics, model)),
                "reliability": reliability_figure(reliability, spec.name, lead, "forecast")}
     if boundaries is not None:
-        figures["map"] = map_figure(boundaries, ranked, spec, lead, month)
+        figures["map"] = map_figure(boundaries, ranked, spec, lead, month, labels=_map_keys(ranked))
     return ForecastReport(meta=meta, ranking=ranked, changes=changes, previous=prev_meta,
                           track=_track(card, model, spec.name, lead, policy, trained.spec.target),
                           fairness=_fairness(card, spec.name, lead),
-                          data=_data(card, ranked, data, trained.spec.target, sensitivity),
+                          data={**_data(card, ranked, data, trained.spec.target, sensitivity),
+                                "age": data_age(data, manifest, trained.spec.target, now, lead)},
                           card=_card_summary(card, tags), figures=figures,
                           scenario=scenario)
 
@@ -248,93 +302,21 @@ def check_admin_level(cube, sensitivity: str, policy) -> None:
                             f"(forecast.aggregate(cube, level={finest})) and train on it")
 
 
+def headline_rows(ranking: pd.DataFrame) -> pd.DataFrame:
+    """The ranked rows down to :data:`NEXT_ON_RANKING` past the last district that signals."""
+    ranked = ranking[ranking["rank"].notna()].sort_values("rank")
+    n = int(ranked["signal"].astype(bool).sum()) + NEXT_ON_RANKING
+    return ranked.head(n).reset_index(drop=True)
+
+
+def _map_keys(ranking: pd.DataFrame) -> dict[str, str]:
+    """The numbers the map writes on districts: the headline table's ranks."""
+    return {str(r[AREA]): f"{int(r['rank'])}" for _, r in headline_rows(ranking).iterrows()}
+
+
 def _top_areas(ranking: pd.DataFrame, top: int) -> list[str]:
     ranked = ranking[ranking["rank"].notna()].sort_values(["rank", "probability"], ascending=[True, False])
     return ranked[AREA].head(top).tolist()
-
-
-# --- the previous report ---------------------------------------------------------------------
-
-def headline_artifact(trigger: str, lead: int, month: str) -> str:
-    """Where a report's headline is logged in its train run: ``report/headline_<month>_<trigger>_l<lead>.csv``."""
-    return f"report/headline_{month}_{trigger}_l{lead}.csv"
-
-
-def headline_month(name: str, trigger: str, lead: int) -> str | None:
-    """The month of a headline file named as :func:`headline_artifact` names it for ``trigger``
-    and ``lead``; None for any other file."""
-    suffix = f"_{trigger}_l{lead}.csv"
-    if not (name.startswith("headline_") and name.endswith(suffix)):
-        return None
-    return name.removeprefix("headline_").removesuffix(suffix)
-
-
-def read_previous(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """The headline CSV of a previous report given as a file, and where it came from."""
-    path = Path(path)
-    if not path.is_file():
-        raise ForecastError(f"previous report {path} not found: pass the headline CSV a report wrote "
-                            "(report/headline_<month>_<trigger>_l<lead>.csv in its train run)")
-    return read_headline(path), {"source": str(path), "month": _month_of(path.name), "run_id": None}
-
-
-def _month_of(name: str) -> str | None:
-    parts = name.removeprefix("headline_").split("_")
-    return parts[0] if parts and len(parts[0]) == 7 else None
-
-
-def read_headline(path: str | Path) -> pd.DataFrame:
-    """A report's headline table, refused when it is not one (the columns ``compare`` needs)."""
-    path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype={AREA: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ForecastError(f"{path}: not a report headline CSV ({error})") from None
-    missing = [c for c in (AREA, "probability", "signal") if c not in table.columns]
-    if missing:
-        raise ForecastError(f"{path}: not a report headline CSV: columns {missing} missing "
-                            f"(it has {list(table.columns)})")
-    return table
-
-
-def compare(current: pd.DataFrame, previous: pd.DataFrame, *, min_change: float = MIN_CHANGE) -> pd.DataFrame:
-    """Areas whose signal changed, or whose probability moved by at least ``min_change``.
-
-    One row per such area: ``area, area_name, change`` (``new signal``, ``signal ended``,
-    ``up``, ``down``, ``newly assessed``, ``no longer assessed``), ``probability_before``,
-    ``probability``.
-    """
-    before = previous.set_index(AREA)
-    rows = []
-    for _, row in current.iterrows():
-        area = row[AREA]
-        p = row["probability"]
-        if area not in before.index:
-            continue
-        old = before.loc[area]
-        p0 = old["probability"]
-        s, s0 = bool(row["signal"]) if pd.notna(p) else False, _truth(old["signal"]) if pd.notna(p0) else False
-        change = None
-        if pd.isna(p) and pd.notna(p0):
-            change = "no longer assessed"
-        elif pd.notna(p) and pd.isna(p0):
-            change = "newly assessed"
-        elif pd.notna(p) and s and not s0:
-            change = "new signal"
-        elif pd.notna(p) and s0 and not s:
-            change = "signal ended"
-        elif pd.notna(p) and abs(p - p0) >= min_change:
-            change = "up" if p > p0 else "down"
-        if change:
-            rows.append({AREA: area, AREA_NAME: row[AREA_NAME], "region": row["region"], "change": change,
-                         "probability_before": p0, "probability": p})
-    order = {"new signal": 0, "signal ended": 1, "up": 2, "down": 3, "newly assessed": 4, "no longer assessed": 5}
-    frame = pd.DataFrame(rows, columns=[AREA, AREA_NAME, "region", "change", "probability_before", "probability"])
-    return frame.sort_values("change", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
-
-
-def _truth(value) -> bool:
-    return str(value).strip().lower() in ("true", "1", "1.0", "yes")
 
 
 # --- track record, fairness, data, card -----------------------------------------------------

@@ -17,16 +17,17 @@ from matplotlib.colors import Normalize
 from matplotlib.dates import DateFormatter, MonthLocator, YearLocator
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Polygon
+from matplotlib.patheffects import withStroke
 
 from forecast._names import AREA, AREA_NAME, TIME
 from forecast.backtest import quantile_column
 
-__all__ = ["fan_charts", "map_figure", "skill_figure", "reliability_figure", "png"]
+__all__ = ["fan_charts", "map_figure", "draw_fans", "draw_map", "skill_figure", "reliability_figure", "png"]
 
 DPI = 110
 CMAP = "YlOrRd"
 UNASSESSED = "#d9d9d9"
-HISTORY_MONTHS = 36
+HISTORY_MONTHS = 24
 
 
 def png(fig: Figure) -> bytes:
@@ -35,10 +36,19 @@ def png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def map_figure(boundaries: str | Path, ranking: pd.DataFrame, trigger, lead: int, month: str) -> bytes:
+def map_figure(boundaries: str | Path, ranking: pd.DataFrame, trigger, lead: int, month: str,
+               labels: dict[str, str] | None = None) -> bytes:
+    """:func:`draw_map` as PNG bytes."""
+    return png(draw_map(boundaries, ranking, trigger, lead, month, labels))
+
+
+def draw_map(boundaries: str | Path, ranking: pd.DataFrame, trigger, lead: int, month: str,
+             labels: dict[str, str] | None = None) -> Figure:
     """Areas coloured by the probability of crossing the trigger; unassessed areas hatched grey.
 
-    Areas that signal (probability at or above the trigger's) are outlined in black.
+    Areas that signal (probability at or above the trigger's) are outlined in black. ``labels``
+    writes a key on areas (their rank in the headline table) at the centre of their largest
+    polygon, so that the map and the table can be read together.
     """
     from forecast.io import Gazetteer
 
@@ -47,10 +57,12 @@ def map_figure(boundaries: str | Path, ranking: pd.DataFrame, trigger, lead: int
     ax = fig.add_subplot()
     norm = Normalize(0, 1)
     by_area = ranking.set_index(AREA)
-    colored, grey, outlined, values = [], [], [], []
+    colored, grey, outlined, values, keys = [], [], [], [], []
     for pcode, polygons in gazetteer.geometry.items():
         if pcode not in by_area.index:
             continue
+        if labels and pcode in labels and polygons:
+            keys.append((labels[pcode], _centre(max((rings[0] for rings in polygons), key=_area))))
         row = by_area.loc[pcode]
         assessed = str(row["status"]).startswith("ok") and pd.notna(row["probability"])
         for rings in polygons:
@@ -71,6 +83,9 @@ def map_figure(boundaries: str | Path, ranking: pd.DataFrame, trigger, lead: int
         ax.add_collection(PatchCollection(grey, facecolor=UNASSESSED, edgecolor="white", hatch="///", linewidth=0.4))
     if outlined:
         ax.add_collection(PatchCollection(outlined, facecolor="none", edgecolor="black", linewidth=1.4))
+    for text, (x, y) in keys:
+        ax.text(x, y, text, ha="center", va="center", fontsize=7, fontweight="bold", color="black",
+                path_effects=[withStroke(linewidth=2.2, foreground="white")])
     ax.autoscale_view()
     ax.set_aspect("equal")
     ax.set_axis_off()
@@ -78,12 +93,48 @@ def map_figure(boundaries: str | Path, ranking: pd.DataFrame, trigger, lead: int
                        Patch(facecolor="none", edgecolor="black", linewidth=1.4,
                              label=f"signal: P >= {trigger.probability:g}")],
               loc="lower right", fontsize=8, frameon=False)
-    ax.set_title(f"Trigger '{trigger.name}' within {lead} months of {month}", fontsize=10)
-    return png(fig)
+    title = f"Trigger '{trigger.name}' within {lead} months of {month}"
+    ax.set_title(title + ("\nnumbers: rank in the headline table" if keys else ""), fontsize=10)
+    return fig
 
 
-def fan_charts(cube, forecasts: pd.DataFrame, ranking: pd.DataFrame, areas: list[str], spec, *, k: int) -> bytes | None:
-    """History, the forecast median and 80% interval, and the trigger threshold, one panel per area."""
+def _area(ring) -> float:
+    xy = np.asarray(ring, dtype=float)
+    return abs(_shoelace(xy))
+
+
+def _shoelace(xy: np.ndarray) -> float:
+    x, y = xy[:, 0], xy[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _centre(ring) -> tuple[float, float]:
+    """The centroid of a polygon's outer ring (its vertices' mean when it has no area)."""
+    xy = np.asarray(ring, dtype=float)
+    a = _shoelace(xy)
+    if abs(a) < 1e-12:
+        return float(xy[:, 0].mean()), float(xy[:, 1].mean())
+    x, y = xy[:, 0], xy[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    return float(((x + np.roll(x, -1)) * cross).sum() / (6 * a)), float(((y + np.roll(y, -1)) * cross).sum() / (6 * a))
+
+
+def fan_charts(cube, forecasts: pd.DataFrame, ranking: pd.DataFrame, areas: list[str], spec, *, k: int,
+               outlook: pd.DataFrame | None = None, lead: int | None = None) -> bytes | None:
+    """:func:`draw_fans` as PNG bytes (None without areas)."""
+    fig = draw_fans(cube, forecasts, ranking, areas, spec, k=k, outlook=outlook, lead=lead)
+    return None if fig is None else png(fig)
+
+
+def draw_fans(cube, forecasts: pd.DataFrame, ranking: pd.DataFrame, areas: list[str], spec, *, k: int,
+              outlook: pd.DataFrame | None = None, lead: int | None = None) -> Figure | None:
+    """History, the forecast median and 80% interval, and the trigger threshold, one panel per area.
+
+    With ``outlook`` (:func:`forecast.triggers.monthly_outlook`) and ``lead``, the trigger window
+    is shaded and each of its months carries its probability of reaching the threshold, so a
+    district likely to cross while its median stays below the line reads as what it is: the
+    upper part of that month's interval reaches the threshold.
+    """
     if not areas:
         return None
     target = spec.target
@@ -108,10 +159,22 @@ def fan_charts(cube, forecasts: pd.DataFrame, ranking: pd.DataFrame, areas: list
             ax.plot(t, part[mid], color="#d7301f", lw=1.6, label="forecast (median)")
         threshold = by_area.loc[area, "threshold"] if area in by_area.index else np.nan
         if pd.notna(threshold):
-            ax.axhline(threshold, color="#2b8cbe", ls="--", lw=1, label="trigger threshold")
+            ax.axhline(threshold, color="#2b8cbe", ls="--", lw=1, label="trigger threshold (a month)")
+        months = _window(outlook, area, lead)
+        if months is not None:
+            first, last = months["month"].iloc[0], months["month"].iloc[-1]
+            ax.axvspan(first - pd.Timedelta(days=15), last + pd.Timedelta(days=15),
+                       color="#2b8cbe", alpha=0.10, lw=0, label=f"trigger window ({len(months)} months)")
+            # each month's probability, listed in the corner: the window is too narrow to write on
+            for i, (when, p_month) in enumerate(zip(months["month"], months["probability"])):
+                ax.text(0.02, 0.95 - 0.11 * i, f"{when:%b %Y}: {p_month:.0%}" if pd.notna(p_month) else f"{when:%b %Y}: -",
+                        transform=ax.transAxes, ha="left", va="top", fontsize=6.5, color="#08519c",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
         name = by_area.loc[area, AREA_NAME] if area in by_area.index else area
         p = by_area.loc[area, "probability"] if area in by_area.index else np.nan
-        ax.set_title(f"{name} ({area}): P = {p:.0%}" if pd.notna(p) else f"{name} ({area})", fontsize=9)
+        title = f"{name} ({area}): P = {p:.0%}" if pd.notna(p) else f"{name} ({area})"
+        rank = by_area.loc[area, "rank"] if area in by_area.index and "rank" in by_area else np.nan
+        ax.set_title(f"{int(rank)}. {title}" if pd.notna(rank) else title, fontsize=9)
         ax.tick_params(labelsize=7)
         locator = YearLocator()
         ax.xaxis.set_major_locator(locator)
@@ -123,9 +186,21 @@ def fan_charts(cube, forecasts: pd.DataFrame, ranking: pd.DataFrame, areas: list
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+    notes = []
+    if outlook is not None:
+        notes.append("blue, top left: each month's probability of reaching the threshold")
     if withheld:
-        fig.suptitle(f"months with 1-{k - 1} {target} are withheld (small cells)", fontsize=7, color="#555555")
-    return png(fig)
+        notes.append(f"months with 1-{k - 1} {target} are withheld (small cells)")
+    if notes:
+        fig.suptitle("; ".join(notes), fontsize=7, color="#555555")
+    return fig
+
+
+def _window(outlook: pd.DataFrame | None, area: str, lead: int | None) -> pd.DataFrame | None:
+    if outlook is None or lead is None:
+        return None
+    part = outlook[(outlook[AREA] == area) & (outlook["horizon"] <= lead)].sort_values("horizon")
+    return part.assign(month=pd.to_datetime(part["month"])) if len(part) else None
 
 
 def _thousands(value, _pos=None) -> str:

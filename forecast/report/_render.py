@@ -51,6 +51,14 @@ def _num(value, digits: int = 2) -> str:
     return "-" if math.isnan(v) else f"{v:,.{digits}f}"
 
 
+def _month(value) -> str:
+    """``2024-02`` as ``February 2024``; ``-`` when unknown."""
+    try:
+        return f"{pd.Period(str(value), freq='M'):%B %Y}" if value is not None and str(value) not in ("", "nan") else "-"
+    except ValueError:
+        return "-"
+
+
 def _data_uri(image: bytes | None) -> str | None:
     return None if image is None else "data:image/png;base64," + base64.b64encode(image).decode("ascii")
 
@@ -61,14 +69,13 @@ def _records(frame: pd.DataFrame | None) -> list[dict]:
 
 def _context(report) -> dict:
     ranking = report.ranking
-    ranked = ranking[ranking["rank"].notna()]
     headline = report.headline
-    near = ranked[~ranked["signal"].astype(bool)].head(5)
     by_region: dict[str, list[dict]] = {}
     for row in ranking.sort_values(["region", "rank"], na_position="last").to_dict("records"):
         by_region.setdefault(row["region"] or "(no admin1)", []).append(row)
     last = report.data["last"]
-    return {"r": report, "m": report.meta, "headline": _records(headline), "near": _records(near),
+    return {"r": report, "m": report.meta, "headline": _records(headline), "table": _records(report.table),
+            "age": report.data["age"],
             "changes": _records(report.changes), "by_region": by_region,
             "unassessed": _records(report.unassessed), "last_by_region": _group(last),
             "skill": _records(report.track["skill"]), "fig": {k: _data_uri(report.figures.get(k)) for k in FIGURES},
@@ -90,6 +97,7 @@ def _environment():
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = _percent
     env.filters["num"] = _num
+    env.filters["month"] = _month
     return env
 
 

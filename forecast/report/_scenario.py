@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from forecast._names import AREA, AREA_NAME
-from forecast.report._build import _truth
+from forecast.report._changes import _truth
 
 __all__ = ["scenario_section"]
 

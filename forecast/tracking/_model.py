@@ -43,8 +43,14 @@ def _pyfunc_class():
 
 
 def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: str = DEFAULT_EXPERIMENT,
-                tracking_uri: str | None = None, cube_path: str | Path | None = None) -> tuple[str, str]:
+                tracking_uri: str | None = None, cube_path: str | Path | None = None,
+                previous_run: str | None = None) -> tuple[str, str]:
     """Log a :class:`~forecast.pipeline.TrainedModel` as an MLflow pyfunc model.
+
+    The run records its lineage: tag ``data_month`` (the cube's last month) and tag
+    ``previous_run``, the train run this one succeeds: ``previous_run`` when given, else the
+    run of the same model in the experiment with the latest data month before this one's (the
+    last logged among equals). The next forecast report compares with the reports of that line.
 
     With it go the triggers, the manifest and, for a model with contributions (LightGBM, SARIMAX
     with covariates), the driver contributions of its forecast from the cube's last month
@@ -64,8 +70,12 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
         example = cube_table(cube, areas=cube["area"].values[:3], months=24)
         model = _pyfunc_class()(trained)
         output = model.predict(None, example)
+        data_month = f"{pd.Timestamp(cube['time'].values[-1]):%Y-%m}"
+        predecessor = previous_run or _predecessor(experiment, spec.name, data_month, tracking_uri)
         with start_run(experiment, spec.name) as run:
-            mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(),
+            if predecessor:
+                mlflow.set_tag("previous_run", predecessor)
+            mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(), "data_month": data_month,
                              "cube_hash": trained.cube_hash, "git_commit": git_commit(),
                              "sensitivity": sensitivity, "forecast_version": __version__,
                              "target": spec.target})
@@ -91,6 +101,20 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
             if manifest:
                 mlflow.log_dict(dict(manifest), "manifest.json")
             return run.info.run_id, info.model_uri
+
+
+def _predecessor(experiment: str, model: str, data_month: str, tracking_uri: str | None) -> str | None:
+    """The train run of ``model`` in ``experiment`` with the latest data month before ``data_month``."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs([found.experiment_id], filter_string=f"tags.kind = 'train' and tags.model = '{model}'")
+    earlier = [(r.data.tags.get("data_month", ""), r.info.start_time, r.info.run_id) for r in runs
+               if "" < r.data.tags.get("data_month", "") < data_month]
+    return max(earlier)[2] if earlier else None
 
 
 def _final_explanation(trained, cube) -> pd.DataFrame | None:

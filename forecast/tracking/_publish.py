@@ -63,33 +63,62 @@ def log_headline(run_id: str, headline: pd.DataFrame, artifact: str, path: str |
     return artifact
 
 
-def _find_previous(client, train, trigger: str, lead: int, month: str) -> tuple[str, str, str] | None:
-    """The latest report before ``month`` of the same model and trigger in the run's experiment:
-    ``(run_id, month, artifact path)``, or None."""
+def _lineage(client, train, depth: int = 24) -> list[str]:
+    """This train run, then the runs it succeeds (tag ``previous_run``), nearest first."""
+    line, run = [train.info.run_id], train
+    while len(line) < depth and (parent := run.data.tags.get("previous_run")) and parent not in line:
+        line.append(parent)
+        try:
+            run = client.get_run(parent)
+        except Exception:  # a predecessor deleted from the store ends the line
+            break
+    return line
+
+
+def _find_previous(client, train, trigger: str, lead: int, month: str) -> tuple[str, str, str, str] | None:
+    """The report the next one compares with: ``(run_id, month, artifact path, why chosen)``, or None.
+
+    Among the reports of the same model, trigger and lead in the run's experiment, by origin:
+    the latest data month before ``month``. Among reports of that month, by lineage: one of this
+    run, else of the nearest run it succeeds (tag ``previous_run``), else of another run of the
+    model (the one with the smallest id, so the choice never depends on when runs were made).
+    """
     runs = client.search_runs([train.info.experiment_id],
                               filter_string=f"tags.kind = 'train' and tags.model = '{train.data.tags.get('model')}' "
                                             "and tags.reported = 'true'")
-    best = None
+    candidates = []
     for run in runs:
         for item in client.list_artifacts(run.info.run_id, "report"):
             earlier = headline_month(Path(item.path).name, trigger, lead)
-            if earlier is None:
-                continue
-            if earlier < month and (best is None or (earlier, run.info.start_time) > (best[1], best[3])):
-                best = (run.info.run_id, earlier, item.path, run.info.start_time)
-    return None if best is None else best[:3]
+            if earlier is not None and earlier < month:
+                candidates.append((earlier, run.info.run_id, item.path))
+    if not candidates:
+        return None
+    latest = max(c[0] for c in candidates)
+    line = _lineage(client, train)
+    place = {run: i for i, run in enumerate(line)}
+    run, earlier, artifact = min(((r, m, a) for m, r, a in candidates if m == latest),
+                                 key=lambda c: (place.get(c[0], len(line)), c[0]))
+    step = place.get(run)
+    why = ("this run's own earlier report" if step == 0 else
+           f"the run it succeeds, {run[:12]}" if step == 1 else
+           f"its lineage, {step} runs back ({run[:12]})" if step is not None else
+           f"run {run[:12]} of the same model, not in this run's lineage")
+    return run, earlier, artifact, why
 
 
 def previous_report(run_id: str, trigger: str, lead: int, month: str, *,
                     tracking_uri: str | None = None) -> tuple[pd.DataFrame | None, dict | None]:
     """The headline of the latest report before ``month`` of the same model, trigger and lead in
-    the run's experiment, and where it came from (``source``, ``month``, ``run_id``);
+    the run's experiment, chosen by origin and lineage (:func:`_find_previous`), and where it
+    came from (``source``, ``month``, ``run_id``, ``chosen``: why this one);
     ``(None, None)`` when there is none (the first report)."""
     client, train = get_run(run_id, tracking_uri=tracking_uri)
     found = _find_previous(client, train, trigger, lead, month)
     if found is None:
         return None, None
-    run, earlier, artifact = found
+    run, earlier, artifact, why = found
     with tempfile.TemporaryDirectory() as tmp:
         table = read_headline(Path(client.download_artifacts(run, artifact, tmp)))
-    return table, {"source": f"runs:/{run}/{artifact}", "month": earlier, "run_id": run}
+    return table, {"source": f"runs:/{run}/{artifact}", "month": earlier, "run_id": run,
+                   "chosen": f"the latest earlier report by data month, from {why}"}
