@@ -5,13 +5,16 @@ rainfall, NDVI, prices, insecurity; IPC rounds; district attributes) into a cube
 manifest, quarantine and withheld values; backtest LightGBM and per-area ETS (statsmodels)
 against the baselines on rolling origins, evaluate the anticipatory-action trigger
 (models/triggers.yaml) and its fairness across groups of districts, and log every run to
-MLflow; train the model on all months and log it as an MLflow model; rank districts for action
-from the last month; ask what a failed last season would change (a drought scenario: each
+MLflow; train the model and log it as an MLflow model; rank districts for action from the last
+month; ask what a failed last season would change (a drought scenario: each
 district's rain at its driest year in ten, logged under the train run); write the model card
 from those runs; answer the review as clearly marked DEMO reviewers and put the model through
 the release gate (ethics/policy.yaml), which registers it only when every condition passes;
 write the forecast report (HTML and PDF) that an anticipatory-action team reads, with the
-scenario beside the baseline. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
+scenario beside the baseline, its trigger card and the exports an HDX page would carry (HXL and
+GeoJSON with their metadata). The model is the one a team would have in use: backtested and
+trained a month ago, on the data to the month before the last; its report of that month comes
+first, then the month's new data arrive and the second report says what changed. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
 store in the output folder.
 """
 
@@ -44,7 +47,8 @@ def demo(
 
     Ingest, backtest (LightGBM, per-area ETS and five baselines), trigger and fairness
     evaluation, training, prioritization, a drought scenario, model card, a DEMO review and the release gate,
-    and the forecast report (HTML and PDF). MLflow runs go to MLFLOW_TRACKING_URI when it is
+    the forecast report (HTML and PDF) with what changed since the month before, the trigger
+    card and the HXL and GeoJSON exports. MLflow runs go to MLFLOW_TRACKING_URI when it is
     set, else to OUT/mlflow.db with artifacts in OUT/mlartifacts.
     """
     from forecast.datasets import ingest_sample, sample_files
@@ -60,7 +64,12 @@ def demo(
         result = ingest_sample()
         paths = result.write(out / "ingest")
     console.print_cube(result.cube, result.manifest)
+    # the model in use was made a month ago, on the data to the month before the last: its report
+    # of that month comes first, then this month's data arrive and the next report compares
+    then, then_path, manifest_then = _month_before(result, out / "ingest")
     console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
+
+    import pandas as pd
 
     from forecast.backtest import RollingOrigin, backtest
     from forecast.models import load_spec
@@ -72,33 +81,37 @@ def demo(
     store = given or f"sqlite:///{out / 'mlflow.db'}"
     # artifacts beside the store, not in ./mlruns of whatever folder the demo runs from
     prepare_store(store, "demo", artifacts=None if given else out / "mlartifacts")
-    manifest = result.manifest.model_dump(mode="json")
     spec, ets = load_spec(SPEC), load_spec(ETS)
+    month_then, month_now = (f"{pd.Timestamp(c['time'].values[-1]):%Y-%m}" for c in (then, result.cube))
     triggers = load_triggers(TRIGGERS)
-    console.out.print(f"2/8 backtest: {spec.name}, per-area {ets.name} (statsmodels) and five baselines, 12 scored origins (+12 calibrating "
-                  f"intervals), horizons 1-6, target {spec.target}; trigger '{triggers[0].name}' "
-                  f"({triggers[0].describe()}) and its fairness across groups of districts")
+    console.out.print(f"2/8 backtest on the data to {month_then} (the model in use was made a month ago; "
+                      f"{month_now}'s data arrive at step 4): {spec.name}, per-area {ets.name} (statsmodels) and five "
+                      f"baselines, 12 scored origins (+12 calibrating intervals), horizons 1-6, target {spec.target}; "
+                      f"trigger '{triggers[0].name}' ({triggers[0].describe()}) and its fairness across groups of districts",
+                      soft_wrap=True)
     start = time.perf_counter()
     with console.bar() as bar:
-        bt = backtest(result.cube, [ets, spec], folds=RollingOrigin(n_origins=12, calibration_origins=12),
+        bt = backtest(then, [ets, spec], folds=RollingOrigin(n_origins=12, calibration_origins=12),
                       progress=console.tracker(bar))
     with console.out.status("evaluating the trigger and its fairness..."):
-        evaluation, fairness, _ = assess(bt, result.cube, triggers)
-        run_id = log_backtest(bt, manifest=manifest, experiment="demo", triggers=evaluation, fairness=fairness)
+        evaluation, fairness, _ = assess(bt, then, triggers)
+        run_id = log_backtest(bt, manifest=manifest_then, experiment="demo", triggers=evaluation, fairness=fairness)
     console.print_backtest(bt)
     console.print_triggers(evaluation)
     console.print_fairness(fairness)
     console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
-    console.out.print(f"3/8 train {spec.name} on all months (with the trigger) and log it as an MLflow model")
+    console.out.print(f"3/8 train {spec.name} on every month to {month_then} (with the trigger) and log it as an "
+                      "MLflow model", soft_wrap=True)
     start = time.perf_counter()
     with console.bar() as bar:
-        trained = train(result.cube, spec, triggers=triggers, progress=console.tracker(bar))
+        trained = train(then, spec, triggers=triggers, progress=console.tracker(bar))
     with console.out.status("logging the model..."):
-        train_run, model_uri = log_trained(trained, result.cube, manifest=manifest, experiment="demo",
-                                           cube_path=paths["cube"])
+        train_run, model_uri = log_trained(trained, then, manifest=manifest_then, experiment="demo",
+                                           cube_path=then_path)
     console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
     lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
-    console.out.print(f"4/8 prioritize: districts ranked for action within {lead} months of the last month")
+    console.out.print(f"4/8 {month_now}'s data arrive; prioritize: districts ranked for action within {lead} months "
+                      f"of {month_now}, by the same model", soft_wrap=True)
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
     ranking_path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,8 +119,6 @@ def demo(
     log_artifact(train_run, ranking_path, "prioritize")
     console.print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
     console.out.print()
-
-    import pandas as pd
 
     from forecast.pipeline import run_scenario
     from forecast.tracking import log_scenario
@@ -150,15 +161,24 @@ def demo(
                       f"from this model says '{NOT_RELEASED}'", soft_wrap=True)
     console.out.print()
 
-    console.out.print(f"8/8 forecast report for anticipatory-action teams (trigger '{triggers[0].name}', lead {lead})")
+    console.out.print(f"8/8 forecast report for anticipatory-action teams (trigger '{triggers[0].name}', lead {lead}), "
+                      "its trigger card and the exports to publish (HXL, GeoJSON)", soft_wrap=True)
     start = time.perf_counter()
-    report_paths = _demo_report(train_run, out / "report", lead, drought.name)
+    report_paths = _demo_report(train_run, out / "report", lead, drought.name, then_path, paths["cube"])
+    published = _demo_publish(train_run, out, paths["cube"], lead)
     console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
 
     console.out.print("[bold]where things are[/]", soft_wrap=True)
     console.out.print(f"  forecast report:   {report_paths['html']}  (open it in a browser; A4 PDF: {report_paths['pdf']})",
                   soft_wrap=True)
-    console.out.print(f"  cube (NetCDF):     {paths['cube']}", soft_wrap=True)
+    console.out.print(f"                     a month earlier: {report_paths['before']}  (what the latest report "
+                      "compares with)", soft_wrap=True)
+    console.out.print(f"  trigger card:      {published['card']}  (and .md; forecast trigger-card --run {train_run} "
+                      f"--cube {paths['cube']} --tracking-uri {store})", soft_wrap=True)
+    console.out.print(f"  exports (HDX):     {published['hxl']}  (HXL; GeoJSON: {published['geojson']})", soft_wrap=True)
+    console.out.print(f"                     forecast export --run {train_run} --format hxl --cube {paths['cube']} "
+                      f"--out {published['hxl']} --tracking-uri {store}", soft_wrap=True)
+    console.out.print(f"  cube (NetCDF):     {paths['cube']}  (the model was trained on {then_path.name})", soft_wrap=True)
     console.out.print(f"  manifest (JSON):   {paths['manifest']}", soft_wrap=True)
     console.out.print(f"  quarantine (CSV):  {paths['quarantine']}  ({len(result.quarantine):,} rows, each with its reason)", soft_wrap=True)
     console.out.print(f"  MLflow runs:       {store}  (backtest run {run_id}; experiment 'demo')", soft_wrap=True)
@@ -183,26 +203,91 @@ def demo(
                   "report)", soft_wrap=True)
 
 
-def _demo_report(train_run: str, folder: Path, lead: int, scenario: str) -> dict[str, Path]:
-    """The forecast report of the trained model with the scenario beside it, HTML (with the map)
-    and PDF, logged to its run."""
+def _month_before(result, folder: Path):
+    """The cube to the month before the last, saved beside the full one, with its manifest."""
+    import pandas as pd
+
+    from forecast.cube import cube_hash, save_cube
+
+    then = result.cube.isel(time=slice(0, -1))
+    month = f"{pd.Timestamp(then['time'].values[-1]):%Y-%m}"
+    path = folder / f"cube_{month}.nc"
+    save_cube(then, path)
+    manifest = result.manifest.model_dump(mode="json")
+    manifest.update(cube_hash=cube_hash(then), time_range=[manifest["time_range"][0], month],
+                    dims={**manifest["dims"], "time": int(then.sizes["time"])})
+    return then, path, manifest
+
+
+def _demo_report(train_run: str, folder: Path, lead: int, scenario: str, cube_then: Path,
+                 cube_now: Path) -> dict[str, Path]:
+    """The model's report on the data to the month before the last (HTML), then on the newest
+    data, with the scenario beside it and what changed since the first (HTML with the map, and
+    PDF); both logged to the run, so the second finds the first."""
     from forecast.datasets import sample_files
     from forecast.pipeline import build_report, log_report
     from forecast.report import to_pdf, write_report
 
+    areas, inputs = sample_files()["areas"], CARDS / f"{Path(SPEC).stem}.yaml"
     with console.out.status("building the report...") as status:
-        report = build_report(train_run, lead=lead, boundaries=sample_files()["areas"],
-                              card_inputs=CARDS / f"{Path(SPEC).stem}.yaml", scenario=scenario,
-                              progress=lambda text: status.update(f"report: {text}..."))
+        before = build_report(train_run, cube=cube_then, lead=lead, boundaries=areas, card_inputs=inputs,
+                              progress=lambda text: status.update(f"report on the data to the month before: {text}..."))
+        before_html = write_report(before, folder / f"report_{before.meta['data_month']}.html")
+        log_report(before, before_html)
+        report = build_report(train_run, cube=cube_now, lead=lead, boundaries=areas, card_inputs=inputs,
+                              scenario=scenario, progress=lambda text: status.update(f"report: {text}..."))
         html = write_report(report, folder / "report.html")
         pdf = to_pdf(report, folder / "report.pdf")
         log_report(report, html)
-    names = ", ".join(f"{r.area_name} ({r.probability:.0%})" for r in report.headline.head(8).itertuples())
-    more = f" and {len(report.headline) - 8} more" if len(report.headline) > 8 else ""
-    console.out.print(f"{len(report.headline)} district(s) expected to cross the trigger: {names or 'none'}{more}; "
-                  f"{len(report.unassessed)} unassessed; "
-                  f"{report.meta['watermark'] or report.meta['release']} on every page", soft_wrap=True)
-    return {"html": html, "pdf": pdf}
+    for r in (before, report):
+        names = ", ".join(f"{a.area_name} ({a.probability:.0%}, likeliest {a.likeliest_month})"
+                          for a in r.headline.head(6).itertuples())
+        more = f" and {len(r.headline) - 6} more" if len(r.headline) > 6 else ""
+        console.out.print(f"data to {r.meta['data_month']}, window {r.meta['window']}: {len(r.headline)} district(s) "
+                          f"expected to cross the trigger: {names or 'none'}{more}; {len(r.unassessed)} unassessed",
+                          soft_wrap=True)
+    changes = report.changes
+    if changes is not None:
+        counts = changes["change"].value_counts()
+        said = ", ".join(f"{n} {what}" for what, n in counts.items()) or "no district started or stopped signalling"
+        console.out.print(f"what changed since the report on data to {report.previous['month']}: {said}", soft_wrap=True)
+    console.out.print(f"{report.meta['watermark'] or report.meta['release']} on every page", soft_wrap=True)
+    return {"html": html, "pdf": pdf, "before": before_html}
+
+
+#: An illustrative cost of one district's activation (USD), for the trigger card's yearly cost.
+DEMO_COST = 100_000
+
+
+def _demo_publish(train_run: str, out: Path, cube: Path, lead: int) -> dict[str, Path]:
+    """The trigger card (HTML and Markdown, logged to the run) and the exports an HDX page
+    would carry: HXL tables and a GeoJSON ranking, each folder with its metadata."""
+    from forecast.datasets import sample_files
+    from forecast.pipeline import build_trigger_card, export_run, write_trigger_card
+
+    with console.out.status("writing the trigger card and the exports...") as status:
+        card = build_trigger_card(train_run, cube=cube, cost_per_activation=DEMO_COST)
+        card_paths = write_trigger_card(card, out / "trigger_card")
+        status.update("exporting the forecasts (HXL, GeoJSON)...")
+        hxl = export_run(train_run, "hxl", out / "export" / "hxl", cube=cube, lead=lead)
+        geo = export_run(train_run, "geojson", out / "export" / "geojson", cube=cube, lead=lead,
+                         boundaries=sample_files()["areas"])
+    for row in card.backtest:
+        if not row["available"]:
+            continue
+        if not row["activations"]:
+            said = (f"no activation in the backtest ({row['events']} crossings over {row['years']:.1f} years, none "
+                    f"signalled {row['lead']} month(s) ahead)")
+        else:
+            said = (f"{row['activations_per_year']:.1f} activations a year in the backtest (return period "
+                    f"{row['return_period']:.1f} years a district), hit rate {row['hit_rate']:.0%}, false alarms "
+                    f"{row['false_alarm_ratio']:.0%}; at an illustrative USD {DEMO_COST:,} an activation, about "
+                    f"USD {row['yearly_cost']:,.0f} a year")
+        console.out.print(f"trigger card, lead {row['lead']}: {said}", soft_wrap=True, highlight=False)
+    stages = ", ".join(f"{s['stage']} (lead {s['lead']}): {s['signalling']}" for s in card.stages if s["available"])
+    console.out.print(f"districts signalling now, {stages}; exports: {len(hxl) + len(geo)} files", soft_wrap=True,
+                      highlight=False)
+    return {"card": card_paths["html"], "hxl": hxl[0].parent, "geojson": geo[0].parent}
 
 
 DEMO_NAME = "somalia-arrivals-demo"
