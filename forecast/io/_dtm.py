@@ -6,6 +6,13 @@ median of a target tagged ``#affected+<attribute>+median`` (:data:`HXL_TARGETS`)
 ``#date+forecast`` month reads back as that target (``arrivals``, ``idp_stock``, ...); the
 bounds and the threshold beside it (``+lower80``, ``+upper80``, ``+threshold``) are not read.
 
+Dates: a row's month comes from its full reporting date (``reportingDate``, ``#date+reported``)
+or, without one, from its year and month columns. The HDX DTM export tags those columns
+``#date+year+reported`` and ``#date+month+reported``: the ``+year`` and ``+month`` attributes mark
+parts of the reporting date, not dates of their own. Where a file has both, the full date is the
+row's date and the parts are checked against it; a row whose year or month part disagrees with
+its full date is quarantined naming the part's column (which of the two is right cannot be told).
+
 Duplicate policy: DTM publishes one row per area and round. A row repeated exactly is a
 re-published record: the first is kept, repeats are quarantined. Rows that share area and
 round but disagree are all quarantined (which one is right cannot be told). When two rounds
@@ -51,6 +58,8 @@ HXL_TARGETS = {ARRIVALS: "arrivals", IDP_STOCK: "idps", DEPARTURES: "departures"
 #: threshold, the window's sum): a column carrying one of them is never the target's value.
 FORECAST_ATTRIBUTES = frozenset({"lower80", "upper80", "threshold", "expected"})
 _NOT_A_STOCK = {"f", "m", "female", "male", "hh", "households", "children", "adults"}
+#: HXL attributes that mark a column as a part of a date rather than a date.
+_DATE_PARTS = frozenset({"year", "month"})
 
 # HXL hashtag -> DTM field: (tag, attributes that must be present, attributes that must not).
 HXL_FIELDS = {
@@ -67,13 +76,15 @@ HXL_FIELDS = {
        for target, attribute in HXL_TARGETS.items() if target != IDP_STOCK},
     "males": [("#affected", {"idps", "m"}, {"f"}), ("#affected", {"idps", "male"}, set())],
     "females": [("#affected", {"idps", "f"}, {"m"}), ("#affected", {"idps", "female"}, set())],
-    "reporting_date": [("#date", {"reported"}, set()), ("#date", {"forecast"}, set()),
-                       ("#date", set(), {"year", "month", "start", "end"})],
+    # +year and +month mark parts of a date (HDX DTM: #date+year+reported), checked against the date
+    "reporting_date": [("#date", {"reported"}, set(_DATE_PARTS)), ("#date", {"forecast"}, set(_DATE_PARTS)),
+                       ("#date", set(), {*_DATE_PARTS, "start", "end"})],
     "year": [("#date", {"year"}, set())],
     "month": [("#date", {"month"}, set())],
     "round": [("#round", set(), set()), ("#meta", {"round"}, set())],
-    "operation": [("#operation", set(), set()), ("#meta", {"operation"}, set())],
-    "assessment_type": [("#meta", {"assessment"}, set())],
+    # the HDX DTM export tags operationStatus #operation+status beside #operation+name
+    "operation": [("#operation", set(), {"status"}), ("#meta", {"operation"}, set())],
+    "assessment_type": [("#meta", {"assessment"}, set()), ("#assessment", {"type"}, set())],
     "displacement_reason": [("#cause", set(), set())],
 }
 #: The fields an HXL file's counts may be read as: DTM's stock, or a forecast export's median.
@@ -173,6 +184,7 @@ def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -
     resolver = resolver if resolver is not None else NameKeys()
     ledger, frame = raw.ledger, raw.frame
     frame = add_month(frame, ledger, match, "reporting_date")
+    frame = _check_date_parts(frame, ledger, match)
     src = match.fields[variable]
     counts, bad, reason = parse_counts(frame[src])
     frame = ledger.reject(frame.assign(_value=counts), bad, src, reason)
@@ -200,6 +212,37 @@ def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -
         notes=(["stock observed in round months only; months between rounds stay missing"] if variable == IDP_STOCK
                else [f"{variable}: the median forecasts of a forecast export, per area and forecast month"]),
     )
+
+
+def _check_date_parts(frame: pd.DataFrame, ledger, match: ColumnMatch) -> pd.DataFrame:
+    """Quarantine rows whose year or month column disagrees with their full reporting date.
+
+    Only where a file has both: the row's month (already read from the full date, or from the
+    parts where the date cell was empty) is compared with each part. An empty part says nothing
+    and is not checked; a part that is not a year or month is a disagreement too.
+    """
+    if "reporting_date" not in match.fields or frame.empty:
+        return frame
+    date_col = match.fields["reporting_date"]
+    for part in ("year", "month"):
+        if part not in match.fields:
+            continue
+        col = match.fields[part]
+        text = frame[col].astype(str).str.strip()
+        number = pd.to_numeric(text, errors="coerce")
+        if part == "month":  # 'March' or 'Mar' as well as '3', as months_from_parts reads them
+            names = pd.to_datetime(text.str[:3].str.title(), format="%b", errors="coerce").dt.month
+            number = number.fillna(names)
+        expected = getattr(frame[TIME].dt, part)
+        bad = text.ne("") & number.ne(expected)
+        if not bad.any():
+            continue
+        reason = (f"date part disagrees with the date: {col} is the {part} of {date_col} "
+                  + frame[date_col].astype(str).str.strip() + f" ({part} " + expected.astype(str)
+                  + "); which is right cannot be told: fix the row, or drop the column with --drop-column "
+                  + col)
+        frame = ledger.reject(frame, bad.to_numpy(), col, reason)
+    return frame
 
 
 def _value_field(path: Path, match: ColumnMatch) -> str:
