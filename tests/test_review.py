@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
@@ -382,3 +383,253 @@ def test_a_review_of_a_hand_made_subject_runs_without_any_tracking_store(tmp_pat
         sign_review(changed, "omar", "technical", "approve", log=log, reviews_dir=reviews)
     with pytest.raises(ForecastError, match="has no model card"):
         new_review(ReviewSubject("s" * 32, None, "d" * 64), reviews_dir=reviews)
+
+
+# --- many answers at once, questions in status, the checklist page ------------------------
+
+def _template(env, name="answers.csv", *args):
+    path = env["reviews"].parent / name
+    result = _cli(env, "answer", env["run"], "--template", str(path), "--reviews", str(env["reviews"]), *args)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def _write_csv(path, rows):
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _fill_csv(path, fill=lambda row: row.update(answer="yes", evidence="the run's artifacts",
+                                                   answered_by_name="lena")):
+    """Fill an answers file as a reviewer does in a spreadsheet; the rows written."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        fill(row)
+    _write_csv(path, rows)
+    return rows
+
+
+def test_answers_template_has_one_row_per_open_item_with_its_question(env):
+    _start(env)
+    review = read_review(env["run"], reviews_dir=env["reviews"])
+    answer(env["run"], review.items[0].id, "no", None, by="x", reviews_dir=env["reviews"])
+    path = _template(env)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["id", "answered_by", "blocking", "question", "evidence_asked", "answer", "evidence",
+                             "answered_by_name"]
+    open_items = {i.id: i for i in review.items[1:]}
+    assert [r["id"] for r in rows] == sorted(open_items, key=lambda i: open_items[i].answered_by != "technical")
+    first = open_items[rows[0]["id"]]
+    assert rows[0]["question"] == " ".join(first.question.split()) and rows[0]["answer"] == ""
+    result = _cli(env, "answer", env["run"], "--template", str(path), "--reviews", str(env["reviews"]))
+    assert result.exit_code == 2 and "exists (it may hold answers not yet recorded)" in result.output
+    ethics = _template(env, "ethics.yaml", "--role", "ethics", "--all")
+    data = yaml.safe_load(ethics.read_text())
+    assert data["run_id"] == env["run"] and data["checklists_hash"] == review.checklists_hash
+    assert {a["answered_by"] for a in data["answers"]} == {"ethics"}
+    assert len(data["answers"]) == sum(1 for i in review.items if i.answered_by == "ethics")
+
+
+def test_answer_from_file_rejects_the_whole_file_naming_the_file_row_and_field(env):
+    path = _start(env)
+    before = path.read_bytes()
+    answers = _template(env)
+    rows = _fill_csv(answers)
+    rows[1].update(evidence=" ")                      # row 3: yes without evidence
+    rows[2].update(answer="maybe")                    # row 4
+    rows[3].update(id="dseg.problem.needs_base")      # row 5: a typo
+    rows[4].update(answer="n/a", answered_by_name="")  # row 6: nobody answered
+    rows[5].update(answered_by="legal")               # row 7: a read-only column changed
+    _write_csv(answers, rows)
+    result = _cli(env, "answer", env["run"], "--from", str(answers), "--reviews", str(env["reviews"]))
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"{answers}: 5 problem(s); nothing was recorded" in text
+    assert f"row 3 (item {rows[1]['id']}), evidence: answer 'yes' needs the evidence (an artifact, a document)" in text
+    assert f"row 4 (item {rows[2]['id']}), answer: must be one of yes, no, n/a; got 'maybe'" in text
+    assert ("row 5 (item dseg.problem.needs_base), id: the review has no item 'dseg.problem.needs_base'; "
+            "did you mean dseg.problem.needs_based") in text
+    assert (f"row 6 (item {rows[4]['id']}), answered_by_name: empty: say who answers (or pass --by NAME)") in text
+    assert f"row 7 (item {rows[5]['id']}), answered_by: says 'legal', the review says" in text
+    assert path.read_bytes() == before  # nothing written
+    rows[3].update(id=rows[2]["id"])                  # now answered twice
+    _write_csv(answers, rows)
+    result = _cli(env, "answer", env["run"], "--from", str(answers), "--reviews", str(env["reviews"]))
+    assert f"row 5 (item {rows[2]['id']}), id: item {rows[2]['id']} is answered twice (also row 4)" in result.output
+    assert path.read_bytes() == before
+
+
+def test_answer_from_file_rejects_unknown_columns_and_rows_sorted_on_one_column(env):
+    from forecast.ethics import answer_from_file
+
+    _start(env)
+    answers = _template(env)
+    text = answers.read_text().replace("answered_by_name", "answerd_by_name", 1)
+    (answers.parent / "typo.csv").write_text(text)
+    with pytest.raises(ForecastError, match=r"typo.csv: the header: unknown column\(s\) 'answerd_by_name' "
+                                            r"\(a typo\?"):
+        answer_from_file(env["run"], answers.parent / "typo.csv", reviews_dir=env["reviews"])
+    rows = _fill_csv(answers)
+    questions = [r["question"] for r in rows]
+    _fill_csv(answers, lambda row: row.update(question=questions[(questions.index(row["question"]) + 1) % len(rows)]))
+    with pytest.raises(ForecastError, match=r"row 2 \(item .*\), question: says .* the review says .*: was the file "
+                                            r"sorted on one column, or written for another review\?"):
+        answer_from_file(env["run"], answers, reviews_dir=env["reviews"])
+    assert read_review(env["run"], reviews_dir=env["reviews"]).items[0].answer is None
+
+
+def test_answer_from_yaml_takes_yes_and_no_as_words_blank_rows_stay_open_and_by_fills_names(env):
+    from forecast.ethics import answer_from_file
+
+    _start(env)
+    path = _template(env, "answers.yaml")
+    data = yaml.safe_load(path.read_text())
+    first, second, third = data["answers"][:3]
+    first.update(answer=True, evidence="doc p. 3")    # what `answer: yes` reads as
+    second.update(answer=False)                       # `answer: no`
+    third.update(answer="N/A", evidence="no flows here", answered_by_name="omar")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = answer_from_file(env["run"], path, by="lena", reviews_dir=env["reviews"])
+    assert [(i.id, i.answer, i.answered_by_name) for i in done] == [
+        (first["id"], "yes", "lena"), (second["id"], "no", "lena"), (third["id"], "n/a", "omar")]
+    review = read_review(env["run"], reviews_dir=env["reviews"])
+    assert sum(i.answer is None for i in review.items) == len(review.items) - 3
+    data["run_id"] = "another"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ForecastError, match="run_id is 'another', the review's is .*written for another review"):
+        answer_from_file(env["run"], path, by="lena", reviews_dir=env["reviews"])
+
+
+def test_cli_answer_needs_exactly_one_of_item_from_or_template(env):
+    _start(env)
+    reviews = str(env["reviews"])
+    result = _cli(env, "answer", env["run"], "--reviews", reviews)
+    assert result.exit_code == 2 and "give one of ITEM, --from FILE or --template FILE; got none" in result.output
+    result = _cli(env, "answer", env["run"], "dseg.problem.needs_based", "--from", "a.csv", "--reviews", reviews)
+    assert result.exit_code == 2 and "got ITEM and --from" in result.output
+    result = _cli(env, "answer", env["run"], "dseg.problem.needs_based", "--by", "x", "--reviews", reviews)
+    assert result.exit_code == 2 and "needs --answer (yes, no or n/a) and --by NAME" in result.output
+    result = _cli(env, "answer", env["run"], "--from", "answers.txt", "--reviews", reviews)
+    assert result.exit_code == 2 and "answers.txt: an answers file is .csv or .yaml" in result.output
+
+
+def test_cli_status_shows_the_question_of_each_open_item(env):
+    _start(env)
+    _answer_all(env, "technical")
+    result = _cli(env, "status", env["run"], "--log", str(env["log"]), "--reviews", str(env["reviews"]),
+                  "--tracking-uri", env["uri"])
+    assert result.exit_code == 1
+    review = read_review(env["run"], reviews_dir=env["reviews"])
+    ethics = [i for i in review.items if i.answered_by == "ethics"]
+    assert f"open items ({len(ethics)}), with their questions:" in result.output
+    for item in ethics:
+        assert " ".join(item.question.split()) in result.output
+    technical = next(i for i in review.items if i.answered_by == "technical")
+    assert " ".join(technical.question.split()) not in result.output
+    assert f"forecast review answer {env['run']} --template answers.csv" in result.output
+
+
+def test_checklist_page_links_to_the_card_anchors_when_the_card_has_them(tmp_path):
+    from forecast.ethics import RunFiles, checklist_page
+
+    subject = ReviewSubject("r" * 32, "c" * 64, "d" * 64, author=AUTHOR)
+    new_review(subject, reviews_dir=tmp_path)
+    review = read_review(subject.run_id, reviews_dir=tmp_path)
+    train = RunFiles(subject.run_id, "train", str(tmp_path / "artifacts"),
+                     ("model_card/model_card.html", "feature_importance.csv", "triggers/triggers.yaml"))
+    backtest = RunFiles("b" * 32, "backtest", "s3://bucket/b", ("fairness/forecast/summary.txt",
+                                                                "triggers/metrics.csv"))
+    card = '<h2 id="fairness">10. Fairness</h2><h2 id="intended-use">2. Intended use</h2>'
+    page = checklist_page(review, runs=[train, backtest], card_html=card)
+    base = (tmp_path / "artifacts").resolve().as_uri()
+    assert f'<a href="{base}/model_card/model_card.html#fairness">card §10 Fairness</a>' in page
+    assert f'<a href="{base}/model_card/model_card.html#intended-use">card §2 Intended use</a>' in page
+    assert f'<a href="{base}/feature_importance.csv">train: feature_importance.csv</a>' in page
+    assert "<li>backtest: fairness/forecast/summary.txt</li>" in page  # s3: named, not linked
+    no_anchors = checklist_page(review, runs=[train], card_html=None)
+    assert (f'<a href="{base}/model_card/model_card.html#:~:text=3.%20Out%2Dof%2Dscope%20uses">'
+            "card §3 Out-of-scope uses</a>") in no_anchors
+    assert '<a href="#dseg.data.coverage">dseg.data.coverage</a>' in no_anchors  # an item citing another
+
+
+# --- on the real tiny pipeline: a review in five commands, and the checklist page -------------
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Backtest with triggers and fairness, train run and its model card (HTML too), in MLflow."""
+    from _pipeline import tiny_pipeline
+
+    return tiny_pipeline(tmp_path_factory.mktemp("tiny"))
+
+
+def test_a_review_completes_in_five_commands_and_the_gate_sees_it_complete(tiny, tmp_path):
+    from _pipeline import copy_run
+
+    from forecast.pipeline import evaluate_gate
+
+    env = copy_run(tiny, tmp_path, author=AUTHOR)
+    run, answers = env["run"], tmp_path / "answers.csv"
+    where = ["--reviews", str(env["reviews"])]
+    store = ["--tracking-uri", env["uri"]]
+    commands = [
+        ["review", "start", run, *where, *store],
+        ["review", "answer", run, "--template", str(answers), *where],
+        ["review", "answer", run, "--from", str(answers), *where],
+        ["review", "sign", run, "--reviewer", "lena", "--role", "technical", "--decision", "approve",
+         "--log", str(env["log"]), *where, *store],
+        ["review", "sign", run, "--reviewer", "omar", "--role", "ethics", "--decision", "approve",
+         "--log", str(env["log"]), *where, *store],
+    ]
+    assert len(commands) <= 5
+    for n, command in enumerate(commands):
+        if n == 2:  # between the commands, the reviewers fill the file (a spreadsheet, an editor)
+            _fill_csv(answers, lambda row: row.update(
+                answer="yes", evidence=f"see the card and {row['evidence_asked'][:40]}",
+                answered_by_name="lena" if row["answered_by"] == "technical" else "omar"))
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
+    state = review_state(run, tracking_uri=env["uri"], reviews_dir=env["reviews"], log=env["log"])
+    assert state.approved and state.checklist_complete, state.problems
+    assert state.valid_approvals == {"technical": ["lena"], "ethics": ["omar"]}
+    report = evaluate_gate(run, tracking_uri=env["uri"], reviews_dir=env["reviews"], log=env["log"],
+                           policy=tiny["policy"])
+    review = {c.check: c.verdict for c in report.conditions if c.group == "review"}
+    assert set(review.values()) == {"pass"} and {"checklist complete", "sign-offs valid"} <= set(review)
+    assert report.passed, report.to_frame()[["check", "verdict", "measured"]]
+
+
+def test_cli_checklist_writes_every_question_its_evidence_links_and_the_answers_escaped(tiny, tmp_path):
+    run, uri, reviews = tiny["train"], tiny["uri"], tmp_path / "reviews"
+    start_review(run, tracking_uri=uri, reviews_dir=reviews)
+    review = read_review(run, reviews_dir=reviews)
+    item = next(i for i in review.items if i.id == "technical_review.baselines.trigger_skill")
+    answer(run, item.id, "yes", "<script>alert(1)</script> & triggers/metrics.csv", by="<b>lena</b>",
+           reviews_dir=reviews)
+    out = tmp_path / "page" / "review.html"
+    result = _cli(None, "checklist", run, "--out", str(out), "--reviews", str(reviews), "--tracking-uri", uri,
+                  "--log", str(tmp_path / "audit.log.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert f"wrote the review of run {run} to {out}" in result.output
+    page = out.read_text(encoding="utf-8")
+    from markupsafe import escape
+
+    for i in review.items:  # every question, escaped as jinja2's autoescape does
+        assert str(escape(i.question)) in page, i.id
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; triggers/metrics.csv" in page
+    assert "by &lt;b&gt;lena&lt;/b&gt;" in page and "Not approved" in page
+    def base(run_id):  # a store in a local folder: file: URIs a browser opens
+        uri = tiny["client"].get_run(run_id).info.artifact_uri
+        return uri if uri.startswith("file:") else Path(uri).resolve().as_uri()
+
+    card = f"{base(run)}/model_card/model_card.html"
+    assert f'<a href="{card}">' in page
+    assert f'<a href="{card}#:~:text=9.%20Trigger%20evaluation">card §9 Trigger evaluation</a>' in page
+    backtest = base(tiny["backtest"])
+    assert f'<a href="{backtest}/triggers/metrics.csv">backtest: triggers/metrics.csv</a>' in page
+    assert "<link" not in page and " src=" not in page  # self-contained
+    result = _cli(None, "checklist", "0" * 32, "--reviews", str(reviews), "--tracking-uri", uri)
+    assert result.exit_code == 2 and "no review of run" in result.output

@@ -1,4 +1,4 @@
-"""``forecast review start | answer | sign | status``: a thin shell over the review calls of
+"""``forecast review start | answer | sign | status | checklist``: a thin shell over the review calls of
 :mod:`forecast.pipeline` (the review records themselves are :mod:`forecast.ethics`'s)."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from forecast.ethics import DEFAULT_LOG
 
 review_app = typer.Typer(
     name="review",
-    help="The ethics review of a train run: start it, answer the checklist items, sign off, see where it stands.",
+    help="The ethics review of a train run: start it, answer the checklist items (one or many at once), sign off, "
+         "see where it stands (status, or checklist: one HTML page).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -76,20 +77,70 @@ def start(
 @review_app.command("answer")
 def answer_item(
     run_id: RunArg,
-    item: Annotated[str, typer.Argument(help="Checklist item id, e.g. dseg.problem.needs_based.", show_default=False)],
-    answer: Annotated[Answer, typer.Option("--answer", help="yes, no or n/a.", show_default=False)],
-    by: Annotated[str, typer.Option("--by", help="Who answers.", show_default=False)],
+    item: Annotated[str | None, typer.Argument(help="Checklist item id, e.g. dseg.problem.needs_based (one answer; "
+                                               "leave out with --from or --template).", show_default=False)] = None,
+    answer: Annotated[Answer | None, typer.Option("--answer", help="yes, no or n/a.", show_default=False)] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who answers; with --from, the name for rows that leave "
+                                           "answered_by_name empty.", show_default=False)] = None,
     evidence: Annotated[str | None, typer.Option("--evidence", help="The evidence (for n/a: why it does not apply).")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="Record many answers at once from an answers file (.csv or .yaml, as --template writes it); "
+                       "any invalid row rejects the whole file.", show_default=False)] = None,
+    template: Annotated[Path | None, typer.Option(
+        "--template", help="Write an answers file (.csv or .yaml): one row per open item with its question, role "
+                           "and the evidence asked; fill answer, evidence, answered_by_name and pass it to --from.",
+        show_default=False)] = None,
+    role: Annotated[Role | None, typer.Option("--role", help="With --template: only this reviewer's items.")] = None,
+    all_items: Annotated[bool, typer.Option("--all", help="With --template: answered items too, to revise them.")] = False,
     reviews: ReviewsOpt = Path("ethics/reviews"),
 ) -> None:
-    """Record the answer to one checklist item, with its evidence."""
-    from forecast.pipeline import answer as record
+    """Record answers: one item (ITEM --answer --by --evidence), or many from a file (--from FILE).
 
+    `--template FILE` writes the file to fill: one row per open item, with its question."""
+    modes = [name for name, given in (("ITEM", item), ("--from", from_file), ("--template", template)) if given]
     try:
-        done = record(run_id, item, answer.value, evidence, by=by, reviews_dir=reviews)
+        if len(modes) != 1:
+            raise ForecastError(f"give one of ITEM, --from FILE or --template FILE; got {' and '.join(modes) or 'none'}")
+        if template is not None:
+            _template(run_id, template, role, all_items, reviews)
+        elif from_file is not None:
+            _from_file(run_id, from_file, by, reviews)
+        else:
+            _one(run_id, item, answer, by, evidence, reviews)
     except ForecastError as error:
         fail(error)
+
+
+def _one(run_id, item, answer, by, evidence, reviews) -> None:
+    from forecast.pipeline import answer as record
+
+    if answer is None or not by:
+        raise ForecastError(f"answering item {item} needs --answer (yes, no or n/a) and --by NAME")
+    done = record(run_id, item, answer.value, evidence, by=by, reviews_dir=reviews)
     _print(f"{done.id}: {done.answer} (by {done.answered_by_name})")
+
+
+def _template(run_id, path, role, all_items, reviews) -> None:
+    from forecast.pipeline import write_answers_template
+
+    n = write_answers_template(run_id, path, role=role.value if role else None, all_items=all_items,
+                               reviews_dir=reviews)
+    _print(f"wrote {n} item(s) to {path}: fill answer (yes, no or n/a), evidence and answered_by_name, then "
+           f"`forecast review answer {run_id} --from {path}`")
+
+
+def _from_file(run_id, path, by, reviews) -> None:
+    from forecast.ethics import read_review
+    from forecast.pipeline import answer_from_file
+
+    done = answer_from_file(run_id, path, by=by, reviews_dir=reviews)
+    counts = {a: sum(1 for i in done if i.answer == a) for a in ("yes", "no", "n/a")}
+    left = sum(1 for i in read_review(run_id, reviews_dir=reviews).items if i.answer is None)
+    _print(f"recorded {len(done)} answer(s) from {path} ({', '.join(f'{a} {n}' for a, n in counts.items())}); "
+           f"{left} item(s) still open")
+    for i in done:
+        if i.blocking and i.answer == "no":
+            _print(f"  blocking item {i.id} answered no: the {i.answered_by} reviewer cannot approve")
 
 
 @review_app.command("sign")
@@ -135,6 +186,7 @@ def status(
         fail(error)
     if review is not None:
         console.out.print(_items_table(run_id, review))
+        _open_items(run_id, review)
     for role, names in state.valid_approvals.items():
         _print(f"{role} approvals: {', '.join(names) or 'none'}")
     if state.approved:
@@ -154,3 +206,36 @@ def _items_table(run_id: str, review) -> Table:
         table.add_row(item.answered_by, escape(item.id), "yes" if item.blocking else "no", f"[{style}]{shown}[/]",
                       escape(item.answered_by_name or "-"))
     return table
+
+
+def _open_items(run_id: str, review) -> None:
+    open_items = sorted((i for i in review.items if i.answer is None), key=lambda i: i.answered_by)
+    if not open_items:
+        return
+    _print(f"open items ({len(open_items)}), with their questions:")
+    for item in open_items:
+        _print(f"  [{item.answered_by}{', blocking' if item.blocking else ''}] {item.id}")
+        _print(f"      {' '.join(item.question.split())}")
+    _print(f"answer them at once: `forecast review answer {run_id} --template answers.csv`, fill it, then "
+           f"`forecast review answer {run_id} --from answers.csv`")
+
+
+@review_app.command()
+def checklist(
+    run_id: RunArg,
+    out: Annotated[Path | None, typer.Option("--out", help="The HTML file [default: review_<RUN>.html].",
+                                             show_default=False)] = None,
+    log: LogOpt = DEFAULT_LOG,
+    reviews: ReviewsOpt = Path("ethics/reviews"),
+    tracking_uri: UriOpt = None,
+) -> None:
+    """Write the review as one HTML page: every question, its evidence linked into the model card's
+    sections and the run's artifacts, the answers so far, where the review stands."""
+    from forecast.pipeline import write_checklist_page
+
+    try:
+        path = write_checklist_page(run_id, out or Path(f"review_{run_id}.html"), tracking_uri=tracking_uri,
+                                    reviews_dir=reviews, log=log)
+    except ForecastError as error:
+        fail(error)
+    _print(f"wrote the review of run {run_id} to {path}")

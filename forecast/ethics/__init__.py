@@ -39,6 +39,13 @@ Reviewers answer the checklists and sign against the card's hash and the model's
     sign_review(subject, "omar", "ethics", "approve")       # appended to the audit log
     judge_review(subject).problems                          # what still blocks release
 
+Many answers at once: an answers file (CSV or YAML, one row per open item with its question)
+is checked whole against the review, with the same rules, and recorded in one write::
+
+    from forecast.ethics import answer_from_file, write_answers_template
+    write_answers_template(run_id, "answers.csv")           # fill answer, evidence, answered_by_name
+    answer_from_file(run_id, "answers.csv")                 # any invalid row: nothing is recorded
+
 The gate judges every condition (pass / fail / insufficient evidence); what a release or a
 refusal records in the audit log is written here too::
 
@@ -81,6 +88,14 @@ from forecast.ethics._review import (
     read_review,
     sign_review,
 )
+from forecast.ethics._answers import (
+    ANSWER_COLUMNS,
+    answer_from_file,
+    check_answers,
+    read_answers_file,
+    write_answers_template,
+)
+from forecast.ethics._checklist_page import CARD_HTML, CARD_TERMS, RunFiles, checklist_page
 from forecast.ethics._gate import Condition, GateReport, judge_gate
 from forecast.ethics._release import (
     NOT_RELEASED,
@@ -111,6 +126,9 @@ __all__ = [
     # review and sign-off
     "ReviewSubject", "new_review", "answer", "check_sign_off", "sign_review", "judge_review", "read_review",
     "Review", "ReviewItem", "ReviewState", "REVIEWS_DIR",
+    # many answers at once (an answers file), and the review as one HTML page
+    "write_answers_template", "answer_from_file", "read_answers_file", "check_answers", "ANSWER_COLUMNS",
+    "checklist_page", "RunFiles", "CARD_HTML", "CARD_TERMS",
     # the audit log
     "AuditLog", "AuditLogError", "Entry", "Problem", "PublicKey", "generate_key", "load_public_keys",
     "load_private_key", "DEFAULT_LOG",

@@ -232,21 +232,39 @@ def _write(review: Review, path: Path) -> None:
 
 def answer(run_id: str, item_id: str, answer: str, evidence: str | None, *, by: str,
            reviews_dir: str | Path = REVIEWS_DIR) -> ReviewItem:
-    """Record the answer to one item: ``yes`` / ``n/a`` need evidence (for n/a, the reason)."""
+    """Record the answer to one item: ``yes`` / ``n/a`` need evidence (for n/a, the reason).
+
+    Many answers at once: :func:`forecast.ethics.answer_from_file` (the same rules)."""
     review = read_review(run_id, reviews_dir=reviews_dir)
     item = review.item(item_id)
-    if answer not in ANSWERS:
-        raise ForecastError(f"answer must be one of {', '.join(ANSWERS)}; got {answer!r}")
-    if not by or not by.strip():
-        raise ForecastError("say who answers (by=NAME)")
-    evidence = (evidence or "").strip() or None
-    if answer in ("yes", "n/a") and evidence is None:
-        need = "the reason the item does not apply" if answer == "n/a" else "the evidence (an artifact, a document)"
-        raise ForecastError(f"item {item_id}: answer {answer!r} needs {need}")
-    updated = item.model_copy(update={"answer": answer, "evidence": evidence, "answered_by_name": by.strip()})
+    problem = _answer_problem(answer, evidence, by)
+    if problem is not None:
+        field_, message = problem
+        raise ForecastError({"answer": f"answer {message}", "answered_by_name": "say who answers (by=NAME)",
+                             "evidence": f"item {item_id}: {message}"}[field_])
+    updated = _answered(item, answer, evidence, by)
     review.items[review.items.index(item)] = updated
     _write(review, _path(run_id, reviews_dir))
     return updated
+
+
+def _answer_problem(answer: str, evidence: str | None, by: str | None) -> tuple[str, str] | None:
+    """What is wrong with an answer, as ``(field, message)``, or None: the one rule of answers,
+    one at a time or from a file (``answer``, ``answered_by_name``, ``evidence``)."""
+    if answer not in ANSWERS:
+        return "answer", f"must be one of {', '.join(ANSWERS)}; got {answer!r}"
+    if not by or not by.strip():
+        return "answered_by_name", "empty: say who answers"
+    if answer in ("yes", "n/a") and not (evidence or "").strip():
+        need = "the reason the item does not apply" if answer == "n/a" else "the evidence (an artifact, a document)"
+        return "evidence", f"answer {answer!r} needs {need}"
+    return None
+
+
+def _answered(item: ReviewItem, answer: str, evidence: str | None, by: str) -> ReviewItem:
+    """The item with its answer, after :func:`_answer_problem` found nothing wrong."""
+    return item.model_copy(update={"answer": answer, "evidence": (evidence or "").strip() or None,
+                                   "answered_by_name": by.strip()})
 
 
 # --- sign-offs ----------------------------------------------------------------------------

@@ -26,6 +26,9 @@ ethics or report judges or renders it, tracking writes the outcome back)::
     answer(run_id, "dseg.problem.needs_based", "yes", "the AA framework, p. 3", by="amina")
     sign(run_id, "amina", "ethics", "approve")           # appended to the audit log
     review_state(run_id).problems                        # what still blocks release
+    write_answers_template(run_id, "answers.csv")        # one row per open item, with its question
+    answer_from_file(run_id, "answers.csv")              # all answers, or none when a row is invalid
+    write_checklist_page(run_id, "review.html")          # questions, evidence links, answers so far
 
     from forecast.pipeline import evaluate_gate, release, release_status
     evaluate_gate(run_id).to_frame()                     # the table `forecast release` prints
@@ -58,6 +61,7 @@ from forecast.pipeline._train import TrainedModel, train
 _RUN_OPERATIONS = {
     "build_card": "_card", "write_card": "_card",
     "start_review": "_review", "answer": "_review", "sign": "_review", "review_state": "_review",
+    "answer_from_file": "_review", "write_answers_template": "_review", "write_checklist_page": "_review",
     "evaluate_gate": "_release", "release": "_release", "release_status": "_release",
     "build_report": "_report", "log_report": "_report",
     "build_trigger_card": "_trigger_card", "write_trigger_card": "_trigger_card",
@@ -73,6 +77,7 @@ __all__ = [
     "build_card", "write_card",
     # its review
     "start_review", "answer", "sign", "review_state",
+    "write_answers_template", "answer_from_file", "write_checklist_page",
     # the release gate
     "evaluate_gate", "release", "release_status",
     # the forecast report

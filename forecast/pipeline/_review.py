@@ -1,24 +1,40 @@
-"""The review of a train run by its id: MLflow says what is reviewed, the review files say the rest."""
+"""The review of a train run by its id: MLflow says what is reviewed, the review files say the rest.
+
+Answers are plain files (``answer`` one at a time, ``answer_from_file`` many at once from the
+file ``write_answers_template`` writes); :func:`write_checklist_page` joins the review with the
+run's card and artifacts in one HTML page.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from forecast.errors import ForecastError
 from forecast.ethics import (
+    CARD_HTML,
     REVIEWS_DIR,
     AuditLog,
     Entry,
     ReviewState,
+    RunFiles,
     answer,
+    answer_from_file,
     check_sign_off,
+    checklist_page,
     judge_review,
     new_review,
+    read_review,
     sign_review,
+    write_answers_template,
 )
-from forecast.tracking import read_review_subject
+from forecast.tracking import Artifacts, get_run, read_review_subject
 
-__all__ = ["start_review", "answer", "sign", "review_state"]
+__all__ = ["start_review", "answer", "answer_from_file", "write_answers_template", "sign", "review_state",
+           "write_checklist_page"]
+
+_PURPOSE = "reviews are of runs of `forecast train`"
 
 
 def start_review(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,
@@ -75,3 +91,47 @@ def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
     """
     subject = read_review_subject(run_id, tracking_uri=tracking_uri)
     return judge_review(subject, reviews_dir=reviews_dir, log=log, policy=policy, now=now)
+
+
+def write_checklist_page(run_id: str, out: str | Path, *, tracking_uri: str | None = None,
+                         reviews_dir: str | Path = REVIEWS_DIR, log: AuditLog | str | Path | None = None,
+                         policy=None, now: datetime | None = None) -> Path:
+    """Write the review of a run as one HTML page: every question, its evidence linked into the
+    model card's sections and the artifacts of the train run and its backtest, the answers so
+    far and where the review stands.
+
+    Parameters
+    ----------
+    run_id : str
+        A train run whose review was started (``start_review``).
+    out : path
+        The HTML file (its folder is created).
+    tracking_uri, reviews_dir, log, policy, now
+        As in :func:`review_state`.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    review = read_review(run_id, reviews_dir=reviews_dir)  # no review yet: say so before reading MLflow
+    client, run = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=_PURPOSE)
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = Artifacts(client, tmp)
+        runs = [RunFiles(run_id, "train", run.info.artifact_uri, tuple(artifacts.files(run_id)))]
+        card = artifacts.read(run_id, CARD_HTML) if CARD_HTML in runs[0].files else None
+        card_html = card.read_text(encoding="utf-8") if card is not None else None
+        backtest_id = run.data.tags.get("card_backtest_run_id")
+        if backtest_id:
+            try:
+                _, backtest = get_run(backtest_id, client=client)
+            except ForecastError:
+                backtest = None  # deleted since the card was written: the page links the train run only
+            if backtest is not None:
+                runs.append(RunFiles(backtest_id, "backtest", backtest.info.artifact_uri,
+                                     tuple(artifacts.files(backtest_id))))
+    state = review_state(run_id, tracking_uri=tracking_uri, reviews_dir=reviews_dir, log=log, policy=policy, now=now)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(checklist_page(review, runs=runs, card_html=card_html, state=state), encoding="utf-8")
+    return out
