@@ -230,7 +230,9 @@ def test_every_package_folder_is_in_the_wheel():
     folders = {".".join(p.relative_to(ROOT).parts) for p in [PACKAGE, *PACKAGE.rglob("*")]
                if p.is_dir() and p.name != "__pycache__"}
     shipped = {"forecast._config", *(f"forecast._config.{p.name}" for p in (ROOT / "ethics").iterdir()
-                                     if p.is_dir() and p.name not in ("reviews", "__pycache__"))}
+                                     if p.is_dir() and p.name not in ("reviews", "__pycache__")),
+               "forecast._specs", *(f"forecast._specs.{p.name}" for p in (ROOT / "models").iterdir()
+                                    if p.is_dir() and p.name != "__pycache__")}
     assert folders | shipped == listed
 
 
@@ -259,17 +261,18 @@ def test_each_configuration_file_exists_once():
     assert inside == [], "ethics/ is the one copy; the package reads it through forecast.policy.ethics_folder()"
 
 
-def test_the_shipped_ethics_folder_is_read_in_place_and_carried_by_the_wheel(tmp_path):
+def test_the_shipped_ethics_and_models_folders_are_read_in_place_and_carried_by_the_wheel(tmp_path):
     import subprocess
     import sys
     import zipfile
 
-    from forecast.policy import ethics_folder
+    from forecast.policy import ethics_folder, models_folder
 
     assert ethics_folder().resolve() == (ROOT / "ethics").resolve()
+    assert models_folder().resolve() == (ROOT / "models").resolve()
     source = tmp_path / "source"  # build a copy: pip builds in place and would leave build/ here
     junk = shutil.ignore_patterns("__pycache__", "reviews", "*.jsonl")
-    for name in ("forecast", "ethics"):
+    for name in ("forecast", "ethics", "models"):
         shutil.copytree(ROOT / name, source / name, ignore=junk)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -281,6 +284,10 @@ def test_the_shipped_ethics_folder_is_read_in_place_and_carried_by_the_wheel(tmp
     for rel in ("policy.yaml", "checklists/dseg.yaml", "templates/model_card.md.j2", "templates/model_card.html.j2"):
         assert f"forecast/_config/{rel}" in names
     assert not any(n.startswith("forecast/_config/reviews") or n.endswith("audit.log.jsonl") for n in names)
+    # and the shipped specs, triggers and card inputs, loaded by name (load_spec("lightgbm_median"))
+    for rel in ("lightgbm_median.yaml", "ets.yaml", "triggers.yaml", "cards/lightgbm_median.yaml",
+                "ablation/no_rain.yaml"):
+        assert f"forecast/_specs/{rel}" in names
 
 
 def test_importing_the_package_loads_no_integration():

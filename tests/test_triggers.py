@@ -178,8 +178,10 @@ def test_load_triggers_says_the_file_is_not_yaml_when_it_cannot_be_parsed(tmp_pa
 
 def test_load_triggers_names_the_file_when_it_cannot_be_read(tmp_path):
     path = tmp_path / "absent.yaml"
-    with pytest.raises(ForecastError, match=re.escape(f"{path}: cannot read the trigger file")):
+    with pytest.raises(ForecastError, match=re.escape(f"{path}: no such trigger file: not a file, nor one of "
+                                                      "the toolkit's shipped trigger files")) as caught:
         load_triggers(path)
+    assert "default" in str(caught.value)  # the names a user could have meant
 
 
 @pytest.mark.parametrize(("trigger", "text"), [

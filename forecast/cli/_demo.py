@@ -30,10 +30,9 @@ import typer
 from forecast.cli import _console as console
 from forecast.cli._app import app
 
-SPEC = Path(__file__).resolve().parents[2] / "models" / "lightgbm_median.yaml"
-ETS = SPEC.with_name("ets.yaml")
-TRIGGERS = SPEC.with_name("triggers.yaml")
-CARDS = SPEC.parent / "cards"
+#: The shipped specs and triggers, by name: the demo runs the same from a checkout and from an
+#: installed toolkit (forecast.policy.models_folder).
+SPEC, ETS, TRIGGERS = "lightgbm_median", "ets", "default"
 #: The demo's scenario: the last season failed in every district (each month's rain at the
 #: district's 10th percentile of the same month in earlier years: a one-year-in-ten dry season).
 DROUGHT = ("rainfall=p10",)
@@ -42,6 +41,9 @@ DROUGHT = ("rainfall=p10",)
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("out"),
+    quick: Annotated[bool, typer.Option("--quick", help="The same pipeline on fewer origins (3 scored, 6 calibrating; "
+                                        "no ETS): a check that an install works, in about a third of the time. "
+                                        "Its numbers rest on too few origins to read.")] = False,
 ) -> None:
     """Run the whole pipeline on the shipped Somalia sample and say where everything is.
 
@@ -82,17 +84,22 @@ def demo(
     # artifacts beside the store, not in ./mlruns of whatever folder the demo runs from
     prepare_store(store, "demo", artifacts=None if given else out / "mlartifacts")
     spec, ets = load_spec(SPEC), load_spec(ETS)
+    folds = RollingOrigin(n_origins=3, calibration_origins=6) if quick else RollingOrigin(n_origins=12,
+                                                                                          calibration_origins=12)
+    if quick:
+        console.out.print("--quick: 3 scored origins and 6 calibrating, no ETS: a check of the install, not "
+                          "numbers to read", soft_wrap=True)
     month_then, month_now = (f"{pd.Timestamp(c['time'].values[-1]):%Y-%m}" for c in (then, result.cube))
     triggers = load_triggers(TRIGGERS)
     console.out.print(f"2/8 backtest on the data to {month_then} (the model in use was made a month ago; "
-                      f"{month_now}'s data arrive at step 4): {spec.name}, per-area {ets.name} (statsmodels) and five "
-                      f"baselines, 12 scored origins (+12 calibrating intervals), horizons 1-6, target {spec.target}; "
+                      f"{month_now}'s data arrive at step 4): {spec.name}"
+                      f"{'' if quick else f', per-area {ets.name} (statsmodels)'} and five baselines, {folds.n_origins} scored origins (+{folds.calibration_origins} calibrating "
+                      f"intervals), horizons 1-6, target {spec.target}; "
                       f"trigger '{triggers[0].name}' ({triggers[0].describe()}) and its fairness across groups of districts",
                       soft_wrap=True)
     start = time.perf_counter()
     with console.bar() as bar:
-        bt = backtest(then, [ets, spec], folds=RollingOrigin(n_origins=12, calibration_origins=12),
-                      progress=console.tracker(bar))
+        bt = backtest(then, [spec] if quick else [ets, spec], folds=folds, progress=console.tracker(bar))
     with console.out.status("evaluating the trigger and its fairness..."):
         evaluation, fairness, _ = assess(bt, then, triggers)
         run_id = log_backtest(bt, manifest=manifest_then, experiment="demo", triggers=evaluation, fairness=fairness)
@@ -104,7 +111,8 @@ def demo(
                       "MLflow model", soft_wrap=True)
     start = time.perf_counter()
     with console.bar() as bar:
-        trained = train(then, spec, triggers=triggers, progress=console.tracker(bar))
+        trained = train(then, spec, triggers=triggers, progress=console.tracker(bar),
+                        calibration=RollingOrigin(n_origins=6, calibration_origins=0) if quick else None)
     with console.out.status("logging the model..."):
         train_run, model_uri = log_trained(trained, then, manifest=manifest_then, experiment="demo",
                                            cube_path=then_path)
@@ -138,9 +146,10 @@ def demo(
     console.out.print()
 
     from forecast.pipeline import build_card, write_card
+    from forecast.policy import shipped_file
 
     console.out.print(f"6/8 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
-    card = build_card(train_run, CARDS / f"{spec.name}.yaml")
+    card = build_card(train_run, shipped_file(spec.name, subfolder="cards", kind="model card input"))
     card_sha, card_uris = write_card(card, train_run)
     card_dir = out / "model_card"
     card_dir.mkdir(parents=True, exist_ok=True)
@@ -226,9 +235,11 @@ def _demo_report(train_run: str, folder: Path, lead: int, scenario: str, cube_th
     PDF); both logged to the run, so the second finds the first."""
     from forecast.datasets import sample_files
     from forecast.pipeline import build_report, log_report
+    from forecast.policy import shipped_file
     from forecast.report import to_pdf, write_report
 
-    areas, inputs = sample_files()["areas"], CARDS / f"{Path(SPEC).stem}.yaml"
+    areas = sample_files()["areas"]
+    inputs = shipped_file(SPEC, subfolder="cards", kind="model card input")
     with console.out.status("building the report...") as status:
         before = build_report(train_run, cube=cube_then, lead=lead, boundaries=areas, card_inputs=inputs,
                               progress=lambda text: status.update(f"report on the data to the month before: {text}..."))

@@ -15,10 +15,12 @@ from forecast.errors import ForecastError
 
 CubeOpt = Annotated[Path, typer.Option("--cube", help="A cube.nc written by `forecast ingest` "
                                         "(the sample: forecast/datasets/data/somalia/somalia.nc).")]
-SpecOpt = Annotated[list[Path], typer.Option("--spec", help="Model spec YAML (repeatable), e.g. models/lightgbm.yaml.")]
+SpecOpt = Annotated[list[Path], typer.Option("--spec", help="A shipped spec by name (lightgbm_median, ets, lightgbm, "
+                                              "sarimax, ...) or a spec YAML of your own (repeatable).")]
 TrackOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")]
 ExpOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
-TriggersOpt = Annotated[Path | None, typer.Option("--triggers", help="Trigger YAML, e.g. models/triggers.yaml.")]
+TriggersOpt = Annotated[Path | None, typer.Option("--triggers", help="'default' (the shipped surge trigger) or a "
+                                                  "trigger YAML of your own.")]
 
 
 def _manifest_for(cube_path: Path) -> dict | None:
@@ -118,7 +120,8 @@ def backtest(
 @app.command()
 def train(
     cube: CubeOpt,
-    spec: Annotated[Path, typer.Option("--spec", help="Model spec YAML, e.g. models/lightgbm.yaml.")],
+    spec: Annotated[Path, typer.Option("--spec", help="A shipped spec by name (lightgbm_median, ...) or a spec YAML "
+                                       "of your own.")],
     target: Annotated[str | None, typer.Option(help="Override the spec's target.")] = None,
     triggers: TriggersOpt = None,
     experiment: ExpOpt = "displacement-forecast",

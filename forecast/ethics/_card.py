@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from forecast._names import ARRIVALS, target_kind
 from forecast.errors import ForecastError
 from forecast.ethics._evidence import Evidence, RunRecord
-from forecast.policy import ethics_file, load_policy
+from forecast.policy import ethics_file, load_policy, shipped_file
 
 __all__ = ["CardInputs", "ImplementationPlan", "ModelCard", "card_from_evidence", "resolve_card_inputs",
            "load_card_inputs", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES"]
@@ -215,11 +215,13 @@ def resolve_card_inputs(inputs: CardInputs | str | Path | None, model: str, run_
     """The human-authored sections for the card of run ``run_id``, which trained ``model``.
 
     ``inputs`` may be a :class:`CardInputs`, a path (read with :func:`load_card_inputs`) or None
-    (``models/cards/<model>.yaml`` under the working folder); inputs written for another model
-    are refused.
+    (``models/cards/<model>.yaml`` under the working folder when there is one, else the inputs the
+    toolkit ships for ``model``); inputs written for another model are refused.
     """
     if inputs is None:
-        inputs = CARD_INPUTS_DIR / f"{model}.yaml"
+        # the user's own copy in the working folder first, else the toolkit's shipped inputs
+        own = CARD_INPUTS_DIR / f"{model}.yaml"
+        inputs = own if own.is_file() else shipped_file(model, subfolder="cards", kind="model card input")
     if not isinstance(inputs, CardInputs):
         inputs = load_card_inputs(inputs)
     if inputs.model != model:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from forecast._names import target_kind
 from forecast.errors import ForecastError
+from forecast.policy import shipped_file
 from forecast.features import DEFAULT_PARAMS, FAMILIES
 from forecast.models._baselines import BASELINES
 from forecast.models._global import HistGBForecaster, LightGBMForecaster
@@ -311,12 +312,16 @@ class ModelSpec(BaseModel):
 def load_spec(path: str | Path, **overrides) -> ModelSpec:
     """Read a model spec from YAML; ``overrides`` (e.g. ``target=``) replace its fields.
 
+    ``path`` is a user's own file, or the name of a spec the toolkit ships (``lightgbm_median``,
+    ``ets``, ...: :func:`forecast.policy.shipped_names`), found the same way in a checkout and
+    in an installed toolkit.
+
     Raises
     ------
     ForecastError
-        Naming the file and each field at fault.
+        Naming the file and each field at fault; for an unknown name, the shipped specs.
     """
-    path = Path(path)
+    path = shipped_file(path, kind="model spec", exclude=("triggers",))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -10,7 +10,7 @@ level per sensitivity). Tracking, the report, the model card and the gate all re
     admin_level_allowed(2, "high", policy)      # False: the policy publishes admin1 at high
 """
 
-from forecast.policy._files import ethics_file, ethics_folder, published_name
+from forecast.policy._files import ethics_file, ethics_folder, models_folder, published_name, shipped_file, shipped_names
 from forecast.policy._policy import (
     METRICS,
     MetricLimit,
@@ -37,5 +37,5 @@ __all__ = [
     "release_checks", "small_cell_k", "suppress_small_cells", "count_small_cells",
     "manifest_sensitivity", "admin_level_allowed", "finest_admin_level",
     # where the shipped configuration lives
-    "ethics_folder", "ethics_file", "published_name",
+    "ethics_folder", "ethics_file", "published_name", "models_folder", "shipped_file", "shipped_names",
 ]

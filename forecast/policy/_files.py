@@ -2,9 +2,12 @@
 
 The repository's top-level ``ethics/`` folder is the only copy of the checklists
 (``checklists/*.yaml``), the release policy (``policy.yaml``) and the model-card templates
-(``templates/*.j2``). ``pyproject.toml`` maps that folder to the package ``forecast._config``,
-so an editable install reads it in place and a wheel carries it; either way Python's
-``importlib.resources`` finds it. A user's own file is passed by path instead.
+(``templates/*.j2``), and the top-level ``models/`` folder the only copy of the shipped model
+specs, triggers (``triggers.yaml``), card inputs (``cards/``) and ablations. ``pyproject.toml``
+maps them to the packages ``forecast._config`` and ``forecast._specs``, so an editable install
+reads them in place and a wheel carries them; either way Python's ``importlib.resources`` finds
+them. Shipped files load by name (:func:`shipped_file`: ``lightgbm_median``); a user's own file
+is passed by path instead.
 """
 
 from __future__ import annotations
@@ -12,10 +15,15 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["ethics_folder", "ethics_file", "published_name", "CONFIG_PACKAGE"]
+from forecast.errors import ForecastError
+
+__all__ = ["ethics_folder", "ethics_file", "models_folder", "shipped_file", "shipped_names", "published_name",
+           "CONFIG_PACKAGE", "SPECS_PACKAGE"]
 
 #: The import name under which pyproject.toml ships the top-level ``ethics/`` folder.
 CONFIG_PACKAGE = "forecast._config"
+#: The import name under which pyproject.toml ships the top-level ``models/`` folder.
+SPECS_PACKAGE = "forecast._specs"
 
 
 def ethics_folder() -> Path:
@@ -26,6 +34,46 @@ def ethics_folder() -> Path:
 def ethics_file(*parts: str) -> Path:
     """A file of the shipped ``ethics/`` folder, e.g. ``ethics_file("policy.yaml")``."""
     return ethics_folder().joinpath(*parts)
+
+
+def models_folder() -> Path:
+    """The shipped ``models/`` folder: specs, ``triggers.yaml``, ``cards/``, ``ablation/``."""
+    return Path(str(files(SPECS_PACKAGE)))
+
+
+def shipped_names(subfolder: str = "", *, exclude: tuple[str, ...] = ()) -> list[str]:
+    """The names of the shipped YAML files in ``models/<subfolder>``, without ``.yaml``."""
+    folder = models_folder() / subfolder
+    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem not in exclude)
+
+
+def shipped_file(name_or_path: str | Path, *, subfolder: str = "", kind: str = "model spec",
+                 aliases: dict[str, str] | None = None, exclude: tuple[str, ...] = ()) -> Path:
+    """A user's own file, or a shipped one by name.
+
+    ``name_or_path`` is used as a path when such a file exists; otherwise a bare name
+    (``lightgbm_median``, with or without ``.yaml``) names a file of the shipped ``models/``
+    folder (in ``subfolder``). ``aliases`` maps other names to shipped ones (``default`` ->
+    ``triggers``); ``exclude`` names shipped files of another kind (``triggers`` is not a spec).
+
+    Raises
+    ------
+    ForecastError
+        Neither a file nor a shipped name: the message lists the shipped names.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    text = str(name_or_path)
+    bare = (aliases or {}).get(text, text).removesuffix(".yaml")
+    if "/" not in bare and "\\" not in bare and bare and bare not in exclude:
+        candidate = models_folder() / subfolder / f"{bare}.yaml"
+        if candidate.is_file():
+            return candidate
+    where = f"models/{subfolder}/" if subfolder else "models/"
+    names = ", ".join(shipped_names(subfolder, exclude=exclude) + sorted(aliases or {}))
+    raise ForecastError(f"{text}: no such {kind}: not a file, nor one of the toolkit's shipped {kind}s "
+                        f"({where}: {names})")
 
 
 def published_name(path: str | Path) -> str:

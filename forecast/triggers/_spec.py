@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from forecast.errors import ForecastError
+from forecast.policy import shipped_file, shipped_names
 
 __all__ = ["TriggerSpec", "RegionRule", "load_triggers", "region_rule", "REGION_COORDS"]
 
@@ -180,12 +181,16 @@ def region_rule(trigger: TriggerSpec) -> RegionRule | None:
 def load_triggers(path: str | Path) -> list[TriggerSpec]:
     """Read triggers from YAML: a ``triggers:`` list (or one mapping for a single trigger).
 
+    ``path`` is a user's own file, or ``"default"`` (also ``"triggers"``): the toolkit's shipped
+    ``models/triggers.yaml``, found the same way in a checkout and in an installed toolkit.
+
     Raises
     ------
     ForecastError
         Naming the file, the trigger and the field when anything is wrong.
     """
-    path = Path(path)
+    path = shipped_file(path, kind="trigger file", aliases={"default": "triggers"},
+                        exclude=tuple(n for n in shipped_names() if n != "triggers"))
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:

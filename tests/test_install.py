@@ -1,0 +1,95 @@
+"""The toolkit as a user installs it: the wheel in a fresh virtual environment, no checkout around it.
+
+The wheel is built from a copy of the sources, installed without its dependencies into a new
+venv (which borrows this environment's installed dependencies through a ``.pth`` line, so no
+network is needed, and does not see the checkout's editable install), and used from an empty
+folder: the shipped specs, triggers, card inputs, policy, checklists and sample load by name,
+the model card and report templates render, and ``forecast demo --help`` answers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# what a user does first with an installed toolkit, none of it through a path of the checkout
+USE = r"""
+import json, sys
+from pathlib import Path
+import forecast
+from forecast.policy import ethics_folder, load_policy, models_folder
+from forecast.ethics import load_checklists, resolve_card_inputs
+from forecast.datasets import ingest_sample
+
+spec = forecast.load_spec("lightgbm_median")
+triggers = forecast.load_triggers("default")
+inputs = resolve_card_inputs(None, "lightgbm_median", "run")
+result = ingest_sample()
+print(json.dumps({
+    "package": forecast.__file__, "ethics": str(ethics_folder()), "models": str(models_folder()),
+    "spec": spec.name, "trigger": triggers[0].name, "card_model": inputs.model,
+    "policy": load_policy().label, "checklists": len(load_checklists()),
+    "areas": int(result.cube.sizes["area"]),
+}))
+"""
+
+
+def _wheel(tmp_path: Path) -> Path:
+    source = tmp_path / "source"  # a copy: pip builds in place and would leave build/ in the checkout
+    junk = shutil.ignore_patterns("__pycache__", "reviews", "*.jsonl")
+    for name in ("forecast", "ethics", "models"):
+        shutil.copytree(ROOT / name, source / name, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path / "dist"),
+                            str(source)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("displacement_forecast-*.whl")
+    return wheel
+
+
+def _fresh_venv(folder: Path) -> Path:
+    venv.create(folder, with_pip=True)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # the dependencies already installed here, as plain paths: their .pth files (the checkout's
+    # editable install among them) are not run, so `forecast` can only come from the wheel
+    paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(purelib, "borrowed_dependencies.pth").write_text("\n".join(sorted(paths)) + "\n", encoding="utf-8")
+    return python
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the venv layout differs on Windows")
+def test_the_wheel_installed_in_a_fresh_venv_works_outside_any_checkout(tmp_path):
+    wheel = _wheel(tmp_path)
+    python = _fresh_venv(tmp_path / "venv")
+    done = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"  # no models/, no ethics/, no checkout above it
+    elsewhere.mkdir()
+    used = subprocess.run([str(python), "-c", USE], capture_output=True, text=True, timeout=600, cwd=elsewhere,
+                          env={"PATH": str(python.parent), "HOME": str(tmp_path), "MPLBACKEND": "Agg"})
+    assert used.returncode == 0, used.stderr[-3000:]
+    seen = json.loads(used.stdout.strip().splitlines()[-1])
+    installed = str(tmp_path / "venv")
+    for key in ("package", "ethics", "models"):
+        assert seen[key].startswith(installed) and not seen[key].startswith(str(ROOT)), (key, seen[key])
+    assert (seen["spec"], seen["trigger"], seen["card_model"]) == ("lightgbm_median", "surge", "lightgbm_median")
+    assert seen["policy"].startswith("ethics/policy.yaml (sha256 ") and seen["checklists"] >= 2
+    assert seen["areas"] == 74
+    # the command is installed and answers; `forecast demo` runs the whole pipeline from here
+    helped = subprocess.run([str(python.parent / "forecast"), "demo", "--help"], capture_output=True, text=True,
+                            timeout=300, cwd=elsewhere, env={"PATH": str(python.parent), "HOME": str(tmp_path)})
+    assert helped.returncode == 0 and "--quick" in helped.stdout, helped.stderr[-2000:]
+    assert list(elsewhere.iterdir()) == []  # nothing written where it was used
