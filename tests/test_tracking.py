@@ -185,3 +185,30 @@ def test_backtest_logs_to_an_mlflow_server_on_localhost(server, result, tmp_path
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     assert len(children) == len(result.models)
     assert not Path(tmp_path / "mlflow.db").exists()
+
+
+def test_an_unknown_run_names_the_store_it_looked_in_and_how_to_point_elsewhere(tmp_path):
+    from forecast.errors import ForecastError
+    from forecast.tracking import get_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ForecastError) as info:
+        get_run("0" * 32, tracking_uri=uri)
+    text = str(info.value)
+    assert f"no MLflow run {'0' * 32!r} at {uri}" in text
+    assert "--tracking-uri" in text and "MLFLOW_TRACKING_URI" in text
+
+
+def test_mlflow_setup_chatter_is_not_shown_once_the_toolkit_tracks(tmp_path):
+    body = ("import mlflow; mlflow.set_tracking_uri('sqlite:///{db}'); mlflow.set_experiment('x'); "
+            "mlflow.start_run(); mlflow.end_run()")
+    said = {}
+    for name, head in (("mlflow alone", ""), ("toolkit", "import forecast.tracking; ")):
+        code = head + body.format(db=tmp_path / f"{len(said)}.db")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        said[name] = done.stderr
+    # MLflow alone prints its database setup (the check is not blind); through the toolkit it does not
+    assert "Creating initial MLflow database tables" in said["mlflow alone"]
+    assert "Creating initial MLflow database tables" not in said["toolkit"]
+    assert "Creating a new experiment" not in said["toolkit"]

@@ -8,10 +8,14 @@ publishing model cards, gate reports and report headlines to their runs, and sce
 nested under the train run of their model. The tracking store is MLflow's own default
 (``sqlite:///mlflow.db`` in the working folder) unless ``MLFLOW_TRACKING_URI`` or an explicit
 ``tracking_uri`` says otherwise; a call with ``tracking_uri`` gives the caller back its own
-store afterwards.
+store afterwards. MLflow's own setup, schema and pickling messages are not shown (``_quiet``).
 """
 
-from forecast.tracking._evidence import (
+from forecast.tracking._quiet import quiet_mlflow
+
+quiet_mlflow()  # before any store is opened: MLflow's setup chatter is not the toolkit's to show
+
+from forecast.tracking._evidence import (  # noqa: E402
     Artifacts,
     download_model,
     find_backtest,

@@ -13,6 +13,7 @@ from forecast._version import __version__
 from forecast.errors import ForecastError
 from forecast.cube import cube_from_table, cube_table
 from forecast.models import has_contributions
+from forecast.tracking._quiet import quiet_warnings
 from forecast.policy import manifest_sensitivity
 from forecast.tracking._log import _flat
 from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
@@ -96,8 +97,9 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
                     path = Path(tmp) / "contributions.parquet"
                     explanation.to_parquet(path, index=False)
                     mlflow.log_artifact(str(path), "explanations")
-            info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
-                                           signature=infer_signature(example, output))
+            with quiet_warnings():  # MLflow's schema hints are not the user's to act on
+                info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
+                                               signature=infer_signature(example, output))
             if manifest:
                 mlflow.log_dict(dict(manifest), "manifest.json")
             return run.info.run_id, info.model_uri

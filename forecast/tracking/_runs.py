@@ -38,12 +38,19 @@ def get_run(run_id: str, *, kind: str | None = None, purpose: str = "", tracking
     try:
         run = client.get_run(run_id)
     except Exception as error:  # MLflow raises several types for an unknown id
-        raise ForecastError(f"no MLflow {kind + ' ' if kind else ''}run {run_id!r} at {client.tracking_uri}: "
-                            f"{error}") from None
+        raise ForecastError(f"no MLflow {kind + ' ' if kind else ''}run {run_id!r} at {client.tracking_uri} "
+                            f"({_first_line(error)}); runs of another store: pass --tracking-uri URI (in Python "
+                            "tracking_uri=URI) or set MLFLOW_TRACKING_URI, e.g. sqlite:///out/mlflow.db for "
+                            "make demo's") from None
     actual = run.data.tags.get("kind", "non-forecast")
     if kind is not None and actual != kind:
         raise ForecastError(f"run {run_id} is a {actual} run; {purpose or f'a {kind} run is needed'}")
     return client, run
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
 
 
 @contextmanager
