@@ -16,6 +16,7 @@ from forecast.backtest._metrics import (
     require_columns,
     score,
 )
+from forecast.backtest._progress import Progress, ProgressBar, progress_bar
 from forecast.backtest._run import CONTRIBUTION_KEYS, BacktestResult, backtest, tidy_contributions
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "require_columns", "numeric_column", "check_scale",
     # explanations: contributions per forecast, by driver family
     "CONTRIBUTION_KEYS", "tidy_contributions",
+    # progress of the long steps: a bar with an ETA in a terminal or a notebook by default
+    "progress_bar", "ProgressBar", "Progress",
     # plots
     "fan_chart", "importance_chart", "driver_chart",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,6 +24,7 @@ from forecast.backtest._contributions import (
 )
 from forecast.backtest._folds import RollingOrigin
 from forecast.backtest._metrics import add_skill, mase_scale, score
+from forecast.backtest._progress import Progress, progress_bar
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix, build_features
@@ -41,8 +42,6 @@ from forecast.models import (
 )
 
 __all__ = ["backtest", "BacktestResult", "CONTRIBUTION_KEYS", "tidy_contributions"]
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -183,7 +182,7 @@ def backtest(
     folds: RollingOrigin | None = None,
     baselines: bool = True,
     neighbours=None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     dask=None,
 ) -> BacktestResult:
     """Rolling-origin backtest of ``specs`` beside the baselines.
@@ -202,8 +201,11 @@ def backtest(
         Run naive, seasonal naive, moving average, EWM and historical mean beside the specs.
     neighbours : mapping, optional
         Passed to :func:`forecast.features.build_features`.
-    progress : callable, optional
-        Called as ``progress(model, done, total)`` after each origin.
+    progress : callable, bool or None
+        Default (None): a bar per model with its ETA when a terminal or a Jupyter notebook shows
+        it (nothing in a pipe or a log); ``False``: nothing; a callable is called as
+        ``progress(model, done, total)`` after each origin (see
+        :func:`forecast.backtest.progress_bar`).
     dask : distributed.Client, "local" or str, optional
         Run the fits as Dask tasks: on a ``Client``, a ``LocalCluster`` (``"local"``) or the
         scheduler at an address (``"tcp://host:8786"``). The forecasts are identical to a
@@ -250,9 +252,9 @@ def backtest(
     origins = cal + scored
     runner = _Runner(cube, target, horizons, quantiles, neighbours)
     frames, importance, explained, notes = [], {}, [], {}
-    with _executor(dask) as client:
+    with progress_bar(progress) as report, _executor(dask) as client:
         for spec in specs:
-            table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, progress, client)
+            table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, report, client)
             table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
             spec_notes += _interval_notes(table[table["role"] == "scored"])
             if spec_notes:

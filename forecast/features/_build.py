@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -11,9 +12,9 @@ import pandas as pd
 import xarray as xr
 
 from forecast._names import AREA, DESTINATION, FLOWS, ORIGIN, PARENT_PCODE, TIME
-from forecast.errors import ForecastError
+from forecast.errors import DataQualityWarning, ForecastError
 from forecast.features import _drivers  # noqa: F401  (registers the driver families named in ALL)
-from forecast.features._families import DEFAULT_PARAMS, FAMILIES, Inputs
+from forecast.features._families import DEFAULT_PARAMS, FAMILIES, LOOKS_FOR, Inputs
 from forecast.features._panel import Panel, observed_mask
 from forecast.features._windows import forward_fill
 
@@ -111,7 +112,10 @@ def build_features(
     target : str
         The variable to forecast, e.g. ``arrivals`` or ``idp_stock``.
     families : sequence of str or "all"
-        Feature families by name (see ``forecast.features.FAMILIES``).
+        Feature families by name (see ``forecast.features.FAMILIES``). ``"all"`` takes what the
+        cube has; a family named in a list that finds none of the variables it reads gives a
+        :class:`~forecast.errors.DataQualityWarning` naming them (a spec asking for
+        ``covariates`` on a cube without any would otherwise run silently without them).
     params : mapping, optional
         Overrides of ``DEFAULT_PARAMS`` (lags, windows, covariate_lags, ...).
     missing_target : {"skip", "zero"}
@@ -137,6 +141,7 @@ def build_features(
     >>> fm = build_features(forecast.load_somalia(), "arrivals", missing_target="zero")  # doctest: +SKIP
     >>> fm.X.loc["2020-01-01"]                                                           # doctest: +SKIP
     """
+    named = not isinstance(families, str) or families != "all"  # asked for by name: say when it finds nothing
     names = resolve_families(families)
     merged = {**DEFAULT_PARAMS, **(params or {})}
     unknown = set(merged) - set(DEFAULT_PARAMS) - {"covariates"}
@@ -167,6 +172,8 @@ def build_features(
         if clash:
             raise ForecastError(f"feature family {name!r} repeats columns {sorted(clash)}")
         seen.update(arrays)
+        if named and not arrays and name in LOOKS_FOR:
+            _warn_empty(name, LOOKS_FOR[name](inputs, merged), inputs, withheld)
         produced[name] = tuple(k for k in arrays if k not in exclude)
         # float32 rows (time, area) as each family comes, so that its float64 arrays can go
         columns.update({k: np.asarray(v, dtype=np.float32).T.ravel() for k, v in arrays.items() if k not in exclude})
@@ -181,6 +188,19 @@ def build_features(
         matrix[:, j] = columns.pop(name)
     X = pd.DataFrame(matrix, index=index, columns=names_out, copy=False)
     return FeatureMatrix(X=X, panel=panel, families=produced)
+
+
+def _warn_empty(family: str, sought: str | None, inputs: Inputs, withheld) -> None:
+    if sought is None:
+        return
+    have = sorted(inputs.exog)
+    has = (f"the cube's covariates are {', '.join(have[:12])}{' ...' if len(have) > 12 else ''}" if have
+           else "the cube has no covariate besides the target")
+    if withheld:
+        has += f" (exclude_variables withholds {', '.join(sorted(withheld))})"
+    warnings.warn(f"feature family {family!r} found nothing in the cube: it looks for {sought}; {has}. "
+                  f"The model runs without {family!r} features: add those variables to the cube (forecast "
+                  f"ingest), or drop {family!r} from the spec's features", DataQualityWarning, stacklevel=3)
 
 
 def _withheld(cube: xr.Dataset, target: str, names: Sequence[str]) -> frozenset[str]:

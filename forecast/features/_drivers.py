@@ -14,7 +14,7 @@ import numpy as np
 
 from forecast.errors import ForecastError
 from forecast.features import _windows as w
-from forecast.features._families import Inputs, register_family
+from forecast.features._families import Inputs, _either, register_family
 from forecast.features._seasons import SeasonState, same_month_anomaly, season_state, trailing_sum
 
 __all__ = ["DROUGHT_VARIABLES", "CONFLICT_VARIABLES", "PRICE_VARIABLES", "TERMS_OF_TRADE",
@@ -65,7 +65,7 @@ def _seasons(rainfall: np.ndarray, inputs: Inputs, params) -> SeasonState:
                         min_years=_int_param(params, "season_min_years", 2))
 
 
-@register_family("drought")
+@register_family("drought", looks_for=f"the drought indicators {_either(DROUGHT_VARIABLES)}")
 def drought(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """Rainfall, NDVI and drought-index anomalies, and the state of the Gu and Deyr seasons.
 
@@ -105,7 +105,7 @@ def _conflict_log_sum(x: np.ndarray, n: int) -> np.ndarray:
     return np.log1p(trailing_sum(x, n))
 
 
-@register_family("conflict")
+@register_family("conflict", looks_for=f"the conflict counts {_either(CONFLICT_VARIABLES)}")
 def conflict(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """Conflict counts (``conflict_incidents``, ``conflict_fatalities``, ``conflict_events``).
 
@@ -135,7 +135,7 @@ def _log_change(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-@register_family("markets")
+@register_family("markets", looks_for=f"the prices, wages or terms of trade {_either(PRICE_VARIABLES)}")
 def markets(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """Price, wage and terms-of-trade movements (FSNAU market monitoring).
 
@@ -155,7 +155,7 @@ def markets(inputs: Inputs, params) -> dict[str, np.ndarray]:
 
 # -- food security --------------------------------------------------------------------------
 
-@register_family("food_security")
+@register_family("food_security", looks_for=f"IPC classifications: variables named {IPC_PREFIX}*")
 def food_security(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """IPC classifications as they were known at each month (``ipc_*`` covariates).
 
@@ -221,7 +221,14 @@ def _origin_indicators(inputs: Inputs, params) -> dict[str, np.ndarray]:
     return out
 
 
-@register_family("pressure")
+def _pressure_sought(inputs: Inputs, params) -> str:
+    wanted = f"{_either((*DROUGHT_VARIABLES, 'conflict_incidents'))} at the areas arrivals came from"
+    if inputs.flows is None:
+        return f"origin-destination flows (the cube's 'flows') to weigh {wanted}"
+    return wanted
+
+
+@register_family("pressure", looks_for=_pressure_sought)
 def pressure(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """Drought and conflict where each district's arrivals came from (origin pressure).
 

@@ -17,7 +17,7 @@ import pandas as pd
 from forecast.features import _windows as w
 from forecast.features._windows import safe_divide
 
-__all__ = ["Inputs", "FAMILIES", "register_family", "DEFAULT_PARAMS", "COVARIATES"]
+__all__ = ["Inputs", "FAMILIES", "register_family", "DEFAULT_PARAMS", "COVARIATES", "LOOKS_FOR"]
 
 #: Parameters every family reads, with their defaults; a spec's ``feature_params`` overrides them.
 DEFAULT_PARAMS: dict[str, object] = {
@@ -56,10 +56,19 @@ class Inputs:
 
 Family = Callable[[Inputs, Mapping[str, object]], dict[str, np.ndarray]]
 FAMILIES: dict[str, Family] = {}
+#: What a family that reads cube variables looks for, in words, given the inputs and the
+#: parameters (None: nothing is expected of this cube, e.g. ``stock_flow`` for a flow target).
+#: A family a spec names explicitly that finds none of it warns (``build_features``).
+LOOKS_FOR: dict[str, Callable[[Inputs, Mapping[str, object]], str | None]] = {}
 
 
-def register_family(name: str) -> Callable[[Family], Family]:
+def register_family(name: str, looks_for: str | Callable[[Inputs, Mapping[str, object]], str | None] | None = None
+                    ) -> Callable[[Family], Family]:
     """Register a feature family under ``name`` so that model specs can name it.
+
+    ``looks_for`` says, in words, which cube variables the family reads (or computes that from
+    the inputs and parameters), so that a spec naming the family on a cube without any of them
+    is warned instead of running silently without its columns.
 
     Examples
     --------
@@ -69,8 +78,17 @@ def register_family(name: str) -> Callable[[Family], Family]:
     """
     def wrap(func: Family) -> Family:
         FAMILIES[name] = func
+        if looks_for is None:
+            LOOKS_FOR.pop(name, None)
+        else:
+            LOOKS_FOR[name] = looks_for if callable(looks_for) else (lambda inputs, params: looks_for)
         return func
     return wrap
+
+
+def _either(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 @register_family("lags")
@@ -138,7 +156,12 @@ def _covariate_arrays(inputs: Inputs, params) -> dict[str, np.ndarray]:
     return found
 
 
-@register_family("covariates")
+def _covariates_sought(inputs: Inputs, params) -> str:
+    names = [n for n in dict.fromkeys((*COVARIATES, *params.get("covariates", ()))) if n != inputs.target]
+    return f"the covariates {_either(names)}"
+
+
+@register_family("covariates", looks_for=_covariates_sought)
 def covariates(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """Lags and 3/12-month means of each covariate the cube has (conflict, rainfall, ...)."""
     out = {}
@@ -210,7 +233,13 @@ def admin(inputs: Inputs, params) -> dict[str, np.ndarray]:
 STOCK_FLOWS = {"arrivals": 1.0, "departures": -1.0, "returns": -1.0}
 
 
-@register_family("stock_flow")
+def _flows_sought(inputs: Inputs, params) -> str | None:
+    if inputs.target in STOCK_FLOWS:  # a flow target has no rounds to count from: nothing expected
+        return None
+    return f"the flows {_either(STOCK_FLOWS)} (their sums since the stock's last round)"
+
+
+@register_family("stock_flow", looks_for=_flows_sought)
 def stock_flow(inputs: Inputs, params) -> dict[str, np.ndarray]:
     """For a stock target (``idp_stock``), the flows since its last observed round.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +11,8 @@ import xarray as xr
 from sklearn.base import clone
 
 from forecast._names import AREA, TIME
-from forecast.backtest import MIN_CALIBRATION, RollingOrigin, backtest, conformal_shifts, mase_scale, quantile_column
+from forecast.backtest import (MIN_CALIBRATION, Progress, RollingOrigin, backtest, conformal_shifts, mase_scale,
+                               progress_bar, quantile_column)
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.models import ModelSpec, Naive, fit_horizons, predict_horizons
@@ -202,7 +203,7 @@ class TrainedModel:
 
 
 def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | None = None,
-          triggers: Sequence = (), progress: Callable[[str, int, int], None] | None = None) -> TrainedModel:
+          triggers: Sequence = (), progress: Progress | bool | None = None) -> TrainedModel:
     """Fit ``spec`` on all of ``cube`` and calibrate its intervals on a backtest of the last months.
 
     Parameters
@@ -214,11 +215,18 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
     triggers : sequence of TriggerSpec
         Triggers to prioritize with; their probabilities are recalibrated (Platt) on the same
         origins' known outcomes.
-    progress : callable, optional
-        As in :func:`forecast.backtest.backtest`.
+    progress : callable, bool or None
+        As in :func:`forecast.backtest.backtest`: by default one bar, with an ETA, for the
+        calibration origins (labelled with the spec's name), the fit on every month
+        (``"<name>: fit on every month"``, 0 then 1 of 1) and, with triggers, their signals.
     """
     calibration = calibration or RollingOrigin(n_origins=12, calibration_origins=0)
-    result = backtest(cube, [spec], folds=calibration, baselines=False, progress=progress)
+    with progress_bar(progress) as report:
+        return _train(cube, spec, calibration, triggers, report)
+
+
+def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
+    result = backtest(cube, [spec], folds=calibration, baselines=False, progress=report or False)
     rows = result.forecasts
     levels = np.asarray(spec.quantiles)
     shifts, counts = {}, {}
@@ -233,18 +241,23 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
     if not shifts:
         raise ForecastError(f"{spec.name}: too few observed outcomes in the last "
                             f"{calibration.n_origins} origins to calibrate intervals")
+    step = f"{spec.name}: fit on every month"
+    if report:
+        report(step, 0, 1)
     if spec.kind == "global":
         fm = spec.feature_matrix(cube)
         fitted = fit_horizons(spec, fm, cube.sizes[TIME] - 1, spec.horizons)
         columns = list(fm.X.columns)
     else:
         fitted, columns = spec.build(), []
+    if report:
+        report(step, 1, 1)
     return TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns,
                         cube_hash=cube_hash(cube), n_calibration=counts, triggers=list(triggers),
-                        trigger_calibration=_trigger_calibration(result, cube, triggers, shifts))
+                        trigger_calibration=_trigger_calibration(result, cube, triggers, shifts, report))
 
 
-def _trigger_calibration(result, cube, triggers, shifts) -> dict:
+def _trigger_calibration(result, cube, triggers, shifts, report=None) -> dict:
     """Per (trigger, lead), Platt recalibration of the forecast route on the calibration origins,
     their quantiles shifted as the final model shifts them."""
     if not triggers:
@@ -260,6 +273,7 @@ def _trigger_calibration(result, cube, triggers, shifts) -> dict:
     for k, q in enumerate(levels):
         rows[quantile_column(q)] = quant[:, k]
     result = type(result)(**{**result.__dict__, "forecasts": rows})
-    signals = trigger_signals(result, cube, triggers, model=spec.name, routes=("forecast",), recalibrate="never")
+    signals = trigger_signals(result, cube, triggers, model=spec.name, routes=("forecast",), recalibrate="never",
+                              progress=report)
     return {(t, lead): PlattCalibrator().fit(part["probability_raw"], part["event"])
             for (t, lead), part in signals.groupby(["trigger", "lead"])}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import xarray as xr
 
+from forecast.backtest import progress_bar
 from forecast.errors import ForecastError
 from forecast.triggers._regional import area_regions, regional_metrics, regional_signals
 from forecast.triggers._scores import drift_table, reliability_table, trigger_metrics
@@ -94,7 +95,7 @@ def evaluate_triggers(
     k: int = 5,
     max_staleness: int = MAX_STALENESS,
     recalibrate: str = "always",
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> TriggerEvaluation:
     """Evaluate ``triggers`` on a backtest: probabilities, signals, outcomes and scores.
 
@@ -112,6 +113,10 @@ def evaluate_triggers(
         Areas an anticipatory-action team could act on per origin (precision@k, recall@k).
     recalibrate : {"always", "auto", "never"}
         Platt recalibration fitted on earlier origins (:func:`forecast.triggers.recalibrator`).
+    progress : callable, bool or None
+        Default (None): a bar with its ETA when a terminal or a Jupyter notebook shows it
+        (nothing in a pipe or a log); ``False``: nothing; a callable is called as
+        ``progress("trigger signals", done, total)`` after each trigger x lead x route.
 
     Examples
     --------
@@ -121,7 +126,8 @@ def evaluate_triggers(
     """
     # a geographic condition the cube cannot serve fails before the slow part
     regions = {t.name: area_regions(cube, t) for t in triggers if region_rule(t) is not None}
-    signals = trigger_signals(result, cube, triggers, model=model, routes=routes,
-                              max_staleness=max_staleness, recalibrate=recalibrate, progress=progress)
+    with progress_bar(progress) as report:
+        signals = trigger_signals(result, cube, triggers, model=model, routes=routes,
+                                  max_staleness=max_staleness, recalibrate=recalibrate, progress=report)
     return TriggerEvaluation(signals=signals, triggers=list(triggers),
                              model=model or result.models[-1], k=k, regions=regions)

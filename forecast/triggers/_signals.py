@@ -78,7 +78,7 @@ def trigger_signals(
     routes: Sequence[str] = DEFAULT_ROUTES,
     max_staleness: int = MAX_STALENESS,
     recalibrate: str = "always",
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> pd.DataFrame:
     """Signals of every trigger, lead and route at every origin of a backtest.
 
@@ -98,6 +98,10 @@ def trigger_signals(
     recalibrate : {"always", "auto", "never"}
         Platt recalibration of each route's probabilities on earlier origins' known outcomes
         (see :func:`forecast.triggers.recalibrator`).
+    progress : callable, optional
+        Called as ``progress("trigger signals", done, total)`` after each trigger x lead x
+        route; None or False: nothing (:func:`forecast.triggers.evaluate_triggers` shows a bar
+        by default and passes it here).
     """
     if recalibrate not in RECALIBRATE:
         raise ForecastError(f"recalibrate must be one of {', '.join(RECALIBRATE)}, got {recalibrate!r}")
