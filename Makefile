@@ -46,5 +46,9 @@ ablation: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
+# Everything the demo, the tests and the build wrote: the demo keeps its MLflow store (database and
+# artifacts) under $(OUT); ./mlflow.db, ./mlruns and ./mlartifacts are MLflow's defaults for the
+# CLI commands run here without --tracking-uri (the README's walk-through).
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis mlflow.db mlruns mlartifacts build dist *.egg-info
+	find forecast tests benchmarks -name __pycache__ -type d -prune -exec rm -rf {} +

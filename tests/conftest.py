@@ -37,3 +37,12 @@ def _mlflow_default_tracking_uri():
         import mlflow
 
         mlflow.set_tracking_uri(None)
+
+
+_SLOWEST_FIRST = ("tests/test_install.py",)  # builds a wheel, installs it, runs the demo: ~3 min
+
+
+def pytest_collection_modifyitems(items):
+    """Start the few minutes-long tests first, so that with ``-n 2`` one worker is not left
+    running them alone at the end of the suite (a stable sort keeps every other order)."""
+    items.sort(key=lambda item: not item.nodeid.startswith(_SLOWEST_FIRST))

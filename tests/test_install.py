@@ -3,13 +3,15 @@
 The wheel is built from a copy of the sources, installed without its dependencies into a new
 venv (which borrows this environment's installed dependencies through a ``.pth`` line, so no
 network is needed, and does not see the checkout's editable install), and used from an empty
-folder: the shipped specs, triggers, card inputs, policy, checklists and sample load by name,
-the model card and report templates render, and ``forecast demo --help`` answers.
+folder: the shipped specs, triggers, card inputs, policy, checklists and sample load by name;
+``forecast demo --quick`` writes the report and nothing outside ``--out``; then the README's
+Python blocks run as they stand, in order, in one session, in that folder.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +43,28 @@ print(json.dumps({
     "areas": int(result.cube.sizes["area"]),
 }))
 """
+
+
+# runs each ```python block of the README, in order, in one namespace; a failure's traceback names
+# the README's own line (each block is compiled at its line)
+README_RUNNER = r"""
+import re, sys, traceback
+text = open(sys.argv[1], encoding="utf-8").read()
+namespace = {"__name__": "__main__"}
+for match in re.finditer(r"^```python\n(.*?)^```", text, flags=re.S | re.M):
+    line = text.count("\n", 0, match.start(1))
+    code = compile("\n" * line + match.group(1), "README.md", "exec")
+    try:
+        exec(code, namespace)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(f"README.md: the Python block at line {line + 1} failed")
+    print(f"README.md line {line + 1}: ran")
+"""
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
 
 
 def _wheel(tmp_path: Path) -> Path:
@@ -88,8 +112,24 @@ def test_the_wheel_installed_in_a_fresh_venv_works_outside_any_checkout(tmp_path
     assert (seen["spec"], seen["trigger"], seen["card_model"]) == ("lightgbm_median", "surge", "lightgbm_median")
     assert seen["policy"].startswith("ethics/policy.yaml (sha256 ") and seen["checklists"] >= 2
     assert seen["areas"] == 74
-    # the command is installed and answers; `forecast demo` runs the whole pipeline from here
-    helped = subprocess.run([str(python.parent / "forecast"), "demo", "--help"], capture_output=True, text=True,
-                            timeout=300, cwd=elsewhere, env={"PATH": str(python.parent), "HOME": str(tmp_path)})
-    assert helped.returncode == 0 and "--quick" in helped.stdout, helped.stderr[-2000:]
     assert list(elsewhere.iterdir()) == []  # nothing written where it was used
+
+    # the whole pipeline from the installed command (--quick: fewer origins, the same steps)
+    env = {"PATH": str(python.parent), "HOME": str(tmp_path), "MPLBACKEND": "Agg",
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    demo = subprocess.run([str(python.parent / "forecast"), "demo", "--quick", "--out", "out"], capture_output=True,
+                          text=True, timeout=900, cwd=elsewhere, env=env)
+    assert demo.returncode == 0, (demo.stdout[-3000:], demo.stderr[-3000:])
+    for made in ("report/report.html", "report/report.pdf", "model_card", "mlflow.db", "mlartifacts"):
+        assert (elsewhere / "out" / made).exists(), made
+    assert [p.name for p in elsewhere.iterdir()] == ["out"]  # the demo leaves nothing outside --out
+    assert str(ROOT) not in demo.stdout
+
+    # the README's Python blocks, verbatim, in order, in the folder the demo ran in
+    runner = tmp_path / "run_readme.py"
+    runner.write_text(README_RUNNER, encoding="utf-8")
+    ran = subprocess.run([str(python), str(runner), str(ROOT / "README.md")], capture_output=True, text=True,
+                         timeout=900, cwd=elsewhere, env=env)
+    assert ran.returncode == 0, (ran.stdout[-2000:], ran.stderr[-4000:])
+    assert ran.stdout.count(": ran") == len(python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))) >= 7
+    assert (elsewhere / "report.html").is_file() and (elsewhere / "prmn" / "cube.nc").is_file()
