@@ -74,6 +74,7 @@ def demo(
     import pandas as pd
 
     from forecast.backtest import RollingOrigin, backtest
+    from forecast.io import write_csv
     from forecast.models import load_spec
     from forecast.pipeline import assess, train
     from forecast.tracking import log_artifact, log_backtest, log_trained, prepare_store
@@ -123,7 +124,7 @@ def demo(
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
     ranking_path.parent.mkdir(parents=True, exist_ok=True)
-    ranking.to_csv(ranking_path, index=False)
+    write_csv(ranking, ranking_path, index=False)
     log_artifact(train_run, ranking_path, "prioritize")
     console.print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
     console.out.print()

@@ -106,8 +106,10 @@ def backtest(
         console.print_tradeoff(tradeoff)
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result.scores().to_csv(out_dir / "metrics.csv", index=False)
+        from forecast.io import write_csv
         from forecast.policy import suppress_small_cells
+
+        write_csv(result.scores(), out_dir / "metrics.csv", index=False)
 
         suppress_small_cells(result.forecasts).to_parquet(out_dir / "forecasts.parquet", index=False)
         console.out.print(f"metrics:   {out_dir / 'metrics.csv'}\nforecasts: {out_dir / 'forecasts.parquet'}", soft_wrap=True)
@@ -181,12 +183,14 @@ def predict(
     frames.insert(0, "release_status", status)  # travels with every row of the file
     console.print_watermark(status)
     if out_path:
-        frames.to_csv(out_path, index=False)
+        from forecast.io import write_csv
+
+        write_csv(frames, out_path, index=False)
         console.out.print(f"forecasts: {out_path}", soft_wrap=True)
         if explanation is not None:
             explained = out_path.with_name(f"{out_path.stem}_explanations.csv")
             explanation.insert(0, "release_status", status)
-            explanation.to_csv(explained, index=False)
+            write_csv(explanation, explained, index=False)
             console.out.print(f"explanations: {explained}", soft_wrap=True)
     first = frames[frames["horizon"] == frames["horizon"].min()].nlargest(top, "point")
     qcols = [c for c in frames.columns if c.startswith("q")]

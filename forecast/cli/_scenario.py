@@ -38,6 +38,7 @@ def scenario(
     table (small cells withheld) and logs it as an MLflow run nested under the train run.
     """
     from forecast.cube import cube_hash, load_cube
+    from forecast.io import write_csv
     from forecast.pipeline import run_scenario
     from forecast.tracking import get_run, load_trained, log_scenario
 
@@ -56,7 +57,7 @@ def scenario(
         table.insert(0, "release_status", status)  # travels with every row of the file
         target = out_path or Path("out/scenario") / f"scenario_{run[:8]}_{result.name}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(target, index=False)
+        write_csv(table, target, index=False)
         scenario_run = log_scenario(run, result, tracking_uri=tracking_uri)
     except ForecastError as error:
         fail(error)

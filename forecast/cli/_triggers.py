@@ -31,6 +31,7 @@ def prioritize(
     OUT/prioritize_<run>_<trigger>_lead<lead>.csv and logs it to the run.
     """
     from forecast.cube import cube_hash, load_cube
+    from forecast.io import write_csv
     from forecast.tracking import get_run, load_trained, log_artifact
 
     try:
@@ -51,7 +52,7 @@ def prioritize(
     spec = next(t for t in trained.triggers if t.name == name)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"prioritize_{run[:8]}_{name}_lead{lead}.csv"
-    ranking.to_csv(target, index=False)
+    write_csv(ranking, target, index=False)
     log_artifact(run, target, "prioritize", tracking_uri=tracking_uri)
     console.print_ranking(ranking, spec, str(data["time"].values[-1])[:7], top)
     if cube_hash(data) != info.data.tags.get("cube_hash"):

@@ -53,7 +53,9 @@ column                                hashtag                         meaning
 ====================================  ==============================  ========================================
 
 The forecasts file ingests back (``forecast ingest --format hxl``): its median returns as the
-target per area and forecast month (:data:`forecast.io.HXL_TARGETS`).
+target per area and forecast month (:data:`forecast.io.HXL_TARGETS`). A text cell a spreadsheet
+would run as a formula (an area name starting with ``=``, ``+``, ``-`` or ``@``) is written with
+a leading ``'`` (:func:`forecast.io.write_csv`); P-codes, months and numbers never are.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ import pandas as pd
 from forecast._names import AREA, AREA_NAME, TIME, admin_name, admin_pcode
 from forecast.backtest import quantile_column
 from forecast.errors import ForecastError
-from forecast.io import HXL_TARGETS, Gazetteer
+from forecast.io import HXL_TARGETS, Gazetteer, neutralise_cells, write_csv
 from forecast.policy import published_name, small_cell_k, suppress_small_cells
 from forecast.report._build import check_admin_level, one_ranking
 from forecast.triggers import monthly_outlook
@@ -317,11 +319,12 @@ def _tag(tags: dict, table: str, column: str) -> str:
 def _write_table(frame: pd.DataFrame, path: Path, tags: dict | None) -> None:
     table = "forecasts" if path.name.startswith("forecasts") else "ranking"
     with path.open("w", encoding="utf-8", newline="") as handle:
+        # the header and the hashtag row are written apart from the frame, so neutralised apart too
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(frame.columns)
+        writer.writerow(neutralise_cells(frame.columns))
         if tags is not None:
-            writer.writerow([_tag(tags, table, c) for c in frame.columns])
-        frame.to_csv(handle, header=False, index=False, lineterminator="\n")
+            writer.writerow(neutralise_cells(pd.Index([_tag(tags, table, c) for c in frame.columns], dtype=object)))
+        write_csv(frame, handle, header=False, index=False, lineterminator="\n")
 
 
 def _write_geojson(ranking: pd.DataFrame, path: Path, boundaries) -> list[str]:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from forecast._version import __version__
 from forecast.backtest import BacktestResult, fan_chart, importance_chart, metrics_by_horizon
+from forecast.io import write_csv
 from forecast.policy import manifest_sensitivity, small_cell_k, suppress_small_cells
 from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
 
@@ -99,8 +100,8 @@ def log_backtest(
                 mlflow.log_dict(dict(result.notes), "backtest_notes.json")
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
-                scores.to_csv(tmp / "metrics.csv", index=False)
-                result.summary().to_csv(tmp / "summary.csv")
+                write_csv(scores, tmp / "metrics.csv", index=False)
+                write_csv(result.summary(), tmp / "summary.csv")
                 mlflow.log_artifact(str(tmp / "metrics.csv"))
                 mlflow.log_artifact(str(tmp / "summary.csv"))
                 if manifest:
@@ -114,7 +115,7 @@ def log_backtest(
                 column = mitigation["group_column"].iloc[0] if len(mitigation) else "groups"
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / f"mitigation_{column}.csv"
-                    mitigation.to_csv(path, index=False)
+                    write_csv(mitigation, path, index=False)
                     mlflow.log_artifact(str(path), "fairness")
             for spec in result.specs:
                 _log_model_run(result, spec, scores, tags, sample_areas, small_cell)
@@ -141,14 +142,14 @@ def _log_triggers(evaluation) -> None:
     mlflow.log_dict({"triggers": [t.model_dump() for t in evaluation.triggers]}, "triggers/triggers.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        metrics.to_csv(tmp / "metrics.csv", index=False)
-        evaluation.reliability().to_csv(tmp / "reliability.csv", index=False)
-        evaluation.drift().to_csv(tmp / "drift.csv", index=False)
+        write_csv(metrics, tmp / "metrics.csv", index=False)
+        write_csv(evaluation.reliability(), tmp / "reliability.csv", index=False)
+        write_csv(evaluation.drift(), tmp / "drift.csv", index=False)
         evaluation.signals.to_parquet(tmp / "signals.parquet", index=False)
         names = ["metrics.csv", "reliability.csv", "drift.csv", "signals.parquet"]
         regional = evaluation.regional()  # triggers with a geographic condition (region:) only
         if not regional.empty:
-            regional.to_csv(tmp / "regional.csv", index=False)
+            write_csv(regional, tmp / "regional.csv", index=False)
             names.append("regional.csv")
         for name in names:
             mlflow.log_artifact(str(tmp / name), "triggers")
@@ -172,7 +173,7 @@ def _log_fairness(reports) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             for name, table in report.tables().items():
-                table.to_csv(tmp / f"{name}.csv", index=False)
+                write_csv(table, tmp / f"{name}.csv", index=False)
                 mlflow.log_artifact(str(tmp / f"{name}.csv"), f"fairness/{route}")
             (tmp / "summary.txt").write_text(report.summary() + "\n", encoding="utf-8")
             mlflow.log_artifact(str(tmp / "summary.txt"), f"fairness/{route}")
@@ -197,7 +198,7 @@ def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             suppress_small_cells(rows, k=small_cell).to_parquet(tmp / "forecasts.parquet", index=False)
-            scores[scores["model"] == spec.name].to_csv(tmp / "metrics.csv", index=False)
+            write_csv(scores[scores["model"] == spec.name], tmp / "metrics.csv", index=False)
             mlflow.log_artifact(str(tmp / "forecasts.parquet"))
             mlflow.log_artifact(str(tmp / "metrics.csv"))
             for area in _sample_areas(result, sample_areas):
@@ -210,7 +211,7 @@ def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None
                 mlflow.log_artifact(str(tmp / "explanations" / "contributions.parquet"), "explanations")
             if spec.name in result.importance:
                 imp = result.importance[spec.name]
-                imp.rename("gain_share").to_csv(tmp / "feature_importance.csv", index_label="feature")
+                write_csv(imp.rename("gain_share"), tmp / "feature_importance.csv", index_label="feature")
                 mlflow.log_artifact(str(tmp / "feature_importance.csv"))
                 mlflow.log_figure(importance_chart(imp, title=f"{spec.name}: feature importance"),
                                   "feature_importance.png")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.io import write_csv
 from forecast.report import headline_month, read_headline
 from forecast.tracking._evidence import CARD_PURPOSE
 from forecast.tracking._runs import get_run
@@ -55,7 +56,7 @@ def log_headline(run_id: str, headline: pd.DataFrame, artifact: str, path: str |
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / Path(artifact).name
-        headline.to_csv(local, index=False)
+        write_csv(headline, local, index=False)
         client.log_artifact(run_id, str(local), "report")
     if path is not None:
         client.log_artifact(run_id, str(path), "report")

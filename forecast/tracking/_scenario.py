@@ -20,6 +20,7 @@ import pandas as pd
 from forecast._names import AREA
 from forecast._version import __version__
 from forecast.errors import ForecastError
+from forecast.io import write_csv
 from forecast.tracking._runs import get_run, git_commit
 
 __all__ = ["log_scenario", "scenario_runs", "read_scenario", "SCENARIO_KIND"]
@@ -78,7 +79,7 @@ def log_scenario(train_run_id: str, result, *, small_cell: int | None = None,
         client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in _params(result).items()])
         with tempfile.TemporaryDirectory() as tmp:
             table = Path(tmp) / f"{result.name}.csv"
-            result.published(small_cell).to_csv(table, index=False)
+            write_csv(result.published(small_cell), table, index=False)
             client.log_artifact(run_id, str(table), "scenario")
         client.log_dict(run_id, _meta(result), f"scenario/{result.name}.json")
     except Exception:
