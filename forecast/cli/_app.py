@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from forecast._version import __version__
 from forecast.cli import _console as console
 from forecast.errors import ForecastError
 
+class _Commands(TyperGroup):
+    """Every command's last line of defence: an operating-system error (a file where a folder
+    should be, no permission, a full disk) or a toolkit error no command caught ends in one
+    line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ForecastError as error:
+            fail(error)
+        except OSError as error:
+            fail(ForecastError(_os_message(error)))
+
+
+def _os_message(error: OSError) -> str:
+    where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+    what = error.strerror or str(error) or type(error).__name__
+    if error.errno == errno.ENOSPC:
+        what += "; nothing was left half-written where the toolkit could prevent it: free space and run again"
+    elif isinstance(error, FileExistsError | NotADirectoryError):
+        what += " (a file stands where a folder is needed: give another --out, or remove the file)"
+    return f"{where}: {what}" if where else what
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="forecast",
     help="Forecast internal displacement per sub-national area from DTM-style data.",
     no_args_is_help=True,

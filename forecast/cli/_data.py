@@ -52,6 +52,10 @@ def ingest(
     sheet: Annotated[str | None, typer.Option(help="Sheet to read in XLSX workbooks that have several.")] = None,
     rules: Annotated[Path | None, typer.Option(help="YAML of value rules for area-month tables (min, max, positive, jump per variable): implausible values are withheld, listed in OUT/withheld.csv with their reasons; the row is kept.")] = None,
     lenient_hierarchy: Annotated[bool, typer.Option("--lenient-hierarchy", help="Keep rows whose admin2 lies outside the admin1 they name (default: quarantine them).")] = False,
+    limit: Annotated[list[str] | None, typer.Option("--limit", metavar="NAME=VALUE", help=(
+        "Change one plausibility rule or resource bound (repeatable): first_month, future_months, "
+        "forecast_months, max_count, max_months, max_flow_cells, max_unpacked_bytes, max_cell_chars, today. "
+        "See the README's 'Limits'."))] = None,
 ) -> None:
     """Read raw files into a validated cube; every row is kept or quarantined with a reason.
 
@@ -75,7 +79,7 @@ def ingest(
                 files, [f.value for f in format], areas=areas, aliases=aliases, attributes=attributes, columns=columns,
                 drop_columns=drop_column or (), sensitivity=sensitivity.value if sensitivity else None,
                 sensitivity_reason=sensitivity_reason, strict_hierarchy=not lenient_hierarchy, sheet=sheet,
-                rules=rules, progress=progress,
+                rules=rules, progress=progress, limits=limit or None,
             )
         paths = result.write(out_dir)
     except ForecastError as error:

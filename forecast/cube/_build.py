@@ -28,7 +28,7 @@ from forecast._names import (
     observed_name,
 )
 from forecast.errors import CubeError
-from forecast.io import highest
+from forecast.io import current_limits, highest
 
 if TYPE_CHECKING:
     from forecast.io import ReadResult
@@ -51,6 +51,7 @@ def build_cube(results: Sequence[ReadResult], resolver: Resolver, *, sensitivity
         # Nothing is written in this case, so the message itself says why the rows were refused.
         raise CubeError("no row of any input file was kept: " + "; ".join(map(_refusals, results)))
     all_months = pd.concat(months)
+    _check_span(results, all_months.min(), all_months.max())
     time = pd.date_range(all_months.min(), all_months.max(), freq="MS").astype("datetime64[ns]")
     index = pd.Index(areas[AREA].astype(str), name=AREA)
     coords = {AREA: index.to_numpy().astype(str), TIME: time.to_numpy()}
@@ -77,6 +78,32 @@ def build_cube(results: Sequence[ReadResult], resolver: Resolver, *, sensitivity
         sensitivity=sensitivity or highest([r.sensitivity for r in results]),
     )
     return cube
+
+
+def _check_span(results: Sequence[ReadResult], first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """Refuse a time axis longer than the limit, naming the rows at either end."""
+    span = (last.year - first.year) * 12 + last.month - first.month + 1
+    most = current_limits().max_months
+    if span <= most:
+        return
+    ends = []
+    for when in (first, last):
+        for res in results:
+            hit = res.table[res.table[TIME] == when]
+            if len(hit):
+                ends.append(f"{when:%Y-%m} in {res.ledger.source_file} row {int(hit['source_row'].iloc[0])}")
+                break
+    raise CubeError(f"the rows span {span} months ({' to '.join(ends)}), more than the limit max_months={most}; "
+                    "fix the dates of those rows, or raise it with --limit max_months=N")
+
+
+def _check_cells(source: str, what: str, shape: tuple[int, ...], dims: str) -> None:
+    cells = int(np.prod(shape, dtype=np.float64))
+    most = current_limits().max_flow_cells
+    if cells > most:
+        raise CubeError(f"{source}: {what} would need {' x '.join(f'{n:,}' for n in shape)} = {cells:,} cells "
+                        f"({dims}; {cells * 8 / 2**30:.1f} GiB), more than the limit max_flow_cells={most:,}; "
+                        "ingest a shorter period or fewer areas, or raise it with --limit max_flow_cells=N")
 
 
 def _refusals(res: ReadResult) -> str:
@@ -123,6 +150,7 @@ def _add_flows(cube: xr.Dataset, grids: dict, flows: pd.DataFrame, areas: pd.Ind
     if (d < 0).any() or (o < 0).any():
         raise CubeError(f"{source}: flow origins/destinations outside the area list")
     n, m = len(areas), len(time)
+    _check_cells(source, "the flows", (n, n, m), "origins x destinations x months")
     cube_flows = np.full((n, n, m), np.nan)
     totals = np.bincount((o * n + d) * m + t, weights=flows["value"].to_numpy(), minlength=n * n * m)
     seen = np.bincount((o * n + d) * m + t, minlength=n * n * m) > 0
@@ -140,6 +168,7 @@ def _add_flows(cube: xr.Dataset, grids: dict, flows: pd.DataFrame, areas: pd.Ind
         reasons = sorted(flows[REASON].unique())
         r = pd.Index(reasons).get_indexer(flows[REASON])
         k = len(reasons)
+        _check_cells(source, "arrivals by reason", (n, m, k), "areas x months x reasons")
         by = np.bincount((d * m + t) * k + r, weights=flows["value"].to_numpy(), minlength=n * m * k)
         hit = np.bincount((d * m + t) * k + r, minlength=n * m * k) > 0
         grid = np.where(hit, by, np.nan).reshape(n, m, k)

@@ -121,7 +121,7 @@ def _csv_rows(path: Path, text: str) -> list[_Row]:
 def _yaml_rows(path: Path, text: str, review: Review | None) -> list[_Row]:
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:
         raise ForecastError(f"{path}: not valid YAML ({error})") from None
     if isinstance(data, dict):
         unknown = [k for k in data if k not in ("run_id", "checklists_hash", "answers")]

@@ -118,7 +118,7 @@ def load_card_inputs(path: str | Path) -> CardInputs:
                             "and replace every answer) or pass --inputs")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:
         raise ForecastError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ForecastError(f"{path}: expected a mapping of card fields, got {type(data).__name__}")

@@ -232,7 +232,7 @@ def _read(path: Path) -> tuple[Checklist | None, list[str]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         return None, [f"{path}: cannot read it ({err.strerror or err})"]
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:
         return None, [f"{path}: not valid YAML{_yaml_where(err)}"]
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"

@@ -186,7 +186,7 @@ def read_review(run_id: str, *, reviews_dir: str | Path = REVIEWS_DIR) -> Review
         raise ForecastError(f"{path}: no review of run {run_id}; start one with `forecast review start {run_id}`")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:
         raise ForecastError(f"{path}: the review is not valid YAML ({error})") from None
     if not isinstance(data, dict):
         raise ForecastError(f"{path}: a review is a mapping with run_id, card_sha256, ..., items; "

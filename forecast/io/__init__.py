@@ -4,9 +4,11 @@ from forecast.io._areas import Gazetteer, NameKeys, read_aliases
 from forecast.io._attributes import AreaAttributes, read_attributes
 from forecast.io._common import ReadResult
 from forecast.io._covariates import read_acled, read_table
+from forecast.io._csv import neutralise_cells, write_csv
 from forecast.io._dtm import HXL_TARGETS, read_dtm, read_hxl
 from forecast.io._flows import read_flows
 from forecast.io._ledger import QUARANTINE_COLUMNS
+from forecast.io._limits import Limits, current_limits, using_limits
 from forecast.io._manifest import FileRecord, Manifest, Sensitivity
 from forecast.io._privacy import find_identifying, highest
 from forecast.io._rules import ValueRule, load_rules
@@ -22,6 +24,10 @@ __all__ = [
     "find_identifying", "highest",
     # every row kept or quarantined; implausible values withheld by rules
     "QUARANTINE_COLUMNS", "ValueRule", "load_rules",
+    # plausibility rules and resource bounds a file may not pass (a hostile file is refused, not obeyed)
+    "Limits", "current_limits", "using_limits",
     # lineage: what was read, kept and quarantined, and how sensitive it is
     "Manifest", "FileRecord", "Sensitivity",
+    # every CSV we write: formula-like text cells prefixed with ' (spreadsheets run them)
+    "neutralise_cells", "write_csv",
 ]

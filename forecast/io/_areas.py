@@ -290,6 +290,8 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
             raise TypeError("feature properties must be objects")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as err:
         raise UnusableFileError(path, f"not a GeoJSON FeatureCollection ({err})") from None
+    except RecursionError:
+        raise UnusableFileError(path, "nests its JSON too deeply to be a GeoJSON FeatureCollection") from None
     keys = set().union(*map(set, props)) if props else set()
     found = {}
     for k in range(5):
@@ -302,7 +304,11 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
             path, "no admin P-code properties (admin1Pcode, ADM1_PCODE, ...) in the features")
     rows, aliases, geometry = {}, [], {}
     finest = max(found)
-    for feat, p in zip(features, props):
+    for number, (feat, p) in enumerate(zip(features, props), start=1):
+        for key in (k for pair in found.values() for k in pair if k):
+            if p.get(key) is not None and not isinstance(p.get(key), str | int):
+                raise UnusableFileError(path, f"feature {number}: property '{key}' is a "
+                                        f"{type(p[key]).__name__}, not a code or name: {str(p[key])[:60]}")
         parent = ""
         for k in sorted(found):
             pk, nk = found[k]
@@ -312,6 +318,9 @@ def _read_geojson(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
             rows.setdefault(pcode, (pcode, str(p.get(nk) or pcode).strip(), k, parent))
             parent = pcode
         pcode = str(p.get(found[finest][0]) or "").strip()
+        if pcode and pcode in geometry:
+            raise UnusableFileError(path, f"feature {number}: P-code '{pcode}' ({found[finest][0]}) is "
+                                    "already another feature's; two areas cannot share a P-code")
         for prefix in _ALT_PREFIXES:
             for key in (key for key in p if key.startswith(prefix.format(k=finest))):
                 for alt in str(p.get(key) or "").split(","):
@@ -337,10 +346,30 @@ def _rings(geom: dict) -> list:
     return [[r[:, :2] for r in poly] for poly in rings]
 
 
+#: What a P-code may look like: letters and digits (COD: ``SO2401``, ``ET0101``, ``NG001001``),
+#: with ``-``, ``_`` or ``.`` inside; never a space, bracket or quote (a list read as text).
+PCODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}"
+
+
 def _check_areas(path: Path, areas: pd.DataFrame) -> None:
     dup = areas[AREA][areas[AREA].duplicated()]
     if len(dup):
         raise UnusableFileError(path, f"P-codes listed twice: {sorted(set(dup))[:10]}")
+    odd = areas[AREA][~areas[AREA].astype(str).str.fullmatch(PCODE_PATTERN)]
+    if len(odd):
+        raise UnusableFileError(path, f"not P-codes (letters and digits, with - _ or . inside): "
+                                f"{[str(v)[:60] for v in odd[:5]]}")
+    # Each parent lies at a coarser level than its child: an area that is its own parent, or a
+    # cycle of parents, is refused here rather than followed for ever.
+    level = dict(zip(areas[AREA], areas[ADMIN_LEVEL]))
+    parent_level = areas[PARENT_PCODE].map(level)
+    upside = parent_level.notna() & (parent_level >= areas[ADMIN_LEVEL])
+    if upside.any():
+        row = areas[upside].iloc[0]
+        raise UnusableFileError(
+            path, f"'{row[AREA]}' (admin{row[ADMIN_LEVEL]}) names '{row[PARENT_PCODE]}' "
+            f"(admin{int(level[row[PARENT_PCODE]])}) as its parent; a parent lies at a coarser admin level"
+            + (" (an area cannot be its own parent)" if row[AREA] == row[PARENT_PCODE] else ""))
     # A parent outside the table is fine for the top level given (e.g. admin2 rows naming
     # admin1 P-codes), but an area below the top must have its parent listed.
     missing = ~areas[PARENT_PCODE].isin(areas[AREA]) & areas[PARENT_PCODE].ne("")
@@ -406,6 +435,10 @@ class NameKeys:
         where = pd.Series("", index=index, dtype=object)
         reasons[keys.eq("")] = f"missing area: no admin{level} name or P-code"
         where[keys.eq("")] = fields[0] or fields[1]
+        odd = pcodes.ne("") & ~pcodes.str.fullmatch(PCODE_PATTERN)
+        reasons[odd] = f"not a P-code: letters and digits, with - _ or . inside (admin{level})"
+        where[odd] = fields[1]
+        keys = keys.where(~odd, "")
         display = names.where(names.ne(""), pcodes)
         for key, name, parent in pd.DataFrame({"k": keys, "n": display, "p": parents})[keys.ne("")].drop_duplicates("k").itertuples(index=False):
             self._seen.setdefault(key, (name, level, parent))

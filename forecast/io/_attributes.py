@@ -24,7 +24,7 @@ from forecast._names import AREA, AREA_NAME, DESTINATION, ORIGIN, REASON, TIME
 from forecast.errors import DataQualityWarning, UnusableFileError
 from forecast.io._areas import Gazetteer, name_key
 from forecast.io._columns import normalize
-from forecast.io._common import Resolver, refuse_identifying
+from forecast.io._common import Resolver, quarantine_long_cells, refuse_identifying
 from forecast.io._covariates import variable_name
 from forecast.io._ledger import ROW, Ledger
 from forecast.io._parse import parse_numbers
@@ -130,6 +130,7 @@ def read_attributes(
     dropped = refuse_identifying(raw, path, drop_columns)
     frame, ledger = raw.frame, raw.ledger
     keys, attributes, unused = _split_columns(path, frame)
+    frame = quarantine_long_cells(frame, ledger, [*keys.values(), *attributes])
     notes = []
     if not isinstance(resolver, Gazetteer) and "pcode" in keys:
         if "name" not in keys:

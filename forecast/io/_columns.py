@@ -40,7 +40,7 @@ def load_aliases(extra: str | Path | None = None) -> dict[str, dict[str, list[st
         return table
     try:
         user = yaml.safe_load(Path(extra).read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as err:
         raise UnusableFileError(extra, f"cannot read the column mapping ({err})") from None
     if not isinstance(user, dict):
         raise UnusableFileError(extra, "a column mapping must be a YAML mapping format -> field -> names")

@@ -14,6 +14,7 @@ from forecast.errors import IdentifyingDataError
 from forecast.io._areas import Gazetteer, NameKeys
 from forecast.io._columns import ColumnMatch, load_aliases, match_columns
 from forecast.io._ledger import ROW, Ledger
+from forecast.io._limits import current_limits
 from forecast.io._parse import months_from_parts, parse_months
 from forecast.io._privacy import find_identifying
 from forecast.io._source import RawTable, read_source
@@ -92,27 +93,49 @@ def open_file(path: Path, fmt: str, *, columns, drop_columns, sheet, progress) -
     dropped = refuse_identifying(raw, path, drop_columns)
     names = [c for c in raw.frame.columns if c != ROW]
     aliases = load_aliases(columns)[fmt]
-    return Opened(raw, names, aliases, match_columns(path, names, aliases), dropped)
+    match = match_columns(path, names, aliases)
+    raw.frame = quarantine_long_cells(raw.frame, raw.ledger, list(dict.fromkeys(match.fields.values())))
+    return Opened(raw, names, aliases, match, dropped)
 
 
-def add_month(frame: pd.DataFrame, ledger: Ledger, match: ColumnMatch, date_field: str) -> pd.DataFrame:
-    """Parse the row's month from a date column, or from year and month columns."""
+def quarantine_long_cells(frame: pd.DataFrame, ledger: Ledger, columns: list[str]) -> pd.DataFrame:
+    """Quarantine rows whose kept cells hold more text than the limit (``max_cell_chars``): no
+    name, date or count is that long, and such a cell would be carried into the cube whole.
+    The quarantine keeps the value's start and its length, not the whole text."""
+    most = current_limits().max_cell_chars
+    for col in columns:
+        if col not in frame.columns or frame.empty:
+            continue
+        length = frame[col].str.len()
+        long = (length > most).to_numpy()
+        if long.any():
+            reason = (f"a value longer than {most:,} characters: " + length.map("{:,}".format)
+                      + " characters (limit max_cell_chars; override: --limit max_cell_chars=N)")
+            frame = ledger.reject(frame, long, col, reason, values=frame[col].str.slice(0, 80))
+    return frame
+
+
+def add_month(frame: pd.DataFrame, ledger: Ledger, match: ColumnMatch, date_field: str, *,
+              forecast: bool = False) -> pd.DataFrame:
+    """Parse the row's month from a date column, or from year and month columns; a date outside
+    the limits in force (:class:`~forecast.io.Limits`) quarantines its row with the rule's name.
+    ``forecast``: the dates are a forecast's own months, which may lie ahead of today."""
     if date_field in match.fields:
         src = match.fields[date_field]
-        months, bad = parse_months(frame[src])
+        months, bad, reason = parse_months(frame[src], forecast=forecast)
         empty = frame[src].str.strip().eq("").to_numpy()
         if empty.any() and "year" in match.fields and "month" in match.fields:
-            alt, alt_bad = months_from_parts(frame[match.fields["year"]], frame[match.fields["month"]])
+            alt, alt_bad, alt_reason = months_from_parts(frame[match.fields["year"]], frame[match.fields["month"]],
+                                                         forecast=forecast)
             months = months.where(~empty, alt)
             bad = np.where(empty, alt_bad, bad)
+            reason = reason.where(~empty, alt_reason)
         frame = frame.assign(**{TIME: months})
-        reason = np.where(frame[src].str.strip().eq(""), "missing date", "unreadable date: expected a date such as 2020-03-15, 15/03/2020 or March 2020")
-        return ledger.reject(frame, bad, src, pd.Series(reason, index=frame.index))
+        return ledger.reject(frame, bad, src, reason)
     ysrc, msrc = match.fields["year"], match.fields["month"]
-    months, bad = months_from_parts(frame[ysrc], frame[msrc])
+    months, bad, reason = months_from_parts(frame[ysrc], frame[msrc], forecast=forecast)
     frame = frame.assign(**{TIME: months})
-    return ledger.reject(frame, bad, f"{ysrc}/{msrc}", "unreadable year/month",
-                         values=frame[ysrc] + "/" + frame[msrc])
+    return ledger.reject(frame, bad, f"{ysrc}/{msrc}", reason, values=frame[ysrc] + "/" + frame[msrc])
 
 
 def finest_level(match: ColumnMatch, prefix: str = "") -> int:

@@ -37,6 +37,7 @@ from forecast.io._common import (
     long_table,
     open_file,
     quarantine_duplicates,
+    quarantine_long_cells,
     refuse_identifying,
     resolve_areas,
 )
@@ -144,6 +145,7 @@ def read_hxl(
         raise UnusableFileError(path, "row 2 holds no HXL hashtags (#adm1+code, #affected+idps, ...)",
                                 hint="use --format dtm for a file without a hashtag row")
     match = _match_hxl(path, names, tags)
+    raw.frame = quarantine_long_cells(raw.frame, raw.ledger, list(dict.fromkeys(match.fields.values())))
     aliases = {f: [spec[0] + "".join("+" + a for a in sorted(spec[1])) for spec in specs]
                for f, specs in HXL_FIELDS.items()}
     return _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, "hxl")
@@ -183,7 +185,7 @@ def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -
     variable = _value_field(path, match)
     resolver = resolver if resolver is not None else NameKeys()
     ledger, frame = raw.ledger, raw.frame
-    frame = add_month(frame, ledger, match, "reporting_date")
+    frame = add_month(frame, ledger, match, "reporting_date", forecast=_forecast_months(raw, match))
     frame = _check_date_parts(frame, ledger, match)
     src = match.fields[variable]
     counts, bad, reason = parse_counts(frame[src])
@@ -212,6 +214,15 @@ def _read(path, raw, match, aliases, dropped, resolver, strict_hierarchy, fmt) -
         notes=(["stock observed in round months only; months between rounds stay missing"] if variable == IDP_STOCK
                else [f"{variable}: the median forecasts of a forecast export, per area and forecast month"]),
     )
+
+
+def _forecast_months(raw, match: ColumnMatch) -> bool:
+    """Whether the file's dates are a forecast's own months (an export's ``#date+forecast``),
+    which may lie ahead of today, unlike an observation's."""
+    tags = raw.frame.attrs.get("hxl_tags") or []
+    names = [c for c in raw.frame.columns if c != ROW]
+    tag = dict(zip(names, tags)).get(match.fields.get("reporting_date", ""), "")
+    return "+forecast" in str(tag).replace(" ", "").casefold()
 
 
 def _check_date_parts(frame: pd.DataFrame, ledger, match: ColumnMatch) -> pd.DataFrame:

@@ -75,6 +75,9 @@ class Manifest(BaseModel):
     time_range: tuple[str, str]
     sensitivity: Sensitivity
     files: list[FileRecord]
+    limits: dict[str, str | int | float] = Field(
+        default_factory=dict, description="plausibility limits changed from their defaults for this ingest "
+        "(forecast.io.Limits; e.g. --limit max_count=1e9)")
     licence: str = "as stated by each source; see the inputs' own terms"
 
     @property

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.io._limits import current_limits
+
 # Formats tried in order. Day-first before month-first: DTM and PRMN files use dd/mm/yyyy.
 DATE_FORMATS = (
     "%Y-%m-%d",
@@ -31,34 +33,66 @@ DATE_FORMATS = (
     "%Y%m",
 )
 FIRST_YEAR, LAST_YEAR = 1990, 2100
+UNREADABLE_DATE = "unreadable date: expected a date such as 2020-03-15, 15/03/2020 or March 2020"
+# Excel stores a date as days since 1899-12-30; a CSV saved from a sheet whose date format was lost
+# holds that number (43831 is 2020-01-01). It is said, not guessed: the row is quarantined.
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
 
-def parse_months(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def parse_months(values: pd.Series, *, forecast: bool = False) -> tuple[pd.Series, np.ndarray, pd.Series]:
     """Parse date strings in any of :data:`DATE_FORMATS` to the first day of their month.
 
-    Returns ``(months, bad)`` where ``months`` is ``datetime64[ns]`` (NaT where bad).
-    Timezone suffixes (``Z``, ``+00:00``) are ignored: only the month matters.
+    Returns ``(months, bad, reason)``: ``months`` is ``datetime64[ns]`` (NaT where bad) and
+    ``reason`` says why each bad value was refused (unreadable; before the limits' first month;
+    after the current month, or ``forecast_months`` after it for a forecast's own months; an
+    Excel day number). Timezone suffixes (``Z``, ``+00:00``) are ignored: only the month matters.
     """
+    limits = current_limits()
     # A zone suffix only after a time of day: "-2020" ends "15-03-2020" and is not a zone.
     text = values.astype(str).str.strip().str.replace(
         r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(?:Z|[+-]\d\d:?\d\d)$", r"\1", regex=True)
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    found = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
     todo = text.ne("")
     for fmt in DATE_FORMATS:
         if not todo.any():
             break
-        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        candidates = todo & (text.str.fullmatch(r"\d{6}") if fmt == "%Y%m" else True)
+        if not candidates.any():
+            continue
+        parsed = pd.to_datetime(text[candidates], format=fmt, errors="coerce")
         hit = parsed.notna()
-        out.loc[hit[hit].index] = parsed[hit].astype("datetime64[ns]")
+        found.loc[hit[hit].index] = parsed[hit].astype("datetime64[us]")
         todo.loc[hit[hit].index] = False
-    year = out.dt.year
-    out[(year < FIRST_YEAR) | (year > LAST_YEAR)] = pd.NaT
-    months = out.dt.to_period("M").dt.to_timestamp().astype("datetime64[ns]")
-    return months, months.isna().to_numpy()
+    month = found.dt.to_period("M")
+    earliest, latest = limits.earliest.to_period("M"), limits.latest(forecast=forecast).to_period("M")
+    reason = pd.Series("", index=values.index, dtype=object)
+    reason[found.isna() & text.ne("")] = UNREADABLE_DATE
+    reason[found.isna() & text.eq("")] = "missing date"
+    serial = pd.to_numeric(text.where(text.str.fullmatch(r"\d{5}(\.0+)?"), ""), errors="coerce")
+    excel = serial.between(32874, 73050) & found.isna()  # 1990-01-01 to 2099-12-31
+    if excel.any():
+        as_date = (_EXCEL_EPOCH + pd.to_timedelta(serial[excel], unit="D")).dt.strftime("%Y-%m-%d")
+        reason[excel] = ("an Excel day number, not a date: " + text[excel] + " would be " + as_date
+                         + "; save the sheet with its dates formatted as dates")
+    early = month.notna() & (month < earliest)
+    reason[early] = f"date before {earliest} (limit first_month; override: --limit first_month=YYYY-MM)"
+    late = month.notna() & (month > latest)
+    what = "forecast_months" if forecast else "future_months"
+    reason[late] = (f"date in the future: after {latest}, "
+                    + ("the last month a forecast may name" if forecast else "the current month")
+                    + f" (limit {what}; override: --limit {what}=N)")
+    bad = reason.ne("")
+    months = month.where(~bad).dt.to_timestamp().astype("datetime64[ns]")
+    return months, bad.to_numpy(), reason
 
 
-def months_from_parts(years: pd.Series, months: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Build month starts from separate year and month columns ('2020', '3' or 'March')."""
+def months_from_parts(years: pd.Series, months: pd.Series, *, forecast: bool = False
+                      ) -> tuple[pd.Series, np.ndarray, pd.Series]:
+    """Build month starts from separate year and month columns ('2020', '3' or 'March').
+
+    Returns ``(months, bad, reason)`` as :func:`parse_months` does, under the same limits.
+    """
+    limits = current_limits()
     y = pd.to_numeric(years.astype(str).str.strip(), errors="coerce")
     m_text = months.astype(str).str.strip()
     m = pd.to_numeric(m_text, errors="coerce")
@@ -68,8 +102,17 @@ def months_from_parts(years: pd.Series, months: pd.Series) -> tuple[pd.Series, n
     stamp = pd.to_datetime(
         {"year": y.where(ok, 2000), "month": m.where(ok, 1), "day": 1}, errors="coerce"
     ).astype("datetime64[ns]")
-    stamp[~ok] = pd.NaT
-    return stamp, ~ok.to_numpy()
+    reason = pd.Series("", index=years.index, dtype=object)
+    reason[~ok] = "unreadable year/month"
+    early = ok & (stamp < limits.earliest)
+    reason[early] = f"date before {limits.first_month} (limit first_month; override: --limit first_month=YYYY-MM)"
+    what = "forecast_months" if forecast else "future_months"
+    late = ok & (stamp > limits.latest(forecast=forecast))
+    reason[late] = (f"date in the future: after {limits.latest(forecast=forecast):%Y-%m} "
+                    f"(limit {what}; override: --limit {what}=N)")
+    bad = reason.ne("")
+    stamp[bad] = pd.NaT
+    return stamp, bad.to_numpy(), reason
 
 
 def parse_counts(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
@@ -86,6 +129,10 @@ def parse_counts(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
     reason[number.notna() & (number < 0)] = "negative count"
     reason[number.notna() & (number >= 0) & (number % 1 != 0)] = "count is not a whole number"
     reason[number.notna() & ~np.isfinite(number)] = "not a finite number"
+    most = current_limits().max_count
+    reason[np.isfinite(number) & (number > most) & (number % 1 == 0)] = (
+        f"implausible count: more than {most:,.0f} people in one row (limit max_count; "
+        "override: --limit max_count=N)")
     bad = reason.ne("").to_numpy()
     return number.astype("float64"), bad, reason
 

@@ -118,8 +118,8 @@ def load_rules(rules: str | Path | Mapping | None) -> dict[str, ValueRule]:
             raise UnusableFileError(path, "no such rules file")
         try:
             rules = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise UnusableFileError(path, f"not valid YAML: {error}") from error
+        except (yaml.YAMLError, RecursionError) as error:
+            raise UnusableFileError(path, f"not valid YAML: {error}") from None
         if not isinstance(rules, Mapping) or not isinstance(rules.get("rules"), Mapping):
             raise UnusableFileError(path, "expected a mapping 'rules:' of variable -> rule")
         rules = rules["rules"]

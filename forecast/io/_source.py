@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 
 from forecast.errors import UnusableFileError
 from forecast.io._ledger import ROW, Ledger
+from forecast.io._limits import current_limits
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` in bytes while a file is read."""
@@ -183,9 +185,26 @@ def _approx_pos(text, size: int) -> int:
         return 0
 
 
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse a workbook that would unpack past the limit (a zip bomb) before opening it: the
+    sizes come from the zip's directory, and reading never returns more than they declare."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise UnusableFileError(path, f"is not a readable XLSX workbook ({err})") from None
+    most = current_limits().max_unpacked_bytes
+    if unpacked > most:
+        raise UnusableFileError(
+            path, f"would unpack to {unpacked / 2**20:,.0f} MiB from {path.stat().st_size / 2**20:,.1f} MiB, more "
+            f"than the limit max_unpacked_bytes={most:,}",
+            hint="a workbook this large is more safely read as CSV; or raise the limit with --limit max_unpacked_bytes=N")
+
+
 def _read_xlsx(
     path: Path, header_rows: int, sheet: str | int | None
 ) -> tuple[pd.DataFrame, list[str] | None]:
+    _check_unpacked_size(path)
     try:
         workbook = pd.ExcelFile(path, engine="openpyxl")
         sheets = workbook.sheet_names
@@ -235,6 +254,8 @@ def _read_json(path: Path) -> pd.DataFrame:
             payload = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UnusableFileError(path, f"is not valid JSON ({err})") from None
+    except RecursionError:
+        raise UnusableFileError(path, "nests its JSON too deeply to read (a table's records are one level deep)") from None
     if isinstance(payload, dict):
         if payload.get("isSuccess") is False:
             errors = payload.get("errorMessages") or payload.get("errors") or "no message"

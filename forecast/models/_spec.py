@@ -326,7 +326,7 @@ def load_spec(path: str | Path, **overrides) -> ModelSpec:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ForecastError(f"{path}: no such model spec") from None
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:
         raise ForecastError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
         raise ForecastError(f"{path}: a model spec is a mapping of fields (name, estimator, ...)")

@@ -18,10 +18,12 @@ from forecast.io import (
     AreaAttributes,
     FileRecord,
     Gazetteer,
+    Limits,
     Manifest,
     NameKeys,
     ReadResult,
     Sensitivity,
+    current_limits,
     highest,
     load_rules,
     read_acled,
@@ -30,6 +32,7 @@ from forecast.io import (
     read_flows,
     read_hxl,
     read_table,
+    using_limits,
 )
 
 READERS: dict[str, Callable[..., ReadResult]] = {
@@ -61,10 +64,12 @@ class Ingested:
         paths = {"cube": out / "cube.nc", "manifest": out / "manifest.json", "quarantine": out / "quarantine.csv"}
         save_cube(self.cube, paths["cube"])
         self.manifest.write(paths["manifest"])
-        self.quarantine.to_csv(paths["quarantine"], index=False)
+        from forecast.io import write_csv  # raw values a user's file held: a spreadsheet must not run them
+
+        write_csv(self.quarantine, paths["quarantine"], index=False)
         if self.withheld is not None and len(self.withheld):
             paths["withheld"] = out / "withheld.csv"
-            self.withheld.to_csv(paths["withheld"], index=False)
+            write_csv(self.withheld, paths["withheld"], index=False)
         return paths
 
 
@@ -83,6 +88,7 @@ def ingest(
     sheet: str | None = None,
     rules: str | Path | Mapping | None = None,
     progress: FileProgress | None = None,
+    limits: Limits | Mapping[str, object] | None = None,
 ) -> Ingested:
     """Read ``files`` (each in its format), resolve areas and build one cube.
 
@@ -107,12 +113,37 @@ def ingest(
         :func:`forecast.io.load_rules`): implausible values are withheld (the row is kept) and
         listed in ``withheld.csv`` with their reasons; a rule naming a variable no table file
         has is refused.
+    limits : plausibility rules and resource bounds (:class:`forecast.io.Limits`: earliest and
+        latest month, largest count, longest time axis, size of the flow array, of an unpacked
+        workbook and of a cell), e.g. ``{"max_count": 1e9}``; the defaults otherwise.
 
     Examples
     --------
     >>> result = ingest(["prmn.csv"], "flows", areas="som_adm2.geojson")  # doctest: +SKIP
     >>> result.write("out/")  # doctest: +SKIP
     """
+    with using_limits(limits):  # every reader and the cube builder of this ingest apply them
+        return _ingest(files, formats, areas=areas, aliases=aliases, attributes=attributes, columns=columns,
+                       drop_columns=drop_columns, sensitivity=sensitivity, sensitivity_reason=sensitivity_reason,
+                       strict_hierarchy=strict_hierarchy, sheet=sheet, rules=rules, progress=progress)
+
+
+def _ingest(
+    files: Sequence[str | Path],
+    formats: str | Sequence[str],
+    *,
+    areas: str | Path | Gazetteer | None = None,
+    aliases: str | Path | None = None,
+    attributes: str | Path | None = None,
+    columns: str | Path | None = None,
+    drop_columns: Sequence[str] = (),
+    sensitivity: str | None = None,
+    sensitivity_reason: str | None = None,
+    strict_hierarchy: bool = True,
+    sheet: str | None = None,
+    rules: str | Path | Mapping | None = None,
+    progress: FileProgress | None = None,
+) -> Ingested:
     files = [Path(f) for f in files]
     formats = [formats] * len(files) if isinstance(formats, str) else list(formats)
     if len(formats) != len(files):
@@ -126,6 +157,12 @@ def ingest(
     if sensitivity is not None and not (sensitivity_reason or "").strip():
         raise ForecastError("overriding the sensitivity level needs a reason (sensitivity_reason / "
                             "--sensitivity-reason); it is recorded in the manifest")
+    if aliases is not None and areas is None:
+        raise ForecastError(f"{aliases}: aliases map spelling variants to a gazetteer's P-codes; give the "
+                            "gazetteer too (--areas / areas=), or leave the aliases out")
+    if aliases is not None and isinstance(areas, Gazetteer):
+        raise ForecastError(f"{aliases}: a Gazetteer object carries its aliases; load it with "
+                            "Gazetteer.from_file(areas, aliases=...) instead of passing both")
     resolver = (areas if isinstance(areas, Gazetteer)
                 else Gazetteer.from_file(areas, aliases=aliases) if areas is not None else NameKeys())
     value_rules = load_rules(rules)
@@ -179,6 +216,7 @@ def ingest(
             override_reason=sensitivity_reason if sensitivity else None,
         ),
         files=[_record(r) for r in recorded],
+        limits=current_limits().changed(),
     )
     parts = [r.quarantine for r in recorded if len(r.quarantine)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)

@@ -331,7 +331,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     except OSError as err:
         raise ForecastError(f"{path}: cannot read the fairness policy ({err.strerror or err}); "
                             "pass the path of a policy file, or None for the default") from None
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:
         raise ForecastError(f"{path}: the fairness policy is not valid YAML ({err})") from None
     if not isinstance(data, dict):
         raise ForecastError(f"{path}: a fairness policy is a mapping with 'metrics' and "

@@ -195,7 +195,7 @@ def load_triggers(path: str | Path) -> list[TriggerSpec]:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ForecastError(f"{path}: cannot read the trigger file ({err.strerror})") from None
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:
         raise ForecastError(f"{path}: not valid YAML ({err})") from None
     items = raw.get("triggers") if isinstance(raw, dict) and "triggers" in raw else raw
     if isinstance(items, dict):
