@@ -33,6 +33,7 @@ from forecast.io import (
     read_hxl,
     read_table,
     using_limits,
+    write_csv,
 )
 
 READERS: dict[str, Callable[..., ReadResult]] = {
@@ -64,9 +65,7 @@ class Ingested:
         paths = {"cube": out / "cube.nc", "manifest": out / "manifest.json", "quarantine": out / "quarantine.csv"}
         save_cube(self.cube, paths["cube"])
         self.manifest.write(paths["manifest"])
-        from forecast.io import write_csv  # raw values a user's file held: a spreadsheet must not run them
-
-        write_csv(self.quarantine, paths["quarantine"], index=False)
+        write_csv(self.quarantine, paths["quarantine"], index=False)  # raw values: a spreadsheet must not run them
         if self.withheld is not None and len(self.withheld):
             paths["withheld"] = out / "withheld.csv"
             write_csv(self.withheld, paths["withheld"], index=False)
