@@ -70,4 +70,31 @@ def load_cube(path: str | Path, *, chunks: dict | None = None) -> xr.Dataset:
     for name, var in cube.variables.items():
         if var.dtype.kind == "O":
             cube[name] = var.astype(str)
+    _check_hash(path, cube, recompute=chunks is None)
     return cube
+
+
+def _check_hash(path: Path, cube: xr.Dataset, *, recompute: bool) -> None:
+    """A cube is what its hash says, and an ingest's ``cube.nc`` is the one its manifest names.
+
+    The hash stored in the file is checked against its content (a changed or damaged cube);
+    for ``cube.nc`` with a ``manifest.json`` beside it (what ``forecast ingest`` writes), the
+    manifest's ``cube_hash`` against the file's (a write killed between the two, or one file
+    replaced). A chunked (Dask) open checks the hashes without reading the values.
+    """
+    stored = cube.attrs.get(HASH_ATTR)
+    if stored and recompute and cube_hash(cube) != stored:
+        raise UnusableFileError(path, "its content does not match the hash it was saved with: the file was "
+                                "changed or damaged after it was written", hint="ingest the source files again")
+    manifest = path.with_name("manifest.json")
+    if path.name != "cube.nc" or not manifest.is_file():
+        return
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8")).get("cube_hash")
+    except (OSError, ValueError, AttributeError):
+        raise UnusableFileError(manifest, "not a readable manifest; the cube beside it cannot be vouched for",
+                                hint="ingest the source files again") from None
+    if recorded != stored:
+        raise UnusableFileError(path, f"is not the cube its manifest describes (cube hash {str(stored)[:12]}, "
+                                f"{manifest.name} says {str(recorded)[:12]}): a write was interrupted or a file "
+                                "replaced", hint="ingest the source files again")

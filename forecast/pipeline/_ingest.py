@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,19 +58,41 @@ class Ingested:
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write ``cube.nc``, ``manifest.json`` and ``quarantine.csv`` into folder ``out``, and
-        ``withheld.csv`` when value rules withheld any value."""
+        ``withheld.csv`` when value rules withheld any value.
+
+        Each file is written whole beside its final name and then renamed over it, the manifest
+        last: a write that fails (a full disk) or is killed leaves the previous set in place, or
+        a new cube beside an old manifest, which :func:`forecast.load_cube` refuses by the cube
+        hash the manifest records. Never a truncated file under a final name.
+        """
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise UnusableFileError(out, "is a file; the output must be a folder")
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"cube": out / "cube.nc", "manifest": out / "manifest.json", "quarantine": out / "quarantine.csv"}
-        save_cube(self.cube, paths["cube"])
-        self.manifest.write(paths["manifest"])
-        write_csv(self.quarantine, paths["quarantine"], index=False)  # raw values: a spreadsheet must not run them
+        paths = {"quarantine": out / "quarantine.csv", "cube": out / "cube.nc"}
         if self.withheld is not None and len(self.withheld):
             paths["withheld"] = out / "withheld.csv"
-            write_csv(self.withheld, paths["withheld"], index=False)
-        return paths
+        paths["manifest"] = out / "manifest.json"  # renamed last: it vouches for the others
+        writers = {
+            "cube": lambda target: save_cube(self.cube, target),
+            "manifest": self.manifest.write,
+            # raw values a user's file held: a spreadsheet must not run them
+            "quarantine": lambda target: write_csv(self.quarantine, target, index=False),
+            "withheld": lambda target: write_csv(self.withheld, target, index=False),
+        }
+        partial = {name: path.with_name(f".{path.name}.partial") for name, path in paths.items()}
+        try:
+            for name, target in partial.items():
+                writers[name](target)
+        except BaseException:
+            for target in partial.values():
+                target.unlink(missing_ok=True)
+            raise
+        for name in paths:
+            os.replace(partial[name], paths[name])
+        if "withheld" not in paths:
+            (out / "withheld.csv").unlink(missing_ok=True)  # an earlier ingest's, which no longer holds
+        return {name: paths[name] for name in ("cube", "manifest", "quarantine", "withheld") if name in paths}
 
 
 def ingest(
