@@ -4,6 +4,7 @@ previous outputs whole, and a cube beside a manifest that does not vouch for it 
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,42 @@ def test_a_rewrite_without_withheld_values_removes_the_old_withheld_list_and_lea
     (out / "withheld.csv").write_text("source_file,row,field,value,reason\nold.csv,2,x,1,old\n")
     _ingest(tmp_path, "dtm.csv", "Bay,Baidoa,10,2020-01-15\n").write(out)
     assert sorted(p.name for p in out.iterdir()) == ["cube.nc", "manifest.json", "quarantine.csv"]
+
+
+class _FullDisk:
+    """The os module as the audit log's appender sees it, on a disk that fills part-way."""
+
+    def __init__(self, fail_at: str):
+        self.fail_at = fail_at
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, fd, data):
+        if self.fail_at == "write":
+            os.write(fd, data[: len(data) // 2])  # half the line reaches the disk, then it is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    def fsync(self, fd):
+        if self.fail_at == "fsync":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.fsync(fd)
+
+
+@pytest.mark.parametrize("fail_at", ["write", "fsync"])
+def test_an_audit_append_on_a_full_disk_leaves_the_log_as_it_was(tmp_path, monkeypatch, fail_at):
+    from forecast.ethics import AuditLog, AuditLogError
+    from forecast.ethics import _durable
+
+    path = tmp_path / "audit.log.jsonl"
+    AuditLog(path).append("review.sign", "alice", {"run_id": "r1"})
+    before = path.read_bytes()
+    monkeypatch.setattr(_durable, "os", _FullDisk(fail_at))
+    with pytest.raises(AuditLogError, match=r"cannot append \(No space left on device\); the log is as it was"):
+        AuditLog(path).append("release", "ci", {"run_id": "r1"})
+    assert path.read_bytes() == before
+    monkeypatch.undo()
+    assert [e.kind for e in AuditLog(path).entries()] == ["review.sign"]
+    AuditLog(path).append("release", "ci", {"run_id": "r1"})  # the chain goes on, unbroken
+    assert [e.seq for e in AuditLog(path).entries()] == [0, 1]

@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from forecast.errors import UnusableFileError
+from forecast.ethics._durable import append_whole, fsync_folder
 
 try:  # POSIX: an advisory lock on the log itself
     import fcntl
@@ -615,11 +616,13 @@ class AuditLog:
             fields["hash"] = _content_hash(fields)
             if private is not None:
                 fields["signature"] = private.sign(_signed_message(fields["hash"])).hex()
-            handle.write(_canonical(fields) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+            try:
+                append_whole(handle.fileno(), _canonical(fields) + b"\n")
+            except OSError as error:
+                raise AuditLogError(self.path, f"cannot append ({error.strerror or error}); the log is as it "
+                                    "was, nothing half-written", hint="free space and run the command again") from None
         if not existed:
-            _fsync_folder(self.path.parent)
+            fsync_folder(self.path.parent)
         return Entry(**fields)
 
     # --- helpers ---
@@ -671,16 +674,3 @@ def _keys(keys: Mapping[str, PublicKey] | str | Path | None) -> dict[str, Public
     publics = [v if isinstance(v, PublicKey) else PublicKey.of(v) for v in keys.values()]
     return {p.key_id: p for p in publics}  # the id a key really has, whatever it was filed under
 
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a new file's name durable too (POSIX; elsewhere a folder cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
