@@ -47,7 +47,6 @@ def parse_months(values: pd.Series, *, forecast: bool = False) -> tuple[pd.Serie
     after the current month, or ``forecast_months`` after it for a forecast's own months; an
     Excel day number). Timezone suffixes (``Z``, ``+00:00``) are ignored: only the month matters.
     """
-    limits = current_limits()
     # A zone suffix only after a time of day: "-2020" ends "15-03-2020" and is not a zone.
     text = values.astype(str).str.strip().str.replace(
         r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?)(?:Z|[+-]\d\d:?\d\d)$", r"\1", regex=True)
@@ -63,8 +62,9 @@ def parse_months(values: pd.Series, *, forecast: bool = False) -> tuple[pd.Serie
         hit = parsed.notna()
         found.loc[hit[hit].index] = parsed[hit].astype("datetime64[us]")
         todo.loc[hit[hit].index] = False
-    month = found.dt.to_period("M")
-    earliest, latest = limits.earliest.to_period("M"), limits.latest(forecast=forecast).to_period("M")
+    # the month's first day, kept in microseconds until the limits are applied: 9999-12-31 is a
+    # date, but past what nanoseconds can hold
+    month = found.dt.normalize() - pd.to_timedelta(found.dt.day - 1, unit="D")
     reason = pd.Series("", index=values.index, dtype=object)
     reason[found.isna() & text.ne("")] = UNREADABLE_DATE
     reason[found.isna() & text.eq("")] = "missing date"
@@ -74,16 +74,21 @@ def parse_months(values: pd.Series, *, forecast: bool = False) -> tuple[pd.Serie
         as_date = (_EXCEL_EPOCH + pd.to_timedelta(serial[excel], unit="D")).dt.strftime("%Y-%m-%d")
         reason[excel] = ("an Excel day number, not a date: " + text[excel] + " would be " + as_date
                          + "; save the sheet with its dates formatted as dates")
-    early = month.notna() & (month < earliest)
-    reason[early] = f"date before {earliest} (limit first_month; override: --limit first_month=YYYY-MM)"
-    late = month.notna() & (month > latest)
-    what = "forecast_months" if forecast else "future_months"
-    reason[late] = (f"date in the future: after {latest}, "
-                    + ("the last month a forecast may name" if forecast else "the current month")
-                    + f" (limit {what}; override: --limit {what}=N)")
+    _outside_limits(month, reason, forecast)
     bad = reason.ne("")
-    months = month.where(~bad).dt.to_timestamp().astype("datetime64[ns]")
-    return months, bad.to_numpy(), reason
+    return month.where(~bad).astype("datetime64[ns]"), bad.to_numpy(), reason
+
+
+def _outside_limits(months: pd.Series, reason: pd.Series, forecast: bool) -> None:
+    """Give each month outside the limits in force its reason (in place), naming the limit."""
+    limits = current_limits()
+    latest = limits.latest(forecast=forecast)
+    reason[months < limits.earliest] = (f"date before {limits.first_month} (limit first_month; "
+                                        "override: --limit first_month=YYYY-MM)")
+    what = "forecast_months" if forecast else "future_months"
+    reason[months > latest] = (f"date in the future: after {latest:%Y-%m}, "
+                               + ("the last month a forecast may name" if forecast else "the current month")
+                               + f" (limit {what}; override: --limit {what}=N)")
 
 
 def months_from_parts(years: pd.Series, months: pd.Series, *, forecast: bool = False
@@ -92,7 +97,6 @@ def months_from_parts(years: pd.Series, months: pd.Series, *, forecast: bool = F
 
     Returns ``(months, bad, reason)`` as :func:`parse_months` does, under the same limits.
     """
-    limits = current_limits()
     y = pd.to_numeric(years.astype(str).str.strip(), errors="coerce")
     m_text = months.astype(str).str.strip()
     m = pd.to_numeric(m_text, errors="coerce")
@@ -104,12 +108,7 @@ def months_from_parts(years: pd.Series, months: pd.Series, *, forecast: bool = F
     ).astype("datetime64[ns]")
     reason = pd.Series("", index=years.index, dtype=object)
     reason[~ok] = "unreadable year/month"
-    early = ok & (stamp < limits.earliest)
-    reason[early] = f"date before {limits.first_month} (limit first_month; override: --limit first_month=YYYY-MM)"
-    what = "forecast_months" if forecast else "future_months"
-    late = ok & (stamp > limits.latest(forecast=forecast))
-    reason[late] = (f"date in the future: after {limits.latest(forecast=forecast):%Y-%m} "
-                    f"(limit {what}; override: --limit {what}=N)")
+    _outside_limits(stamp.where(ok), reason, forecast)
     bad = reason.ne("")
     stamp[bad] = pd.NaT
     return stamp, bad.to_numpy(), reason

@@ -24,7 +24,6 @@ from forecast.io import (
     NameKeys,
     ReadResult,
     Sensitivity,
-    current_limits,
     highest,
     load_rules,
     read_acled,
@@ -144,28 +143,6 @@ def ingest(
     >>> result = ingest(["prmn.csv"], "flows", areas="som_adm2.geojson")  # doctest: +SKIP
     >>> result.write("out/")  # doctest: +SKIP
     """
-    with using_limits(limits):  # every reader and the cube builder of this ingest apply them
-        return _ingest(files, formats, areas=areas, aliases=aliases, attributes=attributes, columns=columns,
-                       drop_columns=drop_columns, sensitivity=sensitivity, sensitivity_reason=sensitivity_reason,
-                       strict_hierarchy=strict_hierarchy, sheet=sheet, rules=rules, progress=progress)
-
-
-def _ingest(
-    files: Sequence[str | Path],
-    formats: str | Sequence[str],
-    *,
-    areas: str | Path | Gazetteer | None = None,
-    aliases: str | Path | None = None,
-    attributes: str | Path | None = None,
-    columns: str | Path | None = None,
-    drop_columns: Sequence[str] = (),
-    sensitivity: str | None = None,
-    sensitivity_reason: str | None = None,
-    strict_hierarchy: bool = True,
-    sheet: str | None = None,
-    rules: str | Path | Mapping | None = None,
-    progress: FileProgress | None = None,
-) -> Ingested:
     files = [Path(f) for f in files]
     formats = [formats] * len(files) if isinstance(formats, str) else list(formats)
     if len(formats) != len(files):
@@ -190,36 +167,37 @@ def _ingest(
     value_rules = load_rules(rules)
     if value_rules and "table" not in formats:
         raise ForecastError("value rules apply to area-month tables (--format table); no file is one")
-    results = []
-    for path, fmt in zip(files, formats):
-        kwargs = {"resolver": resolver, "drop_columns": tuple(drop_columns),
-                  "strict_hierarchy": strict_hierarchy, "sheet": sheet}
-        if fmt != "hxl":
-            kwargs["columns"] = columns
-        if fmt == "table":
-            kwargs["rules"] = value_rules
-        if progress is not None:
-            kwargs["progress"] = lambda done, total, name=path.name: progress(name, done, total)
-        results.append(READERS[fmt](path, **kwargs))
-    variables = {v for r, fmt in zip(results, formats) if fmt == "table" for v in r.table["variable"].unique()}
-    unread = sorted(set(value_rules) - variables)
-    if unread:
-        raise ForecastError(f"value rules name variable(s) no table file has: {unread}; "
-                            f"the tables have {sorted(variables)}")
-    assessed = highest([r.sensitivity for r in results])
-    cube = build_cube(results, resolver, sensitivity=sensitivity or assessed)
-    if isinstance(resolver, Gazetteer) and resolver.geometry:
-        # bordering areas, for spatial features (comma-separated P-codes per area)
-        table = resolver.neighbours(cube[AREA].values)
-        cube = cube.assign_coords(neighbours=(AREA, [",".join(table[a]) for a in cube[AREA].values.astype(str)]))
-    area_attributes = None
-    if attributes is not None:
-        # Read after the cube: its areas (and admin level) are what the rows must name.
-        path = Path(attributes)
-        area_attributes = read_attributes(
-            path, resolver, int(cube.attrs["admin_level"]), drop_columns=tuple(drop_columns), sheet=sheet,
-            progress=None if progress is None else lambda done, total: progress(path.name, done, total))
-        cube = area_attributes.assign_to(cube)
+    with using_limits(limits) as in_force:  # every reader and the cube builder of this ingest apply them
+        results = []
+        for path, fmt in zip(files, formats):
+            kwargs = {"resolver": resolver, "drop_columns": tuple(drop_columns),
+                      "strict_hierarchy": strict_hierarchy, "sheet": sheet}
+            if fmt != "hxl":
+                kwargs["columns"] = columns
+            if fmt == "table":
+                kwargs["rules"] = value_rules
+            if progress is not None:
+                kwargs["progress"] = lambda done, total, name=path.name: progress(name, done, total)
+            results.append(READERS[fmt](path, **kwargs))
+        variables = {v for r, fmt in zip(results, formats) if fmt == "table" for v in r.table["variable"].unique()}
+        unread = sorted(set(value_rules) - variables)
+        if unread:
+            raise ForecastError(f"value rules name variable(s) no table file has: {unread}; "
+                                f"the tables have {sorted(variables)}")
+        assessed = highest([r.sensitivity for r in results])
+        cube = build_cube(results, resolver, sensitivity=sensitivity or assessed)
+        if isinstance(resolver, Gazetteer) and resolver.geometry:
+            # bordering areas, for spatial features (comma-separated P-codes per area)
+            table = resolver.neighbours(cube[AREA].values)
+            cube = cube.assign_coords(neighbours=(AREA, [",".join(table[a]) for a in cube[AREA].values.astype(str)]))
+        area_attributes = None
+        if attributes is not None:
+            # Read after the cube: its areas (and admin level) are what the rows must name.
+            path = Path(attributes)
+            area_attributes = read_attributes(
+                path, resolver, int(cube.attrs["admin_level"]), drop_columns=tuple(drop_columns), sheet=sheet,
+                progress=None if progress is None else lambda done, total: progress(path.name, done, total))
+            cube = area_attributes.assign_to(cube)
     stock_flow = check_stock_flow(cube)  # warns (DataQualityWarning) when the flows do not explain the stock
     recorded = [*results, area_attributes] if area_attributes is not None else results
     manifest = Manifest(
@@ -238,7 +216,7 @@ def _ingest(
             override_reason=sensitivity_reason if sensitivity else None,
         ),
         files=[_record(r) for r in recorded],
-        limits=current_limits().changed(),
+        limits=in_force.changed(),
     )
     parts = [r.quarantine for r in recorded if len(r.quarantine)]
     quarantine = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
