@@ -12,7 +12,7 @@ import pandas as pd
 from forecast.io import write_csv
 from forecast.report import headline_month, read_headline
 from forecast.tracking._evidence import CARD_PURPOSE
-from forecast.tracking._runs import get_run
+from forecast.tracking._runs import FINISHED, get_run
 
 __all__ = ["log_card", "log_gate_report", "log_headline", "previous_report"]
 
@@ -79,14 +79,15 @@ def _lineage(client, train, depth: int = 24) -> list[str]:
 def _find_previous(client, train, trigger: str, lead: int, month: str) -> tuple[str, str, str, str] | None:
     """The report the next one compares with: ``(run_id, month, artifact path, why chosen)``, or None.
 
-    Among the reports of the same model, trigger and lead in the run's experiment, by origin:
+    Among the reports of the same model, trigger and lead in the run's experiment (of FINISHED
+    train runs: one cut short may lack what its report stood on), by origin:
     the latest data month before ``month``. Among reports of that month, by lineage: one of this
     run, else of the nearest run it succeeds (tag ``previous_run``), else of another run of the
     model (the one with the smallest id, so the choice never depends on when runs were made).
     """
     runs = client.search_runs([train.info.experiment_id],
                               filter_string=f"tags.kind = 'train' and tags.model = '{train.data.tags.get('model')}' "
-                                            "and tags.reported = 'true'")
+                                            f"and tags.reported = 'true' and attributes.status = '{FINISHED}'")
     candidates = []
     for run in runs:
         for item in client.list_artifacts(run.info.run_id, "report"):
