@@ -61,8 +61,11 @@ def ingest(
 
     Writes OUT/cube.nc (NetCDF), OUT/manifest.json (lineage, row counts, sensitivity) and
     OUT/quarantine.csv (file, row, field, value, reason of every rejected row).
+    High and severe data are written owner-only (files 0600, OUT 0700); severe data are
+    encrypted at rest when FORECAST_DATA_KEY (or FORECAST_DATA_KEY_FILE) holds a key.
     Exit status 0 on success, 2 when a file cannot be used (the message names it).
     """
+    from forecast.io import at_rest_notice
     from forecast.pipeline import ingest as run_ingest
 
     try:
@@ -89,6 +92,9 @@ def ingest(
               soft_wrap=True)  # paths stay whole, to copy
     if "withheld" in paths:
         console.out.print(f"withheld:   {paths['withheld']}", soft_wrap=True)
+    notice = at_rest_notice(result.manifest.sensitivity.level)  # severe data and no FORECAST_DATA_KEY
+    if notice:
+        console.out.print(notice, soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()

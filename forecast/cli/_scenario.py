@@ -38,7 +38,7 @@ def scenario(
     table (small cells withheld) and logs it as an MLflow run nested under the train run.
     """
     from forecast.cube import cube_hash, load_cube
-    from forecast.io import write_csv
+    from forecast.io import make_folder, write_csv
     from forecast.pipeline import run_scenario
     from forecast.tracking import get_run, load_trained, log_scenario
 
@@ -56,8 +56,9 @@ def scenario(
         table = result.published()
         table.insert(0, "release_status", status)  # travels with every row of the file
         target = out_path or Path("out/scenario") / f"scenario_{run[:8]}_{result.name}.csv"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_csv(table, target, index=False)
+        level = data.attrs.get("sensitivity")  # as its manifest records it: high and severe files are owner-only
+        make_folder(target.parent, level)
+        write_csv(table, target, index=False, sensitivity=level)
         scenario_run = log_scenario(run, result, tracking_uri=tracking_uri)
     except ForecastError as error:
         fail(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -10,6 +11,15 @@ import numpy as np
 import xarray as xr
 
 from forecast.errors import UnusableFileError
+from forecast.io import (
+    encrypts,
+    is_encrypted,
+    make_folder,
+    read_at_rest,
+    reserve_file,
+    secure_file,
+    write_output,
+)
 
 HASH_ATTR = "cube_hash"
 _ENGINE = "h5netcdf"
@@ -43,25 +53,48 @@ def cube_hash(cube: xr.Dataset) -> str:
     return digest.hexdigest()
 
 
-def save_cube(cube: xr.Dataset, path: str | Path) -> str:
-    """Write ``cube`` to NetCDF (HDF5) and return its content hash (also stored as an attribute)."""
+def save_cube(cube: xr.Dataset, path: str | Path, *, sensitivity: str | None = None) -> str:
+    """Write ``cube`` to NetCDF (HDF5) and return its content hash (also stored as an attribute).
+
+    ``sensitivity`` is the level its manifest records (default: the cube's ``sensitivity``
+    attribute, which ingest sets from the same level). A ``high`` or ``severe`` cube is written
+    owner-only (0600, in folders created 0700); a ``severe`` one is encrypted at rest when a
+    data key is set (``FORECAST_DATA_KEY``; :func:`forecast.io.write_output`). The hash is that
+    of the content either way, so the manifest vouches for a cube however it is stored.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    level = sensitivity or cube.attrs.get("sensitivity")
+    make_folder(path.parent, level)
     digest = cube_hash(cube)
     out = cube.copy()
     out.attrs[HASH_ATTR] = digest
     encoding = {name: {"zlib": True, "complevel": 4} for name, v in out.data_vars.items() if v.dtype.kind == "f"}
+    if encrypts(level):  # serialised and encrypted in memory: the plaintext never reaches the disk
+        write_output(path, bytes(out.to_netcdf(engine=_ENGINE, encoding=encoding)), level, encrypt=True)
+        return digest
+    reserve_file(path, level)
     out.to_netcdf(path, engine=_ENGINE, encoding=encoding)
+    secure_file(path, level)
     return digest
 
 
 def load_cube(path: str | Path, *, chunks: dict | None = None) -> xr.Dataset:
-    """Open a cube written by :func:`save_cube` (fully loaded unless ``chunks`` is given)."""
+    """Open a cube written by :func:`save_cube` (fully loaded unless ``chunks`` is given).
+
+    An encrypted cube is read with the data key (``FORECAST_DATA_KEY`` or
+    ``FORECAST_DATA_KEY_FILE``); without it, or with another key, an UnusableFileError names
+    the file and the variable.
+    """
     path = Path(path)
     if not path.is_file():
         raise UnusableFileError(path, "no such cube file", hint="write one with `forecast ingest ... --out DIR`")
     try:
-        cube = xr.open_dataset(path, engine=_ENGINE, chunks=chunks)
+        # an encrypted cube (severe data, FORECAST_DATA_KEY) is decrypted in memory, never to disk
+        source = io.BytesIO(read_at_rest(path)) if is_encrypted(path) else path
+    except OSError as err:
+        raise UnusableFileError(path, f"cannot be read ({err.strerror or type(err).__name__})") from None
+    try:
+        cube = xr.open_dataset(source, engine=_ENGINE, chunks=chunks)
     except (OSError, ValueError) as err:
         raise UnusableFileError(path, f"not a readable NetCDF cube ({err})") from None
     if chunks is None:

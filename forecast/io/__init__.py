@@ -12,6 +12,22 @@ from forecast.io._limits import Limits, current_limits, using_limits
 from forecast.io._manifest import FileRecord, Manifest, Sensitivity
 from forecast.io._privacy import find_identifying, highest
 from forecast.io._rules import ValueRule, load_rules
+from forecast.io._secure import (
+    DATA_KEY_ENV,
+    DATA_KEY_FILE_ENV,
+    at_rest_notice,
+    encrypts,
+    is_encrypted,
+    make_folder,
+    open_output,
+    owner_only,
+    owner_only_process,
+    read_at_rest,
+    reserve_file,
+    secure_file,
+    secure_folder,
+    write_output,
+)
 
 __all__ = [
     # readers, one per format
@@ -30,4 +46,8 @@ __all__ = [
     "Manifest", "FileRecord", "Sensitivity",
     # every CSV we write: formula-like text cells prefixed with ' (spreadsheets run them)
     "neutralise_cells", "write_csv",
+    # security in proportion to sensitivity: owner-only outputs at high/severe, severe data encrypted at rest
+    "owner_only", "owner_only_process", "secure_file", "secure_folder", "make_folder", "reserve_file",
+    "open_output", "write_output",
+    "encrypts", "is_encrypted", "read_at_rest", "at_rest_notice", "DATA_KEY_ENV", "DATA_KEY_FILE_ENV",
 ]

@@ -17,10 +17,13 @@ index are cells too (a header can be a user's column name) and follow the same r
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
 import pandas as pd
+
+from forecast.io._secure import encrypts, reserve_file, secure_file, write_output
 
 __all__ = ["neutralise_cells", "write_csv", "FORMULA_PREFIXES"]
 
@@ -92,12 +95,17 @@ def neutralise_cells(frame: pd.DataFrame | pd.Series | pd.Index) -> pd.DataFrame
     return out
 
 
-def write_csv(frame: pd.DataFrame | pd.Series, path_or_buffer=None, **to_csv_kwargs):
+def write_csv(frame: pd.DataFrame | pd.Series, path_or_buffer=None, *, sensitivity: str | None = None,
+              encrypt: bool = False, **to_csv_kwargs):
     """Write ``frame`` as CSV with its formula-like text cells neutralised (:func:`neutralise_cells`).
 
     Takes :meth:`pandas.DataFrame.to_csv`'s arguments; a ``header`` given as a list of names and
     an ``index_label`` are neutralised too. Returns what ``to_csv`` returns (the text when
-    ``path_or_buffer`` is None).
+    ``path_or_buffer`` is None). ``sensitivity`` is the level of the data the rows come from
+    (the manifest's): a file written by path from ``high`` or ``severe`` data is owner-only
+    (0600, :mod:`forecast.io._secure`); a buffer is the caller's to protect. ``encrypt``: rows
+    of ``severe`` data are encrypted at rest when a data key is set (the ingest's quarantine and
+    withheld values; read them back with :func:`forecast.io.read_at_rest`).
     """
     header = to_csv_kwargs.get("header")
     if isinstance(header, (list, tuple)):
@@ -106,4 +114,13 @@ def write_csv(frame: pd.DataFrame | pd.Series, path_or_buffer=None, **to_csv_kwa
     if label is not None:
         to_csv_kwargs["index_label"] = ([_cell(v) for v in label] if isinstance(label, (list, tuple))
                                         else _cell(label))
-    return neutralise_cells(frame).to_csv(path_or_buffer, **to_csv_kwargs)
+    if not isinstance(path_or_buffer, (str, os.PathLike)):
+        return neutralise_cells(frame).to_csv(path_or_buffer, **to_csv_kwargs)
+    if encrypt and encrypts(sensitivity):  # encrypted in memory: the rows never reach the disk in plain text
+        text = neutralise_cells(frame).to_csv(None, **to_csv_kwargs)
+        write_output(path_or_buffer, text, sensitivity, encrypt=True)
+        return None
+    reserve_file(path_or_buffer, sensitivity)  # created owner-only before pandas writes a row
+    written = neutralise_cells(frame).to_csv(path_or_buffer, **to_csv_kwargs)
+    secure_file(path_or_buffer, sensitivity)
+    return written

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from forecast._names import SENSITIVITY_LEVELS
 from forecast.errors import UnusableFileError
+from forecast.io._secure import write_output
 
 
 class FileRecord(BaseModel):
@@ -79,13 +80,16 @@ class Manifest(BaseModel):
         default_factory=dict, description="plausibility limits changed from their defaults for this ingest "
         "(forecast.io.Limits; e.g. --limit max_count=1e9)")
     licence: str = "as stated by each source; see the inputs' own terms"
+    encrypted: bool = Field(default=False, description="cube.nc, quarantine.csv and withheld.csv beside it are "
+                            "encrypted at rest (severe data with FORECAST_DATA_KEY set); this file never is")
 
     @property
     def rows_in(self) -> int:
         return sum(f.rows_in for f in self.files)
 
     def write(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+        """Write the manifest as JSON, owner-only when its level is ``high`` or ``severe``; never encrypted."""
+        write_output(path, json.dumps(self.model_dump(mode="json"), indent=2) + "\n", self.sensitivity.level)
 
     @classmethod
     def read(cls, path: str | Path) -> Manifest:

@@ -24,14 +24,17 @@ from forecast.io import (
     NameKeys,
     ReadResult,
     Sensitivity,
+    encrypts,
     highest,
     load_rules,
+    make_folder,
     read_acled,
     read_attributes,
     read_dtm,
     read_flows,
     read_hxl,
     read_table,
+    secure_folder,
     using_limits,
     write_csv,
 )
@@ -63,21 +66,31 @@ class Ingested:
         last: a write that fails (a full disk) or is killed leaves the previous set in place, or
         a new cube beside an old manifest, which :func:`forecast.load_cube` refuses by the cube
         hash the manifest records. Never a truncated file under a final name.
+
+        Security follows the manifest's sensitivity (:mod:`forecast.io._secure`): at ``high`` and
+        ``severe`` the folder is 0700 and every file 0600 whatever the umask; at ``severe`` with
+        a data key set (``FORECAST_DATA_KEY``) the cube, the quarantine and the withheld values
+        are encrypted, and the manifest says ``"encrypted": true``.
         """
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise UnusableFileError(out, "is a file; the output must be a folder")
-        out.mkdir(parents=True, exist_ok=True)
+        level = self.manifest.sensitivity.level
+        manifest = self.manifest.model_copy(update={"encrypted": encrypts(level)})  # a bad key stops here
+        secure_folder(make_folder(out, level), level)  # the dataset's own folder, even when it was there
         paths = {"quarantine": out / "quarantine.csv", "cube": out / "cube.nc"}
         if self.withheld is not None and len(self.withheld):
             paths["withheld"] = out / "withheld.csv"
         paths["manifest"] = out / "manifest.json"  # renamed last: it vouches for the others
         writers = {
-            "cube": lambda target: save_cube(self.cube, target),
-            "manifest": self.manifest.write,
+            "cube": lambda target: save_cube(self.cube, target, sensitivity=level),
+            "manifest": manifest.write,
             # raw values a user's file held: a spreadsheet must not run them
-            "quarantine": lambda target: write_csv(self.quarantine, target, index=False),
-            "withheld": lambda target: write_csv(self.withheld, target, index=False),
+            # (owner-only at high and severe; encrypted at severe with a data key)
+            "quarantine": lambda target: write_csv(self.quarantine, target, index=False, sensitivity=level,
+                                                   encrypt=True),
+            "withheld": lambda target: write_csv(self.withheld, target, index=False, sensitivity=level,
+                                                 encrypt=True),
         }
         partial = {name: path.with_name(f".{path.name}.partial") for name, path in paths.items()}
         try:

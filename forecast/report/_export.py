@@ -74,7 +74,15 @@ import pandas as pd
 from forecast._names import AREA, AREA_NAME, TIME, admin_name, admin_pcode
 from forecast.backtest import quantile_column
 from forecast.errors import ForecastError
-from forecast.io import HXL_TARGETS, Gazetteer, neutralise_cells, write_csv
+from forecast.io import (
+    HXL_TARGETS,
+    Gazetteer,
+    make_folder,
+    neutralise_cells,
+    open_output,
+    write_csv,
+    write_output,
+)
 from forecast.policy import published_name, small_cell_k, suppress_small_cells
 from forecast.report._build import check_admin_level, one_ranking
 from forecast.triggers import monthly_outlook
@@ -215,29 +223,32 @@ def write_export(export: Export, out: str | Path, fmt: str, *, boundaries: str |
     ``hxl`` and ``csv`` write the forecasts and the ranking (``forecasts.hxl.csv``,
     ``ranking.hxl.csv``; ``.csv`` without the hashtag row); ``geojson`` writes the ranking as
     features drawn from ``boundaries`` (a COD GeoJSON). Returns the paths written, metadata last.
+    From ``high`` or ``severe`` data (the metadata's sensitivity, the manifest's) every file is
+    owner-only (0600) and a folder created for them 0700.
     """
     check_export_format(fmt, boundaries)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    level = export.metadata.get("sensitivity")  # the manifest's: high and severe files are owner-only
+    make_folder(out, level)
     tables = {"forecasts": export.forecasts, "ranking": export.ranking}
     written, described, withheld = [], [], 0
     if fmt == "geojson":
         path = out / export.name("ranking", ".geojson")
-        missing = _write_geojson(export.ranking, path, boundaries)
+        missing = _write_geojson(export.ranking, path, boundaries, level)
         written.append(path)
         described.append(_describe(path, "ranking", export, len(export.ranking), geometry_missing=missing))
         withheld = export.metadata["small_cells"]["withheld_by_table"]["ranking"]
     else:
         for table, frame in tables.items():
             path = out / export.name(table, ".hxl.csv" if fmt == "hxl" else ".csv")
-            _write_table(frame, path, export.tags if fmt == "hxl" else None)
+            _write_table(frame, path, export.tags if fmt == "hxl" else None, level)
             written.append(path)
             described.append(_describe(path, table, export, len(frame)))
             withheld += export.metadata["small_cells"]["withheld_by_table"][table]
     meta = {**export.metadata, "format": fmt, "files": described}
     meta["small_cells"] = {**meta["small_cells"], "withheld": withheld}
     path = out / export.name("metadata", ".json")
-    path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_output(path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n", level)
     return [*written, path]
 
 
@@ -316,9 +327,9 @@ def _tag(tags: dict, table: str, column: str) -> str:
 
 # --- the files -----------------------------------------------------------------------------
 
-def _write_table(frame: pd.DataFrame, path: Path, tags: dict | None) -> None:
+def _write_table(frame: pd.DataFrame, path: Path, tags: dict | None, level: str | None) -> None:
     table = "forecasts" if path.name.startswith("forecasts") else "ranking"
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with open_output(path, level, "w", encoding="utf-8", newline="") as handle:
         # the header and the hashtag row are written apart from the frame, so neutralised apart too
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(neutralise_cells(frame.columns))
@@ -327,7 +338,7 @@ def _write_table(frame: pd.DataFrame, path: Path, tags: dict | None) -> None:
         write_csv(frame, handle, header=False, index=False, lineterminator="\n")
 
 
-def _write_geojson(ranking: pd.DataFrame, path: Path, boundaries) -> list[str]:
+def _write_geojson(ranking: pd.DataFrame, path: Path, boundaries, level: str | None) -> list[str]:
     """The ranking as features drawn from ``boundaries``; returns the areas it has no geometry for."""
     gazetteer = Gazetteer.from_file(boundaries)
     code = [c for c in ranking.columns if re.fullmatch(r"admin\d+_pcode", c)]
@@ -347,8 +358,8 @@ def _write_geojson(ranking: pd.DataFrame, path: Path, boundaries) -> list[str]:
             "type": "MultiPolygon", "coordinates": [[ring.tolist() for ring in poly] for poly in polygons]}
         features.append({"type": "Feature", "geometry": geometry,
                          "properties": {c: _plain(v) for c, v in row.items()}})
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    write_output(path, json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False) + "\n",
+                 level)
     return missing
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.errors import ForecastError
+from forecast.io import make_folder, write_output
 
 __all__ = ["to_html", "to_pdf", "write_report", "people"]
 
@@ -110,7 +111,8 @@ def to_html(report, *, media: str = "screen") -> str:
 
 
 def to_pdf(report, path: str | Path) -> Path:
-    """Print the report to a PDF (A4) with WeasyPrint; the watermark repeats on every page."""
+    """Print the report to a PDF (A4) with WeasyPrint; the watermark repeats on every page (owner-only
+    from ``high`` or ``severe`` data, as :func:`write_report`)."""
     try:
         with warnings.catch_warnings():  # a note about a system library a later WeasyPrint will need
             warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
@@ -120,19 +122,30 @@ def to_pdf(report, path: str | Path) -> Path:
                             "(Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0) or write --format html "
                             "and print it from a browser") from None
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    HTML(string=to_html(report, media="print")).write_pdf(str(path))
+    level = _sensitivity(report)
+    make_folder(path.parent, level)
+    write_output(path, HTML(string=to_html(report, media="print")).write_pdf(), level)
     return path
 
 
+def _sensitivity(report) -> str | None:
+    """The data's sensitivity the report was built at (its manifest's): high and severe reports
+    are written owner-only (:func:`forecast.io.write_output`)."""
+    return report.meta.get("sensitivity")
+
+
 def write_report(report, path: str | Path, fmt: str | None = None) -> Path:
-    """Write ``report`` to ``path`` as ``html`` or ``pdf`` (default: from the suffix, else html)."""
+    """Write ``report`` to ``path`` as ``html`` or ``pdf`` (default: from the suffix, else html).
+
+    From ``high`` or ``severe`` data the file is owner-only (0600) and a folder created for it 0700.
+    """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".") or "html").lower()
     if fmt not in ("html", "pdf"):
         raise ForecastError(f"report format {fmt!r}: use html or pdf")
     if fmt == "pdf":
         return to_pdf(report, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_html(report), encoding="utf-8")
+    level = _sensitivity(report)
+    make_folder(path.parent, level)
+    write_output(path, to_html(report), level)
     return path
