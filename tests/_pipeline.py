@@ -2,10 +2,17 @@
 
 One synthetic backtest with triggers and fairness, a train run and its model card in a sqlite
 store, judged under a copy of ``ethics/policy.yaml`` made judgeable on 12 synthetic areas.
+
+Reviewers sign with keys of their own, the same for a name in every test (:func:`key_file`), so
+that the test policy can pin the keyring's root (omar's key) as a real policy does: each copy of
+the run gets an audit log whose keyring holds omar (ethics, the root) and lena (technical) and
+which approves the test policy (:func:`copy_run`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -43,16 +50,68 @@ MANIFEST = {"admin_level": 2, "dims": {"area": 12, "time": 48}, "time_range": ["
                        "rows_quarantined": 0}]}
 
 
+#: The keyring's first key in every test log, pinned by the test policy.
+ROOT_REVIEWER = "omar"
+#: The reviewers each copy of the run starts with: name -> roles.
+REVIEWERS = {"omar": ("ethics",), "lena": ("technical",)}
+_KEYS = Path(tempfile.mkdtemp(prefix="forecast-test-keys-"))
+_UNCHECKED = {"checked": False, "rationale": "not judged on 12 synthetic areas"}
+
+
+def key_file(name: str) -> Path:
+    """``name``'s private key (PEM; its public key beside it as ``<key_id>.pub``): seeded by the
+    name, so the same in every test and every process."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from forecast.ethics import PublicKey
+
+    path = _KEYS / f"{name}.pem"
+    if not path.exists():
+        private = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"forecast-test-key:{name}".encode()).digest())
+        public = PublicKey.of(private.public_key())
+        path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        (_KEYS / f"{public.key_id}.pub").write_bytes(public.key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+def public_key_file(name: str) -> Path:
+    return _KEYS / f"{key_id(name)}.pub"
+
+
+def key_id(name: str) -> str:
+    from forecast.ethics import PublicKey, load_private_key
+
+    return PublicKey.of(load_private_key(key_file(name)).public_key()).key_id
+
+
+def enrol(log: Path, members: dict | None = None, *, policy=None) -> None:
+    """Make sure the keyring of ``log`` holds ``members`` (name -> roles; default
+    :data:`REVIEWERS`), omar first as its root, and that ``policy`` (if given) is the approved one."""
+    from forecast.ethics import add_member, approve_policy, keyring
+
+    ring = keyring(log)
+    if ring.root is None:
+        add_member(log, ROOT_REVIEWER, ["ethics"], public_key_file(ROOT_REVIEWER), key=key_file(ROOT_REVIEWER))
+        ring = keyring(log)
+    for name, roles in (REVIEWERS if members is None else members).items():
+        if key_id(name) not in ring.members:
+            add_member(log, name, list(roles), public_key_file(name), key=key_file(ROOT_REVIEWER))
+    if policy is not None and (ring.approved is None or ring.approved.sha256 != policy.hash()):
+        approve_policy(log, policy, by=ROOT_REVIEWER, key=key_file(ROOT_REVIEWER))
+
+
 def policy_file(path: Path, **change) -> Path:
     """The repository's policy, made judgeable on 12 synthetic areas: small minimums, loose
-    limits, gated groupings the synthetic panel has. ``change`` edits it further."""
+    limits, gated groupings the synthetic panel has, the keyring root omar's test key.
+    ``change`` edits it further."""
     data = yaml.safe_load((ROOT / "ethics/policy.yaml").read_text(encoding="utf-8"))
     data["minimums"] = {"min_areas": 1, "min_events": 1, "min_alarms": 1, "min_rows": 5}
-    data["metrics"] = {"hit_rate": {"max_difference": 1.0, "min_ratio": None},
-                       "false_alarm_ratio": {"max_difference": None, "min_ratio": None},
-                       "mase": {"max_difference": None, "min_ratio": None},
-                       "selection_rate": {"max_difference": None, "min_ratio": None},
-                       "equalized_odds": {"max_difference": None, "min_ratio": None}}
+    data["metrics"] = {"hit_rate": {"max_difference": 1.0}, **{metric: dict(_UNCHECKED) for metric in (
+        "false_alarm_ratio", "mase", "selection_rate", "equalized_odds")}}
+    data["review"]["signatures"]["keyring_root"] = key_id(ROOT_REVIEWER)
     release_ = data["release"]
     release_["skill"]["min_skill"] = {1: -10.0}
     release_["coverage"].update(low=0.0, high=1.0)
@@ -74,10 +133,11 @@ def card_inputs() -> CardInputs:
     return CardInputs.model_validate(inputs)
 
 
-def tiny_pipeline(root: Path, *, cube=None, triggers_yaml: str = TRIGGERS) -> dict:
+def tiny_pipeline(root: Path, *, cube=None, triggers_yaml: str = TRIGGERS, uri: str | None = None) -> dict:
     """Backtest (triggers + fairness under the test policy), train run, model card; the model's files.
 
-    ``triggers_yaml``: the trigger file's text (default :data:`TRIGGERS`)."""
+    ``triggers_yaml``: the trigger file's text (default :data:`TRIGGERS`); ``uri``: the tracking
+    store (default: a sqlite database in ``root``)."""
     (root / "spec.yaml").write_text(SPEC)
     (root / "triggers.yaml").write_text(triggers_yaml)
     policy_path = policy_file(root / "policy.yaml")
@@ -87,7 +147,7 @@ def tiny_pipeline(root: Path, *, cube=None, triggers_yaml: str = TRIGGERS) -> di
     result = backtest(cube, [spec], folds=RollingOrigin(n_origins=6, calibration_origins=8, min_train=12))
     evaluation, fairness, _ = assess(result, cube, triggers, ["forecast"], 5, policy)
     manifest = {"cube_hash": result.cube_hash, **MANIFEST}
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = uri or f"sqlite:///{root / 'mlflow.db'}"
     backtest_id = log_backtest(result, manifest=manifest, tracking_uri=uri, triggers=evaluation,
                                fairness=fairness, sample_areas=0)
     trained = train(cube, spec, calibration=RollingOrigin(n_origins=6, calibration_origins=0), triggers=triggers)
@@ -122,14 +182,21 @@ def copy_run(pipeline: dict, tmp_path: Path, suffix: str = "", *, author: str = 
         for path in ("model_card/model_card.md", "manifest.json"):
             local = client.download_artifacts(pipeline["train"], path, tmp)
             client.log_artifact(run_id, local, str(Path(path).parent) if "/" in path else None)
-    return {**pipeline, "run": run_id, "reviews": tmp_path / f"reviews{suffix}", "log": tmp_path / "audit.log.jsonl",
+    log = tmp_path / "audit.log.jsonl"
+    enrol(log, policy=pipeline["policy"])
+    return {**pipeline, "run": run_id, "reviews": tmp_path / f"reviews{suffix}", "log": log,
             "name": f"tiny-{next(_names)}"}
 
 
 def review_and_sign(env: dict, *, approvers=(("lena", "technical"), ("omar", "ethics"))) -> None:
-    """Start the review, answer every item by editing the file, and sign."""
+    """Start the review, answer every item by editing the file, and sign, each approver with their
+    own key (added to the keyring, with the roles they sign in, when not in it yet)."""
     from forecast.pipeline import sign, start_review
 
+    roles: dict[str, list[str]] = {}
+    for name, role in approvers:
+        roles.setdefault(name, []).append(role)
+    enrol(env["log"], roles, policy=env["policy"])
     path = start_review(env["run"], tracking_uri=env["uri"], reviews_dir=env["reviews"])
     data = yaml.safe_load(path.read_text())
     for item in data["items"]:
@@ -137,7 +204,7 @@ def review_and_sign(env: dict, *, approvers=(("lena", "technical"), ("omar", "et
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     for name, role in approvers:
         sign(env["run"], name, role, "approve", "", log=env["log"], tracking_uri=env["uri"],
-             reviews_dir=env["reviews"])
+             reviews_dir=env["reviews"], key=key_file(name))
 
 
 def hand_made_evidence(*, model: str = "tiny_lgbm", card_md: bytes | None = b"# Model card: tiny_lgbm\n",

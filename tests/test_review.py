@@ -172,8 +172,11 @@ def test_review_state_refuses_the_author_as_only_approver(env):
     _start(env)
     _answer_all(env)
     _sign(env, AUTHOR, "technical")
-    _sign(env, AUTHOR, "ethics")
-    assert _state(env).problems == [f"the run's author {AUTHOR} is the only approver"]
+    _sign(env, AUTHOR, "ethics")  # one person fills one role of a review: this one does not count
+    assert _state(env).problems == [f"approval by {AUTHOR} as ethics not counted: {AUTHOR} already approved as "
+                                    "technical (one person fills one role of a review)",
+                                    "no valid ethics approval (1 needed)",
+                                    f"the run's author {AUTHOR} is the only approver"]
     _sign(env, "lena", "ethics")
     assert _state(env).approved
 
@@ -567,7 +570,7 @@ def tiny(tmp_path_factory):
 
 
 def test_a_review_completes_in_five_commands_and_the_gate_sees_it_complete(tiny, tmp_path):
-    from _pipeline import copy_run
+    from _pipeline import copy_run, key_file
 
     from forecast.pipeline import evaluate_gate
 
@@ -580,9 +583,9 @@ def test_a_review_completes_in_five_commands_and_the_gate_sees_it_complete(tiny,
         ["review", "answer", run, "--template", str(answers), *where],
         ["review", "answer", run, "--from", str(answers), *where],
         ["review", "sign", run, "--reviewer", "lena", "--role", "technical", "--decision", "approve",
-         "--log", str(env["log"]), *where, *store],
+         "--key", str(key_file("lena")), "--log", str(env["log"]), *where, *store],  # high data: signed sign-offs
         ["review", "sign", run, "--reviewer", "omar", "--role", "ethics", "--decision", "approve",
-         "--log", str(env["log"]), *where, *store],
+         "--key", str(key_file("omar")), "--log", str(env["log"]), *where, *store],
     ]
     assert len(commands) <= 5
     for n, command in enumerate(commands):

@@ -1,4 +1,5 @@
-"""``forecast audit verify | show | keygen``: a thin shell over :mod:`forecast.ethics._audit`."""
+"""``forecast audit verify | show | keygen``: a thin shell over :mod:`forecast.ethics._audit` (and, for the
+sign-offs and the keyring that verify judges, :mod:`forecast.ethics._keyring`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from forecast.cli import _console as console
 from forecast.cli._app import app, fail
 from forecast.errors import ForecastError
-from forecast.ethics import DEFAULT_LOG, AuditLog, generate_key
+from forecast.ethics import DEFAULT_LOG, AuditLog, generate_key, keyring_problems
 
 audit_app = typer.Typer(
     name="audit",
@@ -36,17 +37,31 @@ def verify(
                                               ".pub file; without it, signatures are reported as not checked.")] = None,
     require_signatures: Annotated[bool, typer.Option("--require-signatures", help="Every entry must carry a signature "
                                                      "that checks against --keys (catches entries forged at the end).")] = False,
+    policy: Annotated[Path | None, typer.Option("--policy", help="The policy whose keyring root (review.signatures."
+                                                "keyring_root) the log's keyring must start with [default: "
+                                                "ethics/policy.yaml].", show_default=False)] = None,
 ) -> None:
-    """Check that no entry of the audit log was edited, removed, reordered or forged.
+    """Check that no entry of the audit log was edited, removed, reordered or forged, and every sign-off against
+    the keyring.
 
+    Signatures by keys the log's keyring declares are checked without --keys. Errors: a broken chain, a bad
+    signature, a keyring change the rules refuse, a keyring that does not start with the key the policy pins, a
+    sign-off signed with another reviewer's key. Warnings: sign-offs that are unsigned, signed by a key outside
+    the keyring or in a role the key does not hold (they count only on data whose sensitivity needs no signature).
     Prints every problem with its line, or "N entries, chain intact".
     Exit status 0 when intact (warnings allowed), 1 when any entry is broken, 2 when the log or
     a key cannot be read at all.
     """
+    from forecast.policy import load_policy
+
     try:
+        rules = load_policy(policy).review
         audit = AuditLog(log, public_keys=keys, require_signatures=require_signatures)
         problems = audit.verify()
         n_entries = len(audit.entries(check=False))
+        if n_entries:
+            root = rules.signatures.keyring_root if rules else None
+            problems = sorted(problems + keyring_problems(audit, root=root), key=lambda p: (p.line, p.severity != "error"))
     except ForecastError as error:
         fail(error)
     out = console.out

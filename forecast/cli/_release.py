@@ -23,7 +23,9 @@ def release_command(
     check: Annotated[bool, typer.Option("--check", help="Evaluate and print the gate only: register nothing, "
                                         "log nothing.")] = False,
     policy: Annotated[Path | None, typer.Option("--policy", help="The policy to judge by (default: ethics/policy.yaml, "
-                                                "else the packaged copy); its SHA-256 is recorded with the release.")] = None,
+                                                "else the packaged copy); its SHA-256 is recorded with the release. "
+                                                "Only the policy in force counts: the one an ethics reviewer approved "
+                                                "last (`forecast review approve-policy`).")] = None,
     reviews: Annotated[Path, typer.Option("--reviews", help="Folder of review records.")] = Path("ethics/reviews"),
     log: Annotated[Path, typer.Option("--log", help="The audit log (JSON Lines).")] = DEFAULT_LOG,
     key: Annotated[Path | None, typer.Option("--key", help="Sign the audit entry with this private key "

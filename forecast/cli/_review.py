@@ -1,5 +1,6 @@
-"""``forecast review start | answer | sign | status | checklist``: a thin shell over the review calls of
-:mod:`forecast.pipeline` (the review records themselves are :mod:`forecast.ethics`'s)."""
+"""``forecast review start | answer | sign | status | checklist | keyring | approve-policy``: a thin shell over
+the review calls of :mod:`forecast.pipeline` (the review records, the keyring of reviewers and the policy
+approvals are :mod:`forecast.ethics`'s)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from forecast.ethics import DEFAULT_LOG
 review_app = typer.Typer(
     name="review",
     help="The ethics review of a train run: start it, answer the checklist items (one or many at once), sign off, "
-         "see where it stands (status, or checklist: one HTML page).",
+         "see where it stands (status, or checklist: one HTML page); who may sign (keyring) and the policy in force "
+         "(approve-policy).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -150,8 +152,10 @@ def sign_off(
     role: Annotated[Role, typer.Option("--role", help="technical or ethics.", show_default=False)],
     decision: Annotated[Decision, typer.Option("--decision", help="approve or reject.", show_default=False)],
     comment: Annotated[str, typer.Option("--comment", help="Why; recorded in the audit log.")] = "",
-    key: Annotated[Path | None, typer.Option("--key", help="Sign the entry with this private key "
-                                             "(`forecast audit keygen`).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="Sign the entry with your private key (`forecast audit "
+                                             "keygen`, declared in the keyring): on data the policy lists under "
+                                             "review.signatures.required_for (high, severe) only signed sign-offs "
+                                             "count.")] = None,
     log: LogOpt = DEFAULT_LOG,
     reviews: ReviewsOpt = Path("ethics/reviews"),
     tracking_uri: UriOpt = None,
@@ -239,3 +243,115 @@ def checklist(
     except ForecastError as error:
         fail(error)
     _print(f"wrote the review of run {run_id} to {path}")
+
+
+# --- who may sign, and the policy in force --------------------------------------------------------
+
+keyring_app = typer.Typer(
+    name="keyring",
+    help="Who may sign reviews: each reviewer's name, roles and public key, declared by signed entries of the audit "
+         "log. The first key signs its own entry (pin its id in the policy: review.signatures.keyring_root); every "
+         "later change is signed by an ethics reviewer's key.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+review_app.add_typer(keyring_app, name="keyring")
+SignerOpt = Annotated[Path, typer.Option("--key", help="The signer's private key (`forecast audit keygen`): the new "
+                                         "member's own for the first key, else an ethics reviewer's.",
+                                         show_default=False)]
+
+
+@keyring_app.command("add")
+def keyring_add(
+    name: Annotated[str, typer.Argument(help="The reviewer's name, as they sign (--reviewer).", show_default=False)],
+    role: Annotated[list[Role], typer.Option("--role", help="technical or ethics (repeat for both).",
+                                             show_default=False)],
+    public_key: Annotated[Path, typer.Option("--public-key", help="The reviewer's public key, <key_id>.pub "
+                                             "(`forecast audit keygen` writes it).", show_default=False)],
+    key: SignerOpt,
+    log: LogOpt = DEFAULT_LOG,
+) -> None:
+    """Declare a reviewer's key and roles in the keyring (a signed keyring.add entry)."""
+    from forecast.ethics import add_member, keyring
+
+    try:
+        first = keyring(log).root is None
+        entry = add_member(log, name, [r.value for r in role], public_key, key=key)
+    except ForecastError as error:
+        fail(error)
+    p = entry.payload
+    _print(f"{p['name']} ({', '.join(p['roles'])}) added with key {p['key_id']} to the keyring of {log} "
+           f"(entry {entry.seq}, signed by {entry.actor})")
+    if first:
+        _print(f"this is the keyring's first key: pin it in the policy (review.signatures.keyring_root: {p['key_id']}),"
+               " then approve the policy: `forecast review approve-policy POLICY --by NAME --key KEY`")
+
+
+@keyring_app.command("remove")
+def keyring_remove(
+    who: Annotated[str, typer.Argument(help="The key id, or the name of a member with one key.", show_default=False)],
+    key: Annotated[Path, typer.Option("--key", help="An ethics reviewer's private key.", show_default=False)],
+    log: LogOpt = DEFAULT_LOG,
+) -> None:
+    """Take a key out of the keyring: its sign-offs, earlier ones included, stop counting."""
+    from forecast.ethics import remove_member
+
+    try:
+        entry = remove_member(log, who, key=key)
+    except ForecastError as error:
+        fail(error)
+    _print(f"key {entry.payload['key_id']} ({entry.payload['name']}) removed from the keyring of {log} "
+           f"(entry {entry.seq}, signed by {entry.actor})")
+
+
+@keyring_app.command("list")
+def keyring_list(
+    log: LogOpt = DEFAULT_LOG,
+    policy: Annotated[Path | None, typer.Option("--policy", help="The policy whose pinned root and approval to "
+                                                "check [default: ethics/policy.yaml].", show_default=False)] = None,
+) -> None:
+    """List the keyring's members, its root, the policy in force and any refused change. Exit 1 when a change was
+    refused or the keyring is not the one the policy pins."""
+    from forecast.ethics import AuditLog, keyring, policy_in_force
+    from forecast.policy import load_policy
+
+    try:
+        rules = load_policy(policy)
+        ring = keyring(AuditLog(log), root=rules.review.signatures.keyring_root if rules.review else None)
+    except ForecastError as error:
+        fail(error)
+    table = Table("name", "roles", "key id", "added (entry)", title=f"keyring of {log}")
+    for m in ring.members.values():
+        table.add_row(escape(m.name), ", ".join(m.roles), m.key_id + (" (root)" if m.key_id == ring.root else ""),
+                      str(m.seq))
+    console.out.print(table)
+    _print(f"root: {ring.root or 'none (no keyring yet)'}; the policy pins {ring.pinned or 'none'}")
+    _print(f"policy in force: {policy_in_force(rules, ring)[1]}")
+    for seq, message in ring.problems:
+        _print(f"  refused, entry {seq}: {message}")
+    if ring.problems or ring.root_problem():
+        raise typer.Exit(code=1)
+
+
+@review_app.command("approve-policy")
+def approve_policy_command(
+    path: Annotated[Path | None, typer.Argument(help="The policy file [default: ethics/policy.yaml].",
+                                                show_default=False)] = None,
+    by: Annotated[str, typer.Option("--by", help="Your name, as the keyring has it (an ethics reviewer).",
+                                    show_default=False)] = ...,
+    key: Annotated[Path, typer.Option("--key", help="Your private key.", show_default=False)] = ...,
+    log: LogOpt = DEFAULT_LOG,
+) -> None:
+    """Put a policy in force: a policy.approve entry (its name and SHA-256) signed by an ethics reviewer. The release
+    gate judges only under the latest approved policy; a changed policy takes effect once approved."""
+    from forecast.ethics import approve_policy
+    from forecast.policy import load_policy
+
+    try:
+        policy = load_policy(path)
+        entry = approve_policy(log, policy, by=by, key=key)
+    except ForecastError as error:
+        fail(error)
+    _print(f"policy {entry.payload['policy']} (sha256 {entry.payload['sha256'][:12]}) approved by {entry.actor}: in "
+           f"force from entry {entry.seq} of {log}")

@@ -324,7 +324,7 @@ def _reporter(problems: list[Problem], line: int, seq: int):
 
 
 def _signature_problems(line: int, entry: Entry, keys: Mapping[str, PublicKey] | None,
-                        required: bool) -> list[Problem]:
+                        required: bool, declared: Mapping[str, PublicKey]) -> list[Problem]:
     def problem(code: str, message: str, severity: Severity = "error") -> list[Problem]:
         return [Problem(line, code, message, severity, entry.seq)]
 
@@ -332,9 +332,10 @@ def _signature_problems(line: int, entry: Entry, keys: Mapping[str, PublicKey] |
         if entry.key_id is not None:
             return problem("missing-signature", f"names key {entry.key_id} but carries no signature: it was removed")
         return problem("missing-signature", "unsigned, and this log requires signed entries") if required else []
-    if not keys:
+    if not keys and entry.key_id not in declared:
         return problem("unchecked-signature", f"signature not checked (key {entry.key_id} not given)",
                        "error" if required else "warning")
+    keys = {**(keys or {}), **declared}  # the keyring's own keys check what they signed
     if entry.key_id not in keys:
         return problem("unknown-key", f"signed with key {entry.key_id}, which is not among the {len(keys)} key(s) "
                                       f"given ({', '.join(sorted(keys))})")
@@ -359,9 +360,11 @@ def _analyse(data: bytes, keys: Mapping[str, PublicKey] | None,
         rows.append((number, entry))
         problems += own
     problems += _chain_problems(rows)
+    from forecast.ethics._keyring import declared_keys  # the keyring is read from this log (it imports this module)
+    declared = declared_keys(e for _, e in rows if e is not None)
     for number, entry in rows:
         if entry is not None:
-            problems += _signature_problems(number, entry, keys, require_signatures)
+            problems += _signature_problems(number, entry, keys, require_signatures, declared)
     problems.sort(key=lambda p: (p.line, p.severity != "error"))
     return [e for _, e in rows if e is not None], problems
 
@@ -538,8 +541,9 @@ class AuditLog:
         Parameters
         ----------
         public_keys : mapping or str or Path, optional
-            Overrides the log's own keys. Without keys, signatures are reported as not checked
-            (a warning); with keys, a key id not among them is an error.
+            Overrides the log's own keys. The keys its ``keyring.add`` entries declare always check
+            what they signed; other signatures without keys are not checked (a warning); with keys,
+            a key id not among them is an error.
         require_signatures : bool, optional
             Overrides the log's own setting.
         """

@@ -9,10 +9,12 @@ against the policy (``ethics/policy.yaml``) and its review, one :class:`Conditio
   reference baseline for the run's kind of target, interval coverage, level ratio) and the fairness disparities of the
   route the model ranks areas with;
 - published-output checks over every artifact of the train run and its backtest runs: no
-  identifying column, no microdata (cube, quarantine), no observed count of 1 to k-1 people,
+  identifying column, no microdata (cube, quarantine), no count or forecast of 1 to k-1 people,
   no admin level finer than the data's sensitivity allows;
-- the review: the card file still hashes to what reviewers signed, the audit log verifies,
-  the checklist is complete, the sign-offs are valid (:func:`~forecast.ethics.judge_review`).
+- the review: the card file still hashes to what reviewers signed, the audit log verifies (its
+  keyring refused no change), the policy judged by is the one in force (the latest approved
+  by an ethics reviewer of the keyring the policy pins: a releaser's own file is not), the
+  checklist is complete, the sign-offs are valid (:func:`~forecast.ethics.judge_review`).
 
 :func:`forecast.pipeline.release` registers the model (alias ``released``) only when every
 condition passes; what a release or a refusal records is :mod:`forecast.ethics._release`'s.
@@ -29,16 +31,18 @@ from typing import Literal
 
 import pandas as pd
 
-from forecast._names import ARRIVALS
+from forecast._names import ARRIVALS, SENSITIVITY_LEVELS
 from forecast.errors import ForecastError
 from forecast.ethics._audit import AuditLog
 from forecast.ethics._evidence import Citation, Evidence, RunRecord
+from forecast.ethics._keyring import Keyring, keyring, policy_in_force
 from forecast.ethics._review import REVIEWS_DIR, ReviewSubject, _log, judge_review
 from forecast.fairness import limit_text
 from forecast.io import find_identifying
 from forecast.policy import (
     admin_level_allowed,
     count_small_cells,
+    people_columns,
     finest_admin_level,
     load_policy,
     manifest_sensitivity,
@@ -50,13 +54,11 @@ __all__ = ["Condition", "GateReport", "judge_gate"]
 
 Verdict = Literal["pass", "fail", "insufficient evidence"]
 PASS, FAIL, UNKNOWN = "pass", "fail", "insufficient evidence"
-#: Columns of published tables that hold observed counts of people (small cells are withheld).
-#: (Rates and forecasts are not counts: ``observed`` in a reliability table is a frequency.)
-COUNT_COLUMNS = ("actual", "last_value", "arrivals", "departures", "idps", "returnees", "individuals",
-                 "households")
 #: Artifacts that are the data itself, never to be published with a model.
 MICRODATA_NAMES = ("quarantine.csv", "cube.nc")
 TABLE_SUFFIXES = (".csv", ".parquet")
+#: MLflow's example rows beside a model (``input_example.json``, ``serving_input_example.json``).
+EXAMPLE_SUFFIX = "input_example.json"
 
 
 @dataclass(frozen=True)
@@ -265,10 +267,26 @@ def _disparity_text(rows: pd.DataFrame, verdict: str) -> str:
 
 # --- published-output checks -----------------------------------------------------------------
 
+def _example_rows(raw: bytes | None) -> pd.DataFrame | None:
+    """The rows of an MLflow model's example (``input_example.json`` in pandas' split form, or
+    ``serving_input_example.json`` wrapping it in ``dataframe_split``); None when it holds none."""
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("dataframe_split"), dict):
+        data = data["dataframe_split"]
+    if not (isinstance(data, dict) and isinstance(data.get("columns"), list) and isinstance(data.get("data"), list)):
+        return None
+    try:
+        return pd.DataFrame(data["data"], columns=data["columns"])
+    except ValueError:
+        return None
+
+
 def _published(policy, runs: list[RunRecord], manifest: dict | None, target: str | None = None) -> list[Condition]:
     checks, group = policy.release, "published outputs"
     k = small_cell_k(policy)
-    counts = {*COUNT_COLUMNS, *([target] if target else [])}
     identifying, microdata, small, read = [], [], [], 0
     for run in runs:
         run_id = run.run_id
@@ -277,15 +295,18 @@ def _published(policy, runs: list[RunRecord], manifest: dict | None, target: str
             if name in MICRODATA_NAMES or path.endswith(".nc"):
                 microdata.append(f"{run_id[:8]}:{path}")
                 continue
-            if not path.endswith(TABLE_SUFFIXES) or path.startswith("model/"):
+            if path.startswith("model/"):  # the model's files: only its example rows are a table
+                table = _example_rows(run.documents.get(path)) if path.endswith(EXAMPLE_SUFFIX) else None
+            elif path.endswith(TABLE_SUFFIXES):
+                table = run.table(path)
+            else:
                 continue
-            table = run.table(path)
             if table is None:
                 continue
             read += 1
             for column, why in find_identifying([str(c) for c in table.columns]).items():
                 identifying.append(f"{run_id[:8]}:{path} column {column!r} ({why})")
-            for column in (c for c in table.columns if str(c) in counts):
+            for column in people_columns(table.columns, target):
                 n = count_small_cells(table[column], k)
                 if n:
                     small.append(f"{run_id[:8]}:{path} column {column!r}: {n} cell(s) of 1-{k - 1}")
@@ -299,7 +320,7 @@ def _published(policy, runs: list[RunRecord], manifest: dict | None, target: str
         Condition(group, f"small cells (k={k}) withheld", FAIL if small else PASS,
                   "; ".join(small[:4]) + (f"; and {len(small) - 4} more" if len(small) > 4 else "")
                   if small else f"no count of 1-{k - 1} in {read} tables",
-                  f"observed counts of 1 to {k - 1} people blanked", checks.small_cell.rationale),
+                  f"counts and forecasts of 1 to {k - 1} people blanked", checks.small_cell.rationale),
     ]
     level = manifest_sensitivity(manifest)
     admin = (manifest or {}).get("admin_level")
@@ -336,11 +357,12 @@ def _card_intact(train: RunRecord) -> Condition:
     return Condition("review", name, PASS, f"sha256 {actual[:12]}", required, rationale)
 
 
-def _log_intact(log: AuditLog, citations: tuple[Citation, ...]) -> Condition:
-    """The chain verifies, and every release the registry says it recorded in this log is still
-    in it (a chain cannot show that lines were cut from its end; the registry's ``audit_entry``
-    and ``audit_log`` tags can)."""
+def _log_intact(log: AuditLog, citations: tuple[Citation, ...], ring: Keyring) -> Condition:
+    """The chain verifies, its keyring refused no change, and every release the registry says it
+    recorded in this log is still in it (a chain cannot show that lines were cut from its end;
+    the registry's ``audit_entry`` and ``audit_log`` tags can)."""
     problems = [str(p) for p in log.verify() if p.severity == "error"]
+    problems += [f"seq {seq}: {message}" for seq, message in ring.problems]
     entries = log.entries(check=False)
     if not problems:
         present = {e.hash for e in entries}
@@ -352,8 +374,17 @@ def _log_intact(log: AuditLog, citations: tuple[Citation, ...]) -> Condition:
     measured = (f"{len(problems)} problem(s), first: {problems[0]}" if problems
                 else f"{len(entries)} entries, chain intact, every release the registry cites present")
     return Condition("review", "audit log verifies", FAIL if problems else PASS, measured,
-                     f"{published_name(log.path)}: no edited, removed or reordered entry",
+                     f"{published_name(log.path)}: no edited, removed or reordered entry, no refused keyring change",
                      "sign-offs are only as good as the log that holds them")
+
+
+def _in_force(policy, ring: Keyring) -> Condition:
+    """The policy judged by is the one approved in the log: not the releaser's choice of file."""
+    ok, measured = policy_in_force(policy, ring)
+    return Condition("review", "policy in force", PASS if ok else FAIL, measured,
+                     "the policy's sha256 is the latest approved (policy.approve) by an ethics reviewer of the keyring "
+                     "it pins", "the release policy is the organisation's decision, not the releaser's: a model is "
+                     "judged under the policy approved in the audit log, and a changed policy waits for its approval")
 
 
 def _review(state, policy) -> list[Condition]:
@@ -369,13 +400,22 @@ def _review(state, policy) -> list[Condition]:
         "review", "sign-offs valid", FAIL if state.sign_off_problems else PASS,
         "; ".join(state.sign_off_problems) + (f" (valid: {approvals})" if state.sign_off_problems else "")
         if state.sign_off_problems else approvals,
-        ", ".join(f"{n} {role}" for role, n in needed.items()) + " approval(s), not only the author, "
-        f"not older than {rules.expire_days} days" if rules is not None else "a review section in the policy",
+        ", ".join(f"{n} {role}" for role, n in needed.items()) + " approval(s) by different people, not only the "
+        f"author, not older than {rules.expire_days} days, signed with the reviewer's keyring key for "
+        f"{', '.join(rules.signatures.required_for) or 'no'} data" if rules is not None
+        else "a review section in the policy",
         rules.approvals.rationale if rules is not None else "")
     return [checklist, signoffs]
 
 
 # --- the gate --------------------------------------------------------------------------------
+
+def _sensitivity(tags: dict, manifest: dict | None) -> str | None:
+    """The data's sensitivity for the review rules: the more sensitive of the run's tag and its
+    manifest, so that a tag edited down does not lift the need for signed sign-offs."""
+    levels = [level for level in (tags.get("sensitivity"), manifest_sensitivity(manifest)) if level in SENSITIVITY_LEVELS]
+    return max(levels, key=SENSITIVITY_LEVELS.index, default=None)
+
 
 def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log: AuditLog | str | Path | None = None,
                policy=None, now: datetime | None = None) -> GateReport:
@@ -414,7 +454,9 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
     audit = _log(log)
     now = datetime.now(timezone.utc) if now is None else now
     tags = train.tags
-    subject = ReviewSubject(train.run_id, tags.get("card_sha256"), evidence.model_digest, tags.get("mlflow.user"))
+    subject = ReviewSubject(train.run_id, tags.get("card_sha256"), evidence.model_digest, tags.get("mlflow.user"),
+                            _sensitivity(tags, train.json("manifest.json")))
+    ring = keyring(audit, root=policy.review.signatures.keyring_root if policy.review is not None else None)
     state = judge_review(subject, reviews_dir=reviews_dir, log=audit, policy=policy, now=now)
     backtest, source = evidence.backtest, evidence.source
     conditions: list[Condition] = []
@@ -430,7 +472,8 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
         runs = [train, *([backtest, *evidence.children] if backtest else [])]
         conditions += _published(policy, runs, train.json("manifest.json"), tags.get("target"))
     conditions.append(_card_intact(train))
-    conditions.append(_log_intact(audit, evidence.citations))
+    conditions.append(_log_intact(audit, evidence.citations, ring))
+    conditions.append(_in_force(policy, ring))
     conditions += _review(state, policy)
     return GateReport(run_id=train.run_id, model=tags.get("model", ""), backtest_run_id=evidence.backtest_run_id,
                       card_sha256=tags.get("card_sha256"), model_digest=evidence.model_digest,

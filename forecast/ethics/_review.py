@@ -11,6 +11,12 @@ by editing the file; it is validated on every read). :func:`sign_review` appends
 the model's digest. :func:`judge_review` applies the rules of the ``review:`` section of the
 policy: a changed card or model voids earlier sign-offs, both roles must approve, the run's
 author is never the only approver, a rejection blocks until a new review, approvals expire.
+
+Who signed is a person, not a string (:mod:`forecast.ethics._keyring`): a sign-off signed by a
+key of the keyring is its member's, and must name that member; for data whose sensitivity the
+policy lists in ``review.signatures.required_for`` only such sign-offs count, in a role the key
+holds. One person fills one role of a review (a second role's approval does not count), and the
+author is matched by identity (:func:`~forecast.ethics._keyring.identity`: ``Root`` is ``root``).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from forecast.errors import ForecastError
-from forecast.ethics._audit import DEFAULT_LOG, AuditLog, Entry
+from forecast.ethics._audit import DEFAULT_LOG, AuditLog, Entry, PublicKey, load_private_key
 from forecast.ethics._checklists import ROLES, checklists_hash, load_checklists
+from forecast.ethics._keyring import attest, identity, keyring
 from forecast.policy import load_policy
 
 __all__ = ["REVIEWS_DIR", "ReviewItem", "Review", "ReviewState", "ReviewSubject", "new_review", "answer",
@@ -119,12 +126,14 @@ class ReviewState:
 @dataclass(frozen=True)
 class ReviewSubject:
     """What a review is about: a train run, the SHA-256 of its model card (None: no card yet), the
-    digest of its model's files and who ran it (the author never approves alone)."""
+    digest of its model's files, who ran it (the author never approves alone) and the data's
+    sensitivity (the run's ``sensitivity`` tag: whether sign-offs must be signed; None: unknown)."""
 
     run_id: str
     card_sha256: str | None
     model_digest: str
     author: str | None = None
+    sensitivity: str | None = None
 
 
 def _card_sha256(subject: ReviewSubject) -> str:
@@ -315,7 +324,27 @@ def sign_review(subject: ReviewSubject, reviewer: str, role: str, decision: str,
     payload = {"run_id": run_id, "card_sha256": card, "model_digest": digest,
                "checklists_hash": review.checklists_hash, "role": role, "decision": decision,
                "comment": comment, "review_started": review.started}
-    return _log(log).append(SIGN_KIND, reviewer.strip(), payload, key=key)
+    log = _log(log)
+    if key is not None:
+        _check_own_key(log, key, reviewer, role)
+    return log.append(SIGN_KIND, reviewer.strip(), payload, key=key)
+
+
+def _check_own_key(log: AuditLog, key, reviewer: str, role: str) -> None:
+    """Refuse to sign with a keyring key under another name, or in a role it does not hold: such a
+    sign-off would never count, and under another name it reads as a forgery."""
+    private = load_private_key(key) if isinstance(key, str | Path) else key
+    if not hasattr(private, "public_key"):
+        return  # not a key at all: AuditLog.append says so
+    member = keyring(log).members.get(PublicKey.of(private.public_key()).key_id)
+    if member is None:
+        return
+    if member.identity != identity(reviewer):
+        raise ForecastError(f"the key {member.key_id} is {member.name}'s in the keyring of {log.path}, not "
+                            f"{reviewer.strip()}'s: sign as {member.name}, or with your own key")
+    if role not in member.roles:
+        raise ForecastError(f"{member.name}'s key holds the role(s) {', '.join(member.roles)}, not {role}: an ethics "
+                            f"reviewer adds the role with `forecast review keyring add` (a key of its own)")
 
 
 def judge_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DIR,
@@ -365,30 +394,39 @@ def judge_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DI
         problems.append(f"the review answered an earlier model card or model; start a new review "
                         f"(forecast review start {run_id} --restart)")
     valid: dict[str, list[str]] = {role: [] for role in ROLES}
-    signing = _sign_offs(run_id, review, card, digest, _log(log), policy, now, valid)
+    signing, approvers, notes = _sign_offs(subject, review, _log(log), policy, now, valid)
     if policy.review is None:
         signing.append(f"the policy {policy.source} has no review section: no approval rules, no model is approved")
     else:
         for role, needed in policy.review.needed().items():
             have = len(valid[role])
-            if have < needed:
+            if have < needed:  # why approvals in this role did not count, then what is missing
+                signing += notes[role]
                 signing.append(f"no valid {role} approval ({needed} needed)" if have == 0
                                else f"{have} valid {role} approval(s), {needed} needed")
-    approvers = {name for names in valid.values() for name in names}
-    if author and approvers == {author}:
+    if author and set(approvers) == {identity(author)}:
         signing.append(f"the run's author {author} is the only approver")
     return ReviewState(run_id=run_id, card_sha256=card, model_digest=digest, checklist_complete=not unanswered,
                        unanswered=unanswered, blocking_no=blocking_no, valid_approvals=valid,
                        checklist_problems=problems, sign_off_problems=signing)
 
 
-def _sign_offs(run_id, review, card, digest, log, policy, now, valid) -> list[str]:
+def _sign_offs(subject, review, log, policy, now, valid) -> tuple[list[str], dict[str, str], dict[str, list[str]]]:
+    """The problems of the run's sign-offs, filling ``valid`` (role -> names); each approver's
+    identity with the one role that person fills in this review; and per role, the approvals that
+    do not count, which matter only while the role lacks approvals (a reviewer who forgot --key
+    signs again)."""
+    run_id, card, digest = subject.run_id, subject.card_sha256, subject.model_digest
+    notes: dict[str, list[str]] = {role: [] for role in ROLES}
     problems = [p for p in log.verify() if p.severity == "error"]
     if problems:
         return [f"the audit log {log.path} fails to verify ({len(problems)} problem(s), first: {problems[0]}); "
-                "its sign-offs cannot be trusted: run `forecast audit verify`"]
-    out = []
-    expire_days = policy.review.expire_days if policy.review is not None else None
+                "its sign-offs cannot be trusted: run `forecast audit verify`"], {}, notes
+    out, held = [], {}
+    rules = policy.review
+    expire_days = rules.expire_days if rules is not None else None
+    required = rules is not None and rules.signatures.required(subject.sensitivity)
+    ring = keyring(log, root=rules.signatures.keyring_root if rules is not None else None)
     for entry in log.entries(check=False):
         p = entry.payload
         if entry.kind != SIGN_KIND or p.get("run_id") != run_id or p.get("review_started") != review.started:
@@ -404,6 +442,27 @@ def _sign_offs(run_id, review, card, digest, log, policy, now, valid) -> list[st
         elif expire_days is not None and (
                 expires := datetime.fromisoformat(entry.time) + timedelta(days=expire_days)) < now:
             out.append(f"approval by {who} expired on {expires.date().isoformat()}")
-        elif role in valid and who not in valid[role]:
-            valid[role].append(who)
-    return out
+        elif role in valid:
+            seen = attest(entry, ring, role, required=required, level=subject.sensitivity)
+            out += _count(seen, role, valid, held, notes[role])
+    return out, held, notes
+
+
+def _count(seen, role: str, valid: dict[str, list[str]], held: dict[str, str], notes: list[str]) -> list[str]:
+    """Count one approval unless it does not count (noted in ``notes``): its own problem, or its
+    person already approved in another role of this review (one person, one role). Returned, so
+    blocking whatever else holds: a signature under another member's name, never an accident."""
+    if seen.code == "signed-by-another":
+        return [seen.problem]
+    if seen.problem is not None:
+        notes.append(seen.problem)
+        return []
+    first = held.get(seen.identity)
+    if first is not None and first != role:
+        notes.append(f"approval by {seen.who} as {role} not counted: {seen.who} already approved as {first} (one "
+                     "person fills one role of a review)")
+        return []
+    if first is None:  # else the same person again, in the same role: one approval
+        held[seen.identity] = role
+        valid[role].append(seen.who)
+    return []

@@ -18,13 +18,17 @@ from forecast.policy._policy import (
     Policy,
     ReleaseChecks,
     ReviewRules,
+    Signatures,
     load_policy,
 )
 from forecast.policy._publication import (
+    COUNT_COLUMNS,
     admin_level_allowed,
     count_small_cells,
     finest_admin_level,
     manifest_sensitivity,
+    people_columns,
+    publishable,
     release_checks,
     small_cell_k,
     suppress_small_cells,
@@ -32,10 +36,11 @@ from forecast.policy._publication import (
 
 __all__ = [
     # the policy file
-    "load_policy", "Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "METRICS",
+    "load_policy", "Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "Signatures", "METRICS",
     # the publication rule
     "release_checks", "small_cell_k", "suppress_small_cells", "count_small_cells",
-    "manifest_sensitivity", "admin_level_allowed", "finest_admin_level",
+    "people_columns", "publishable", "COUNT_COLUMNS", "manifest_sensitivity", "admin_level_allowed",
+    "finest_admin_level",
     # where the shipped configuration lives
     "ethics_folder", "ethics_file", "published_name", "models_folder", "shipped_file", "shipped_names",
 ]

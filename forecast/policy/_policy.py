@@ -21,8 +21,8 @@ from forecast._names import ARRIVALS, SENSITIVITY_LEVELS, TARGET_KINDS, target_k
 from forecast.errors import ForecastError
 from forecast.policy._files import ethics_file, published_name
 
-__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "SkillCheck", "SKILL_REFERENCES",
-           "load_policy", "default_policy_path"]
+__all__ = ["Policy", "MetricLimit", "Minimums", "ReleaseChecks", "ReviewRules", "Signatures", "SkillCheck",
+           "SKILL_REFERENCES", "load_policy", "default_policy_path"]
 
 #: Metrics compared between groups, in report order.
 METRICS = ("mase", "hit_rate", "false_alarm_ratio", "selection_rate", "equalized_odds")
@@ -31,22 +31,42 @@ METRICS = ("mase", "hit_rate", "false_alarm_ratio", "selection_rate", "equalized
 class MetricLimit(BaseModel):
     """Allowed disparity of one metric between groups.
 
+    A metric is checked against at least one limit, or says it is not checked: ``checked:
+    false`` with its ``rationale``. There is no silent "not checked": a limit left out or set
+    to null once switched a fairness check off unseen, so :func:`load_policy` refuses a null
+    limit and a metric without one.
+
     Attributes
     ----------
     max_difference : float or None
-        Largest allowed ``max - min`` over the judged groups; ``None`` = not checked.
+        Largest allowed ``max - min`` over the judged groups; None = not a criterion.
     min_ratio : float or None
-        Smallest allowed ``min / max`` over the judged groups, in (0, 1]; ``None`` = not checked.
+        Smallest allowed ``min / max`` over the judged groups, in (0, 1]; None = not a criterion.
+    checked : bool
+        False only for a metric that is reported but not judged (then no limit is given).
+    rationale : str or None
+        Why a metric is not checked (required with ``checked: false``). Words, not a value: left
+        out of :meth:`Policy.hash`, like the file's comments.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_difference: float | None = Field(default=None, ge=0.0)
     min_ratio: float | None = Field(default=None, gt=0.0, le=1.0)
+    checked: bool = True
+    rationale: str | None = Field(default=None, min_length=10, exclude=True)
 
-    @property
-    def checked(self) -> bool:
-        return self.max_difference is not None or self.min_ratio is not None
+    @model_validator(mode="after")
+    def _explicit(self) -> MetricLimit:
+        limited = self.max_difference is not None or self.min_ratio is not None
+        if self.checked and not limited:
+            raise ValueError("no limit: give max_difference and/or min_ratio, or write `checked: false` with a "
+                             "rationale (why the metric is reported but not judged)")
+        if not self.checked and limited:
+            raise ValueError("checked: false with a limit: remove the limit, or the line `checked: false`")
+        if not self.checked and not self.rationale:
+            raise ValueError("checked: false needs a rationale: why the metric is reported but not judged")
+        return self
 
 
 class Minimums(BaseModel):
@@ -80,7 +100,7 @@ class Metrics(BaseModel):
     mase: MetricLimit = MetricLimit(min_ratio=0.5)
     hit_rate: MetricLimit = MetricLimit(max_difference=0.20)
     false_alarm_ratio: MetricLimit = MetricLimit(max_difference=0.25)
-    selection_rate: MetricLimit = MetricLimit()
+    selection_rate: MetricLimit = MetricLimit(checked=False, rationale="groups differ in how often shocks happen: equal activation rates are not a goal")
     equalized_odds: MetricLimit = MetricLimit(max_difference=0.25)
 
 
@@ -218,6 +238,32 @@ class Expiry(_Check):
     days: int = Field(ge=1)
 
 
+class Signatures(_Check):
+    """Which sign-offs must be signed, and the key the keyring of reviewers starts with.
+
+    ``required_for``: sensitivity levels (the train run's ``sensitivity`` tag) whose sign-offs
+    count only when signed by a key of the keyring (:mod:`forecast.ethics._keyring`) declared
+    under the reviewer's name with the role signed. ``keyring_root``: the key id of the
+    keyring's first entry. It must be written (null until the keyring exists: then no policy is
+    in force), so that a log rewritten from scratch under another root is refused.
+    """
+
+    required_for: list[Literal[SENSITIVITY_LEVELS]]
+    keyring_root: str | None
+
+    @field_validator("keyring_root")
+    @classmethod
+    def _key_id(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 16 or any(c not in "0123456789abcdef" for c in value)):
+            raise ValueError("a key id is 16 lowercase hex digits, as `forecast review keyring list` prints it")
+        return value
+
+    def required(self, sensitivity: str | None) -> bool:
+        """Whether sign-offs on data of ``sensitivity`` must be signed. Unknown (None) data is
+        not required here: the gate refuses a run whose sensitivity it cannot read anyway."""
+        return sensitivity in self.required_for
+
+
 class ReviewRules(BaseModel):
     """Rules of the human review (``forecast review``); every one states its rationale.
 
@@ -228,6 +274,7 @@ class ReviewRules(BaseModel):
 
     approvals: Approvals
     expiry: Expiry
+    signatures: Signatures
 
     def needed(self) -> dict[str, int]:
         """Approvals needed per role, ``{"technical": 1, "ethics": 1}``."""
@@ -336,15 +383,18 @@ def load_policy(path: str | Path | None = None) -> Policy:
     if not isinstance(data, dict):
         raise ForecastError(f"{path}: a fairness policy is a mapping with 'metrics' and "
                             f"'minimums'; got {type(data).__name__}")
+    lines = _limit_problems(data)
     try:
         policy = Policy(**data)
     except ValidationError as err:
-        lines = [f"  {_location(e['loc'])}: {_message(e)}" for e in err.errors()]
+        lines += [f"  {_location(e['loc'])}: {_message(e)}" for e in err.errors()]
+    if lines:
         raise ForecastError(
             f"{path}: invalid fairness policy\n" + "\n".join(lines)
-            + f"\n  (known metrics: {', '.join(METRICS)}; limits: max_difference, min_ratio; "
+            + f"\n  (known metrics: {', '.join(METRICS)}; limits: max_difference, min_ratio, or checked: false with a "
+            "rationale; "
             f"minimums: {', '.join(Minimums.model_fields)})"
-        ) from None
+        )
     policy._source = str(path)
     return policy
 
@@ -352,6 +402,22 @@ def load_policy(path: str | Path | None = None) -> Policy:
 def default_policy_path() -> Path:
     """The shipped ``ethics/policy.yaml``: the repository's one copy, also inside the wheel."""
     return ethics_file("policy.yaml")
+
+
+def _limit_problems(data: dict) -> list[str]:
+    """Every metric the file leaves out and every limit it sets to null: in code they would
+    mean "not checked", a fairness check switched off without a word."""
+    metrics = data.get("metrics")
+    if not isinstance(metrics, dict):
+        return [] if "metrics" in data else [f"  metrics: missing: every metric ({', '.join(METRICS)}) needs its limit"]
+    lines = [f"  metrics.{m}: missing: give its limit, or `checked: false` with a rationale" for m in METRICS
+             if m not in metrics]
+    for metric, limit in metrics.items():
+        for key, value in (limit.items() if isinstance(limit, dict) else ()):
+            if value is None:
+                lines.append(f"  metrics.{metric}.{key}: null is not a limit (it would skip the check): give a "
+                             "number, remove the key, or write `checked: false` with a rationale")
+    return lines
 
 
 def _location(loc: tuple) -> str:

@@ -3,8 +3,11 @@
 Two checks, applied by every writer of published output (MLflow artifacts, reports, model
 cards) and judged again by the release gate:
 
-* small cells: observed counts from 1 to ``k - 1`` people are withheld (a handful of people
-  arriving in a district in a month could be identified);
+* small cells: counts from 1 to ``k - 1`` people are withheld (a handful of people arriving in
+  a district in a month could be identified). Forecasts count too: a baseline's forecast *is*
+  an observation (naive publishes the last one, seasonal naive the one a year back) and no
+  reader can tell which forecasts copy observations, so every column of people
+  (:func:`people_columns`: counts, point forecasts, means, quantiles) follows the same rule;
 * admin level: nothing finer than the finest admin level the data's sensitivity allows.
 
 The sensitivity comes from the dataset's manifest (:class:`forecast.io.Manifest`), never from
@@ -13,7 +16,8 @@ anywhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -21,8 +25,38 @@ import pandas as pd
 from forecast.errors import ForecastError
 from forecast.policy._policy import Policy, ReleaseChecks, load_policy
 
-__all__ = ["release_checks", "small_cell_k", "suppress_small_cells", "count_small_cells",
+__all__ = ["release_checks", "small_cell_k", "suppress_small_cells", "count_small_cells", "people_columns",
+           "publishable", "COUNT_COLUMNS",
            "manifest_sensitivity", "admin_level_allowed", "finest_admin_level"]
+
+
+#: Columns of published tables that hold numbers of people: observed counts and the forecasts
+#: made from them (rates, scores and probabilities are not: ``observed`` in a reliability table is
+#: a frequency). Quantile columns (``q0.1``, ``raw_q0.9``) are matched by :data:`QUANTILE_COLUMN`,
+#: and a ``month_`` prefix (the headline's month of likeliest crossing) keeps a column's kind.
+COUNT_COLUMNS = ("actual", "last_value", "arrivals", "departures", "idps", "returnees", "individuals",
+                 "households", "idp_stock", "point", "mean", "expected", "forecast")
+QUANTILE_COLUMN = re.compile(r"^(raw_)?q(0?\.\d+|\d+)$")
+#: Bounds of an interval of people when the table has ``expected`` (in a reliability table the
+#: same names bound a frequency).
+BOUNDS = ("lower", "upper")
+
+
+def people_columns(columns: Iterable, target: str | None = None) -> list[str]:
+    """The columns among ``columns`` that hold numbers of people, in their order: the
+    :data:`COUNT_COLUMNS`, quantiles, the target variable, ``expected_*`` forecasts, the
+    :data:`BOUNDS` beside ``expected``, and any of those with a ``month_`` prefix."""
+    columns = [c for c in columns if isinstance(c, str)]
+    names = {*COUNT_COLUMNS, *([target] if target else [])}
+    if "expected" in columns:
+        names |= set(BOUNDS)
+
+    def counts(name: str) -> bool:
+        if name.endswith("_suppressed"):  # the flag beside a withheld column, not a number of people
+            return False
+        return name in names or bool(QUANTILE_COLUMN.match(name)) or name.startswith("expected_")
+
+    return [c for c in columns if counts(c) or (c.startswith("month_") and counts(c.removeprefix("month_")))]
 
 
 def release_checks(policy: Policy | None = None) -> ReleaseChecks:
@@ -51,8 +85,15 @@ def suppress_small_cells(frame: pd.DataFrame, columns=("actual",), k: int | None
         values = out[col].to_numpy(float)
         small = (values > 0) & (values < k)
         out[col] = np.where(small, np.nan, values)
-        out[f"{col}_suppressed"] = small
+        flag = f"{col}_suppressed"  # a table published before keeps what it withheld then
+        out[flag] = small | (out[flag].fillna(False).astype(bool).to_numpy() if flag in out else False)
     return out
+
+
+def publishable(frame: pd.DataFrame, k: int | None = None, target: str | None = None) -> pd.DataFrame:
+    """``frame`` as it may be published: every column of people (:func:`people_columns`) with its
+    values in [1, k) blanked and flagged in ``<column>_suppressed``."""
+    return suppress_small_cells(frame, people_columns(frame.columns, target), k=k)
 
 
 def count_small_cells(values, k: int) -> int:
