@@ -123,6 +123,11 @@ def test_the_wheel_installed_in_a_fresh_venv_works_outside_any_checkout(tmp_path
     for made in ("report/report.html", "report/report.pdf", "model_card", "mlflow.db", "mlartifacts"):
         assert (elsewhere / "out" / made).exists(), made
     assert [p.name for p in elsewhere.iterdir()] == ["out"]  # the demo leaves nothing outside --out
+    # the sample is high-sensitivity: no file or folder of the run is readable by anyone but its owner,
+    # MLflow's database and artifacts included (the umask of a user's shell is usually 022)
+    readable = [str(p.relative_to(elsewhere)) for p in [elsewhere / "out", *(elsewhere / "out").rglob("*")]
+                if p.stat().st_mode & 0o077]
+    assert readable == [], readable[:10]
     assert str(ROOT) not in demo.stdout
 
     # the README's Python blocks, verbatim, in order, in the folder the demo ran in

@@ -178,7 +178,9 @@ def server(tmp_path):
 
 def test_backtest_logs_to_an_mlflow_server_on_localhost(server, result, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run_id = log_backtest(result, manifest=MANIFEST, experiment="server", tracking_uri=server)
+    # moderate data: high and severe data need a server with credentials (tests/test_remote_tracking.py)
+    manifest = {**MANIFEST, "sensitivity": {"level": "moderate"}}
+    run_id = log_backtest(result, manifest=manifest, experiment="server", tracking_uri=server)
     client = MlflowClient(tracking_uri=server)
     parent = client.get_run(run_id)
     assert parent.data.tags["cube_hash"] == result.cube_hash

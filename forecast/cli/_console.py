@@ -232,11 +232,14 @@ def print_ranking(ranking, spec, origin: str, top: int) -> None:
 def release_label(run_id: str | None, tracking_uri: str | None) -> str:
     """``released: NAME version V`` or the NOT RELEASED watermark for the model of ``run_id``."""
     from forecast.ethics import NOT_RELEASED
-    from forecast.tracking import release_status
+    from forecast.pipeline import release_status
 
     if not run_id:
         return NOT_RELEASED
-    return release_status(run_id, tracking_uri=tracking_uri).label
+    status = release_status(run_id, tracking_uri=tracking_uri)
+    if status.why:  # the registry says released, the audit log or the files do not
+        out.print(f"[bold red]not released[/]: {status.why}", soft_wrap=True)
+    return status.label
 
 
 def print_watermark(status: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -51,10 +52,18 @@ def demo(
     evaluation, training, prioritization, a drought scenario, model card, a DEMO review and the release gate,
     the forecast report (HTML and PDF) with what changed since the month before, the trigger
     card and the HXL and GeoJSON exports. MLflow runs go to MLFLOW_TRACKING_URI when it is
-    set, else to OUT/mlflow.db with artifacts in OUT/mlartifacts.
+    set, else to OUT/mlflow.db with artifacts in OUT/mlartifacts. The sample is high-sensitivity:
+    every file and folder the demo makes is its owner's alone.
     """
+    with ExitStack() as scope:
+        _demo(out_dir, quick, scope)
+
+
+def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
     from forecast.datasets import ingest_sample, sample_files
     from forecast.ethics import NOT_RELEASED
+    from forecast.io import make_folder, owner_only_process
+    from forecast.policy import publishable
 
     out = out_dir.resolve()
     files = sample_files()
@@ -64,6 +73,9 @@ def demo(
     start = time.perf_counter()
     with console.out.status("ingesting the Somalia sample..."):
         result = ingest_sample()
+        level = result.manifest.sensitivity.level  # the sample is high: OUT, if the demo makes it, is 0700
+        make_folder(out, level)  # before the MLflow store and every output go into it
+        scope.enter_context(owner_only_process(level))  # MLflow's files too: no umask lets others read them
         paths = result.write(out / "ingest")
     console.print_cube(result.cube, result.manifest)
     # the model in use was made a month ago, on the data to the month before the last: its report
@@ -123,8 +135,8 @@ def demo(
                       f"of {month_now}, by the same model", soft_wrap=True)
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
-    ranking_path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(ranking, ranking_path, index=False)
+    make_folder(ranking_path.parent, level)
+    write_csv(publishable(ranking), ranking_path, index=False, sensitivity=level)  # 1 to k-1 people withheld
     log_artifact(train_run, ranking_path, "prioritize")
     console.print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
     console.out.print()
@@ -158,8 +170,9 @@ def demo(
     (card_dir / "model_card.html").write_text(card.to_html(), encoding="utf-8")
     console.out.print(f"card SHA-256 {card_sha} (what reviewers will sign); status: not reviewed\n", soft_wrap=True)
 
-    console.out.print("7/8 review and release gate: DEMO reviewers answer the checklists and sign; the gate judges "
-                  "every condition under ethics/policy.yaml")
+    console.out.print("7/8 review and release gate: DEMO reviewers answer the checklists and sign with DEMO keys; the "
+                  "gate judges every condition under ethics/policy.yaml (its keyring root the DEMO keys', approved "
+                  "in the audit log)")
     reviews, log = out / "ethics" / "reviews", out / "ethics" / "audit.log.jsonl"
     outcome = _demo_review_and_release(train_run, reviews, log)
     console.print_gate(outcome.report)
@@ -206,9 +219,10 @@ def demo(
     console.out.print(f"  model card:        {card_dir / 'model_card.html'} (and .md; logged to train run "
                   f"{train_run}, tag card_sha256)", soft_wrap=True)
     console.out.print(f"  review (DEMO):     {reviews / (train_run + '.yaml')}  (answered by demo reviewers)", soft_wrap=True)
-    console.out.print(f"  audit log:         {log}  (forecast audit verify --log {log})", soft_wrap=True)
+    console.out.print(f"  audit log:         {log}  (forecast audit verify --log {log} --policy {log.parent / 'policy.yaml'};"
+                  f" forecast review keyring list --log {log} --policy {log.parent / 'policy.yaml'})", soft_wrap=True)
     console.out.print(f"  release gate:      forecast release {train_run} --name {DEMO_NAME} --check --tracking-uri "
-                  f"{store} --reviews {reviews} --log {log}", soft_wrap=True)
+                  f"{store} --reviews {reviews} --log {log} --policy {log.parent / 'policy.yaml'}", soft_wrap=True)
     console.out.print(f"\nlook at it: forecast info {paths['cube']}; make report-check (a Chromium screenshot of the "
                   "report)", soft_wrap=True)
 
@@ -306,12 +320,44 @@ DEMO_NAME = "somalia-arrivals-demo"
 DEMO_REVIEWERS = (("DEMO technical reviewer", "technical"), ("DEMO ethics reviewer", "ethics"))
 
 
+def _demo_keyring(folder: Path, log: Path):
+    """DEMO keys for the DEMO reviewers (``folder/demo_keys``, made once), declared in the log's
+    keyring (the ethics reviewer's key first: the root), and the real policy with that root
+    pinned (``folder/policy.yaml``: the shipped file, its ``keyring_root`` line changed), approved
+    by the DEMO ethics reviewer. Returns each reviewer's key and the policy."""
+    import re
+
+    from forecast.ethics import PublicKey, add_member, approve_policy, generate_key, keyring, load_private_key
+    from forecast.policy import ethics_file, load_policy
+
+    keys: dict[str, Path] = {}
+    ethics = next(name for name, role in DEMO_REVIEWERS if role == "ethics")
+    for name, role in sorted(DEMO_REVIEWERS, key=lambda reviewer: reviewer[1] != "ethics"):
+        keys[name] = folder / "demo_keys" / f"{role}.pem"
+        public = (PublicKey.of(load_private_key(keys[name]).public_key()) if keys[name].exists()
+                  else generate_key(keys[name]))
+        if public.key_id not in keyring(log).members:
+            add_member(log, name, [role], keys[name].parent / f"{public.key_id}.pub", key=keys[ethics])
+    text = ethics_file("policy.yaml").read_text(encoding="utf-8")
+    path = folder / "policy.yaml"
+    path.write_text(re.sub(r"(?m)^(\s*keyring_root:).*$", rf"\g<1> {keyring(log).root}", text, count=1),
+                    encoding="utf-8")
+    policy = load_policy(path)
+    approved = keyring(log).approved
+    if approved is None or approved.sha256 != policy.hash():
+        approve_policy(log, policy, by=ethics, key=keys[ethics])
+    return keys, policy
+
+
 def _demo_review_and_release(train_run: str, reviews: Path, log: Path):
     """Answer every checklist item as DEMO reviewers would (marked as such in every answer),
-    sign as both roles, and put the model through the real gate under the real policy."""
+    sign as both roles with DEMO keys, and put the model through the real gate under the real
+    policy (its keyring root pinned to the DEMO keys', approved in the log)."""
     import yaml
 
     from forecast.pipeline import release, sign, start_review
+
+    keys, policy = _demo_keyring(log.parent, log)
 
     path = start_review(train_run, reviews_dir=reviews, restart=(reviews / f"{train_run}.yaml").exists())
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -321,5 +367,6 @@ def _demo_review_and_release(train_run: str, reviews: Path, log: Path):
                     evidence="DEMO ANSWER, not a real review: the demo shows the mechanics of the gate")
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     for name, role in DEMO_REVIEWERS:
-        sign(train_run, name, role, "approve", "DEMO sign-off, not a real review", log=log, reviews_dir=reviews)
-    return release(train_run, DEMO_NAME, by="make demo", reviews_dir=reviews, log=log)
+        sign(train_run, name, role, "approve", "DEMO sign-off, not a real review", log=log, reviews_dir=reviews,
+             key=keys[name])
+    return release(train_run, DEMO_NAME, by="make demo", reviews_dir=reviews, log=log, policy=policy)

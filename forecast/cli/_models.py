@@ -30,6 +30,18 @@ def _manifest_for(cube_path: Path) -> dict | None:
     return None
 
 
+def _logged(log, *args, **kwargs):
+    """``log(*args, **kwargs)``, an MLflow logging call; stopped by Ctrl-C or SIGTERM, it first
+    says what became of the runs, so that no one takes a half-logged run for evidence."""
+    try:
+        return log(*args, **kwargs)
+    except (KeyboardInterrupt, SystemExit):
+        console.err.print("stopped while logging to MLflow: every run it had opened is marked FAILED, and no "
+                          "card, gate or report takes a FAILED run as evidence; run the command again",
+                          highlight=False, soft_wrap=True)
+        raise
+
+
 @app.command()
 def backtest(
     cube: CubeOpt,
@@ -94,9 +106,8 @@ def backtest(
 
                 evaluation, fairness, tradeoff = assess(result, data, trigger_specs, routes, k, policy,
                                                           console.tracker(bar), mitigate)
-        run_id = log_backtest(result, manifest=_manifest_for(cube), experiment=experiment,
-                              tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness,
-                              mitigation=tradeoff)
+        run_id = _logged(log_backtest, result, manifest=_manifest_for(cube), experiment=experiment,
+                         tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness, mitigation=tradeoff)
     except ForecastError as error:
         fail(error)
     console.print_backtest(result)
@@ -105,13 +116,15 @@ def backtest(
         console.print_fairness(fairness)
         console.print_tradeoff(tradeoff)
     if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        from forecast.io import write_csv
-        from forecast.policy import suppress_small_cells
+        from forecast.io import make_folder, reserve_file, secure_file, write_csv
+        from forecast.policy import publishable
 
-        write_csv(result.scores(), out_dir / "metrics.csv", index=False)
-
-        suppress_small_cells(result.forecasts).to_parquet(out_dir / "forecasts.parquet", index=False)
+        level = data.attrs.get("sensitivity")  # the manifest's: high and severe files are owner-only
+        make_folder(out_dir, level)
+        write_csv(result.scores(), out_dir / "metrics.csv", index=False, sensitivity=level)
+        forecasts = reserve_file(out_dir / "forecasts.parquet", level)
+        publishable(result.forecasts, target=result.target).to_parquet(forecasts, index=False)
+        secure_file(forecasts, level)
         console.out.print(f"metrics:   {out_dir / 'metrics.csv'}\nforecasts: {out_dir / 'forecasts.parquet'}", soft_wrap=True)
     from forecast.tracking import store_uri
 
@@ -147,8 +160,8 @@ def train(
         data = load_cube(cube)
         with console.bar() as bar:
             trained = run_train(data, model_spec, triggers=trigger_specs, progress=console.tracker(bar))
-        run_id, uri = log_trained(trained, data, manifest=_manifest_for(cube), experiment=experiment,
-                                  tracking_uri=tracking_uri, cube_path=cube)
+        run_id, uri = _logged(log_trained, trained, data, manifest=_manifest_for(cube), experiment=experiment,
+                              tracking_uri=tracking_uri, cube_path=cube)
     except ForecastError as error:
         fail(error)
     console.out.print(f"trained {model_spec.name} on {data.sizes['area']} areas x {data.sizes['time']} months")
@@ -183,14 +196,16 @@ def predict(
     frames.insert(0, "release_status", status)  # travels with every row of the file
     console.print_watermark(status)
     if out_path:
-        from forecast.io import write_csv
+        from forecast.io import make_folder, write_csv
 
-        write_csv(frames, out_path, index=False)
+        level = data.attrs.get("sensitivity")  # the manifest's: high and severe files are owner-only
+        make_folder(out_path.parent, level)
+        write_csv(frames, out_path, index=False, sensitivity=level)
         console.out.print(f"forecasts: {out_path}", soft_wrap=True)
         if explanation is not None:
             explained = out_path.with_name(f"{out_path.stem}_explanations.csv")
             explanation.insert(0, "release_status", status)
-            write_csv(explanation, explained, index=False)
+            write_csv(explanation, explained, index=False, sensitivity=level)
             console.out.print(f"explanations: {explained}", soft_wrap=True)
     first = frames[frames["horizon"] == frames["horizon"].min()].nlargest(top, "point")
     qcols = [c for c in frames.columns if c.startswith("q")]

@@ -31,7 +31,8 @@ def prioritize(
     OUT/prioritize_<run>_<trigger>_lead<lead>.csv and logs it to the run.
     """
     from forecast.cube import cube_hash, load_cube
-    from forecast.io import write_csv
+    from forecast.io import make_folder, write_csv
+    from forecast.policy import publishable
     from forecast.tracking import get_run, load_trained, log_artifact
 
     try:
@@ -50,9 +51,11 @@ def prioritize(
     console.print_watermark(status)
     name, lead = ranking["trigger"].iloc[0], int(ranking["lead"].iloc[0])
     spec = next(t for t in trained.triggers if t.name == name)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    level = data.attrs.get("sensitivity")  # as its manifest records it: high and severe files are owner-only
+    make_folder(out_dir, level)
     target = out_dir / f"prioritize_{run[:8]}_{name}_lead{lead}.csv"
-    write_csv(ranking, target, index=False)
+    # expected arrivals of 1 to k-1 withheld
+    write_csv(publishable(ranking), target, index=False, sensitivity=level)
     log_artifact(run, target, "prioritize", tracking_uri=tracking_uri)
     console.print_ranking(ranking, spec, str(data["time"].values[-1])[:7], top)
     if cube_hash(data) != info.data.tags.get("cube_hash"):

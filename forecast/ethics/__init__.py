@@ -39,6 +39,14 @@ Reviewers answer the checklists and sign against the card's hash and the model's
     sign_review(subject, "omar", "ethics", "approve")       # appended to the audit log
     judge_review(subject).problems                          # what still blocks release
 
+Who may sign is declared in the log itself, by signed entries (the keyring); the policy pins the
+keyring's first key and is in force only once an ethics reviewer of the keyring approved it::
+
+    from forecast.ethics import add_member, approve_policy, keyring
+    add_member(log, "omar", ["ethics"], "keys/<key_id>.pub", key="keys/omar.pem")   # the first key signs itself
+    approve_policy(log, policy, by="omar", key="keys/omar.pem")   # after pinning review.signatures.keyring_root
+    keyring(log).members                                           # key id -> Member(name, roles, key)
+
 Many answers at once: an answers file (CSV or YAML, one row per open item with its question)
 is checked whole against the review, with the same rules, and recorded in one write::
 
@@ -75,6 +83,18 @@ from forecast.ethics._card import (
     resolve_card_inputs,
 )
 from forecast.ethics._evidence import Citation, Evidence, RunRecord
+from forecast.ethics._keyring import (
+    Keyring,
+    Member,
+    PolicyApproval,
+    add_member,
+    approve_policy,
+    identity,
+    keyring,
+    keyring_problems,
+    policy_in_force,
+    remove_member,
+)
 from forecast.ethics._review import (
     REVIEWS_DIR,
     Review,
@@ -106,6 +126,7 @@ from forecast.ethics._release import (
     record_refusal,
     record_release,
     release_tags,
+    verify_release,
 )
 from forecast.ethics._checklists import (
     Checklist,
@@ -132,7 +153,10 @@ __all__ = [
     # the audit log
     "AuditLog", "AuditLogError", "Entry", "Problem", "PublicKey", "generate_key", "load_public_keys",
     "load_private_key", "DEFAULT_LOG",
+    # who may sign (the keyring in the log) and the policy in force
+    "keyring", "Keyring", "Member", "PolicyApproval", "identity", "add_member", "remove_member", "approve_policy",
+    "policy_in_force", "keyring_problems",
     # the release gate and what a release records
     "judge_gate", "GateReport", "Condition", "Release", "ReleaseStatus", "NOT_RELEASED", "check_release_request",
-    "record_refusal", "release_tags", "record_release", "REGISTRY_DESCRIPTION",
+    "record_refusal", "release_tags", "record_release", "verify_release", "REGISTRY_DESCRIPTION",
 ]

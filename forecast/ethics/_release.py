@@ -18,7 +18,7 @@ from forecast.ethics._gate import GateReport
 from forecast.ethics._review import _log
 
 __all__ = ["Release", "ReleaseStatus", "NOT_RELEASED", "REGISTRY_DESCRIPTION", "check_release_request",
-           "record_refusal", "release_tags", "record_release"]
+           "record_refusal", "release_tags", "record_release", "verify_release"]
 
 #: The watermark on anything made with a model the gate has not released.
 NOT_RELEASED = "NOT RELEASED — for review only"
@@ -51,10 +51,57 @@ class ReleaseStatus:
     released: bool
     name: str | None = None
     version: str | None = None
+    #: Why a version the registry calls released is not (empty when nothing was claimed).
+    why: str = ""
 
     @property
     def label(self) -> str:
         return f"released: {self.name} version {self.version}" if self.released else NOT_RELEASED
+
+
+def verify_release(claim: ReleaseStatus, entry_hash: str | None, model_digest: str, card_sha256: str | None, *,
+                   log: AuditLog | str | Path | None = None) -> ReleaseStatus:
+    """``claim`` (the registry's alias says released) as it stands against the audit log.
+
+    A version is released only through the gate: the log verifies, holds the ``release`` entry
+    the version cites (its tag ``audit_entry``) for this name, version and run, and the model and
+    its card still hash to what that entry recorded. An alias set by hand, a model file changed
+    after the release, or a log cut or edited gives a status that is not released, saying why.
+    """
+    if not claim.released:
+        return claim
+    audit = _log(log)
+
+    def refused(why: str) -> ReleaseStatus:
+        return ReleaseStatus(claim.run_id, False, claim.name, claim.version, why=why)
+
+    what = f"{claim.name} version {claim.version}"
+    if not entry_hash:
+        return refused(f"{what} cites no audit-log entry: the alias was set outside `forecast release`")
+    try:
+        problems = [p for p in audit.verify() if p.severity == "error"]
+        entries = audit.entries(check=False)
+    except AuditLogError as error:
+        return refused(f"the audit log cannot be read to confirm {what}: {error}")
+    if problems:
+        return refused(f"the audit log {audit.path} fails to verify ({problems[0]}): {what} cannot be confirmed")
+    entry = next((e for e in entries if e.hash == entry_hash), None)
+    if entry is None or entry.kind != RELEASE_KIND:
+        return refused(f"{what} cites audit-log entry {entry_hash[:12]}, which is not a release in {audit.path}: "
+                       "the alias was set outside `forecast release`, or this is not the log it was released with "
+                       "(pass --audit-log)")
+    recorded = entry.payload
+    expected = {"name": claim.name, "version": str(claim.version), "run_id": claim.run_id}
+    wrong = [k for k, v in expected.items() if str(recorded.get(k)) != v]
+    if wrong:
+        return refused(f"audit-log entry {entry.seq} released {recorded.get('name')} version "
+                       f"{recorded.get('version')} of run {recorded.get('run_id')}, not {what} of run {claim.run_id}")
+    if recorded.get("model_digest") != model_digest:
+        return refused(f"the model's files changed after {what} was released (digest {model_digest[:12]}, "
+                       f"released {str(recorded.get('model_digest'))[:12]})")
+    if recorded.get("card_sha256") != card_sha256:
+        return refused(f"the model card changed after {what} was released")
+    return claim
 
 
 def check_release_request(name: str, by: str) -> tuple[str, str]:

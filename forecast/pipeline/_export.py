@@ -8,7 +8,8 @@ from forecast.cube import load_cube
 from forecast.errors import ForecastError
 from forecast.policy import load_policy, manifest_sensitivity, release_checks
 from forecast.report import build_export, check_admin_level, check_export_format, write_export
-from forecast.tracking import load_trained, read_run, release_status
+from forecast.pipeline._release import release_status
+from forecast.tracking import load_trained, read_run
 
 __all__ = ["export_run"]
 

@@ -9,29 +9,58 @@ from forecast.errors import ForecastError
 from forecast.ethics import (
     REGISTRY_DESCRIPTION,
     REVIEWS_DIR,
+    DEFAULT_LOG,
     AuditLog,
     GateReport,
     Release,
+    ReleaseStatus,
     check_release_request,
     judge_gate,
     record_refusal,
     record_release,
     release_tags,
+    verify_release,
 )
 from forecast.tracking import (
+    card_file_sha256,
     delete_version,
     get_run,
     log_gate_report,
+    model_digest,
     read_release_evidence,
     register_version,
-    release_status,
     released_version,
     set_released,
+    version_tags,
 )
+from forecast.tracking import release_status as registry_status
 
 __all__ = ["evaluate_gate", "release", "release_status"]
 
 _PURPOSE = "the gate releases runs of `forecast train --triggers ...`"
+
+
+def release_status(run_id: str, *, tracking_uri: str | None = None,
+                   log: AuditLog | str | Path | None = None) -> ReleaseStatus:
+    """Whether ``run_id``'s model is released, as everything that shows "released" must ask.
+
+    The registry's alias ``released`` is only a claim: it holds when the audit log holds the
+    release entry the version cites, and the model's files and its card still hash to what
+    that entry recorded (:func:`forecast.ethics.verify_release`). Otherwise the status is NOT
+    RELEASED, with ``status.why``.
+
+    ``log`` defaults to the log the version was released with (its tag ``audit_log``) when that
+    file is here, else ``ethics/audit.log.jsonl``.
+    """
+    claim = registry_status(run_id, tracking_uri=tracking_uri)
+    if not claim.released:
+        return claim
+    tags = version_tags(claim.name, claim.version, tracking_uri=tracking_uri)
+    if log is None:
+        named = Path(tags.get("audit_log") or DEFAULT_LOG)
+        log = named if named.is_file() else DEFAULT_LOG
+    return verify_release(claim, tags.get("audit_entry"), model_digest(run_id, tracking_uri=tracking_uri),
+                          card_file_sha256(run_id, tracking_uri=tracking_uri), log=log)
 
 
 def evaluate_gate(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,

@@ -8,7 +8,7 @@ from forecast.cube import load_cube
 from forecast.errors import ForecastError
 from forecast.ethics import card_from_evidence, resolve_card_inputs
 from forecast.models import has_contributions
-from forecast.policy import load_policy, manifest_sensitivity, release_checks
+from forecast.policy import load_policy, manifest_sensitivity, publishable, release_checks
 from forecast.report import (
     HEADLINE_COLUMNS,
     ForecastReport,
@@ -26,8 +26,9 @@ from forecast.tracking import (
     read_card_evidence,
     read_run,
     read_scenario,
-    release_status,
 )
+
+from forecast.pipeline._release import release_status
 
 __all__ = ["build_report", "log_report"]
 
@@ -123,8 +124,9 @@ def log_report(report: ForecastReport, path: str | Path | None = None, *, tracki
     """Log the headline table (and the rendered file at ``path``) to the report's train run.
 
     Sets the run's tag ``reported`` so that the next :func:`build_report` finds it. The headline
-    holds probabilities, forecasts and thresholds, no observed counts, so the gate's
-    published-output check can read it like any other artifact.
+    holds probabilities, forecasts and thresholds, no observed counts; forecasts of 1 to k-1
+    people are withheld like counts (:func:`forecast.policy.publishable`), and the gate's
+    published-output check reads it like any other artifact.
 
     Returns
     -------
@@ -133,4 +135,5 @@ def log_report(report: ForecastReport, path: str | Path | None = None, *, tracki
     """
     m = report.meta
     artifact = headline_artifact(m["trigger"], m["lead"], m["data_month"])
-    return log_headline(m["run_id"], report.ranking[HEADLINE_COLUMNS], artifact, path, tracking_uri=tracking_uri)
+    headline = publishable(report.ranking[HEADLINE_COLUMNS])  # forecasts of 1 to k-1 people withheld
+    return log_headline(m["run_id"], headline, artifact, path, tracking_uri=tracking_uri)

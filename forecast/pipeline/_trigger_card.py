@@ -14,7 +14,8 @@ from forecast.cube import load_cube
 from forecast.errors import ForecastError
 from forecast.policy import load_policy, manifest_sensitivity, release_checks
 from forecast.report import STAGES, TriggerCard, assemble_trigger_card, check_admin_level
-from forecast.tracking import load_trained, log_artifact, read_card_evidence, read_run, release_status
+from forecast.pipeline._release import release_status
+from forecast.tracking import load_trained, log_artifact, read_card_evidence, read_run
 
 __all__ = ["build_trigger_card", "write_trigger_card", "TRIGGER_CARD_FOLDER"]
 

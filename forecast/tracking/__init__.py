@@ -30,11 +30,13 @@ from forecast.tracking._model import load_trained, log_trained
 from forecast.tracking._publish import log_card, log_gate_report, log_headline, previous_report
 from forecast.tracking._registry import (
     RELEASED_ALIAS,
+    card_file_sha256,
     delete_version,
     register_version,
     release_status,
     released_version,
     set_released,
+    version_tags,
 )
 from forecast.tracking._scenario import SCENARIO_KIND, log_scenario, read_scenario, scenario_runs
 from forecast.tracking._runs import (
@@ -62,6 +64,7 @@ __all__ = [
     "log_scenario", "scenario_runs", "read_scenario", "SCENARIO_KIND",
     # the registry
     "release_status", "released_version", "register_version", "delete_version", "set_released", "RELEASED_ALIAS",
+    "version_tags", "card_file_sha256",
     # the store
     "use_store", "prepare_store", "store_uri", "start_run", "git_commit", "DEFAULT_EXPERIMENT",
 ]

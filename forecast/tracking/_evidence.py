@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from forecast.errors import ForecastError
 from forecast.ethics import Citation, Evidence, ReviewSubject, RunRecord
-from forecast.tracking._runs import get_run
+from forecast.tracking._runs import FINISHED, get_run
 
 __all__ = ["Artifacts", "read_run", "find_backtest", "read_card_evidence", "read_release_evidence",
            "read_review_subject", "model_digest", "download_model", "citations"]
@@ -107,22 +108,28 @@ def read_run(run_id: str, *, kind: str | None = None, purpose: str = "", trackin
 
 
 def find_backtest(client, train) -> str:
-    """The latest ``forecast backtest`` parent run in the train run's experiment with a child run
-    of the same spec (``spec_hash``) on the same data (``cube_hash``)."""
+    """The latest FINISHED ``forecast backtest`` parent run in the train run's experiment with a
+    FINISHED child run of the same spec (``spec_hash``) on the same data (``cube_hash``); a
+    backtest cut short (FAILED) or still logging (RUNNING) may lack scores, so it is passed over."""
     tags = train.data.tags
     spec_hash, cube = tags.get("spec_hash"), tags.get("cube_hash")
     children = client.search_runs(
         [train.info.experiment_id],
-        filter_string=f"tags.kind = 'model' and tags.spec_hash = '{spec_hash}' and tags.cube_hash = '{cube}'",
+        filter_string=f"tags.kind = 'model' and tags.spec_hash = '{spec_hash}' and tags.cube_hash = '{cube}' "
+                      f"and attributes.status = '{FINISHED}'",
         order_by=["attributes.start_time DESC"])
     for child in children:
         parent_id = child.data.tags.get("mlflow.parentRunId")
-        if parent_id and client.get_run(parent_id).data.tags.get("kind") == "backtest":
+        if not parent_id:
+            continue
+        parent = client.get_run(parent_id)
+        if parent.data.tags.get("kind") == "backtest" and parent.info.status == FINISHED:
             return parent_id
     raise ForecastError(
         f"no backtest of this spec on this data: run forecast backtest --spec <the {tags.get('model')} spec> "
         f"--triggers models/triggers.yaml first, on the cube the model was trained on (spec_hash {spec_hash}, "
-        f"cube_hash {cube}, experiment {train.info.experiment_id}), or pass --backtest-run")
+        f"cube_hash {cube}, experiment {train.info.experiment_id}), or pass --backtest-run (only a backtest that "
+        "ended FINISHED counts: one cut short or still logging may lack scores)")
 
 
 def _check_backtest(client, backtest, train) -> None:
@@ -131,10 +138,12 @@ def _check_backtest(client, backtest, train) -> None:
         raise ForecastError(f"backtest run {backtest.info.run_id} ran on other data (cube_hash {tags.get('cube_hash')}) "
                             f"than train run {train.info.run_id} ({want.get('cube_hash')})")
     children = client.search_runs([backtest.info.experiment_id], filter_string=(
-        f"tags.mlflow.parentRunId = '{backtest.info.run_id}' and tags.spec_hash = '{want.get('spec_hash')}'"))
+        f"tags.mlflow.parentRunId = '{backtest.info.run_id}' and tags.spec_hash = '{want.get('spec_hash')}' "
+        f"and attributes.status = '{FINISHED}'"))
     if not children:
-        raise ForecastError(f"backtest run {backtest.info.run_id} has no child run of spec {want.get('model')} "
-                            f"(spec_hash {want.get('spec_hash')}): it evaluated another spec")
+        raise ForecastError(f"backtest run {backtest.info.run_id} has no FINISHED child run of spec "
+                            f"{want.get('model')} (spec_hash {want.get('spec_hash')}): it evaluated another spec, or "
+                            "that spec's run was cut short")
 
 
 def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
@@ -147,8 +156,8 @@ def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
     train_run_id : str
         A ``forecast train --triggers ...`` run.
     backtest_run_id : str, optional
-        Default: the latest backtest parent run of the experiment with a child run of the same
-        spec hash on the same cube hash (:func:`find_backtest`).
+        Default: the latest FINISHED backtest parent run of the experiment with a child run of
+        the same spec hash on the same cube hash (:func:`find_backtest`).
     tracking_uri : str, optional
     train : RunRecord, optional
         The train run already read with its artifacts (:func:`read_run` with ``artifacts=True``),
@@ -157,8 +166,9 @@ def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
     Raises
     ------
     ForecastError
-        An unknown run or one of another kind, no matching backtest, or a backtest of other
-        data or another spec.
+        An unknown run or one of another kind, no matching backtest, a backtest given that did
+        not end FINISHED (cut short or still logging: its evidence may be incomplete), or a
+        backtest of other data or another spec.
     """
     record = train
     if record is not None and record.run_id != train_run_id:
@@ -167,7 +177,8 @@ def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
     source = "the backtest given"
     if backtest_run_id is None:
         backtest_run_id, source = find_backtest(client, train), "the latest backtest of this spec on this data"
-    _, backtest = get_run(backtest_run_id, kind="backtest", purpose=CARD_PURPOSE["backtest"], client=client)
+    _, backtest = get_run(backtest_run_id, kind="backtest", purpose=CARD_PURPOSE["backtest"], client=client,
+                          finished=True)
     _check_backtest(client, backtest, train)
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = Artifacts(client, tmp)
@@ -187,7 +198,8 @@ def _gate_backtest(client, train) -> tuple[object | None, str]:
         except ForecastError as error:
             return None, str(error)
     try:
-        _, backtest = get_run(backtest_id, kind="backtest", client=client, purpose="the gate's evidence is a backtest run")
+        _, backtest = get_run(backtest_id, kind="backtest", client=client, finished=True,
+                              purpose="the gate's evidence is a backtest run")
     except ForecastError as error:
         return None, str(error)
     return backtest, source
@@ -198,8 +210,8 @@ def read_release_evidence(run_id: str, *, tracking_uri: str | None = None) -> Ev
     and that backtest's child runs (tags, every artifact's path, tables and documents), the
     model's digest, and the registered versions that cite an audit log.
 
-    A missing backtest is not an error: ``evidence.backtest`` is then None and
-    ``evidence.source`` says why (the gate shows it as insufficient evidence).
+    A missing backtest, or one that did not end FINISHED, is not an error: ``evidence.backtest``
+    is then None and ``evidence.source`` says why (the gate shows it as insufficient evidence).
 
     Raises
     ------
@@ -207,13 +219,18 @@ def read_release_evidence(run_id: str, *, tracking_uri: str | None = None) -> Ev
         The run is unknown, not a train run, or has no logged model.
     """
     client, train = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=GATE_PURPOSE)
-    digest = model_digest(run_id, client=client)
+    digest, examples = _read_model(run_id, client)
     backtest, source = _gate_backtest(client, train)
     children = [] if backtest is None else client.search_runs(
-        [train.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{backtest.info.run_id}'")
+        [train.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{backtest.info.run_id}' "
+                                                  f"and attributes.status = '{FINISHED}'")
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = Artifacts(client, tmp)
-        return Evidence(train=_record(train, artifacts, tables=True),
+        record = _record(train, artifacts, tables=True)
+        # the model's example rows go out with the model: the gate reads them like a table
+        record = replace(record, documents={**record.documents, **examples},
+                         files=(*record.files, *(path for path in examples if path not in record.files)))
+        return Evidence(train=record,
                         backtest=None if backtest is None else _record(backtest, artifacts, tables=True),
                         children=tuple(_record(c, artifacts, tables=True) for c in children), source=source,
                         model_digest=digest, citations=citations(client))
@@ -231,7 +248,8 @@ def citations(client) -> tuple[Citation, ...]:
 
 def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> ReviewSubject:
     """What a review of ``run_id`` is about: the run, its card's hash (tag ``card_sha256``), its
-    model's digest and its author (tag ``mlflow.user``).
+    model's digest, its author (tag ``mlflow.user``) and its data's sensitivity (tag ``sensitivity``:
+    whether sign-offs must be signed).
 
     Raises
     ------
@@ -240,35 +258,52 @@ def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> Revi
     """
     client, run = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=REVIEW_PURPOSE)
     tags = run.data.tags
-    return ReviewSubject(run_id, tags.get("card_sha256"), model_digest(run_id, client=client), tags.get("mlflow.user"))
+    return ReviewSubject(run_id, tags.get("card_sha256"), model_digest(run_id, client=client), tags.get("mlflow.user"),
+                         tags.get("sensitivity"))
+
+
+#: MLflow's bookkeeping, which it writes into a model's folder when it loads the model by its
+#: registered name from a local store: not part of what reviewers signed, so not in the digest.
+MLFLOW_BOOKKEEPING = ("registered_model_meta",)
+#: The example rows MLflow keeps beside a model: published with it, so the gate reads them.
+EXAMPLE_FILES = ("input_example.json", "serving_input_example.json")
 
 
 def model_digest(run_id: str, *, tracking_uri: str | None = None, client=None) -> str:
     """SHA-256 over the run's ``model/`` artifact files: each relative path and its content's
-    SHA-256, in path order. Changes whenever any file of the logged model changes."""
+    SHA-256, in path order. Changes whenever any file of the logged model changes (MLflow's
+    :data:`MLFLOW_BOOKKEEPING` aside)."""
     import mlflow
 
-    client = client or mlflow.MlflowClient(tracking_uri=tracking_uri)
+    return _read_model(run_id, client or mlflow.MlflowClient(tracking_uri=tracking_uri))[0]
+
+
+def _read_model(run_id: str, client) -> tuple[str, dict[str, bytes]]:
+    """The model's digest, and its example files as documents (``model/input_example.json``)."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             folder = download_model(run_id, tmp, client=client)
         except Exception as error:  # MLflow raises several types for a missing artifact
             raise ForecastError(f"run {run_id} has no model/ artifact to review ({error}); log the model with "
                                 "`forecast train`") from None
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        files = sorted(p for p in folder.rglob("*")
+                       if p.is_file() and p.relative_to(folder).as_posix() not in MLFLOW_BOOKKEEPING)
         if not files:
             raise ForecastError(f"run {run_id} has an empty model/ artifact; log the model with `forecast train`")
         digest = hashlib.sha256()
         for path in files:
             digest.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode("ascii") + b"\n")
-    return digest.hexdigest()
+        examples = {f"model/{p.relative_to(folder).as_posix()}": p.read_bytes() for p in files
+                    if p.name in EXAMPLE_FILES}
+    return digest.hexdigest(), examples
 
 
 def download_model(run_id: str, folder: str | Path, *, tracking_uri: str | None = None, client=None) -> Path:
     """The run's ``model/`` files, downloaded into ``folder``: MLflow 3 keeps a model logged with
-    ``name="model"`` as a logged model of the run (read from its own location, so that no global
-    tracking URI is involved); older runs and copies keep it among the run's artifacts."""
+    ``name="model"`` as a logged model of the run (read from its own location, through the
+    client's store and never a global tracking URI); older runs and copies keep it among the
+    run's artifacts."""
     import mlflow
 
     client = client or mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -276,6 +311,7 @@ def download_model(run_id: str, folder: str | Path, *, tracking_uri: str | None 
     for output in outputs.model_outputs if outputs is not None else []:
         logged = client.get_logged_model(output.model_id)
         if logged.name == "model":
+            # a server's location (mlflow-artifacts:/...) resolves against the client's store
             return Path(mlflow.artifacts.download_artifacts(artifact_uri=logged.artifact_location,
-                                                            dst_path=str(folder)))
+                                                            dst_path=str(folder), tracking_uri=client.tracking_uri))
     return Path(client.download_artifacts(run_id, "model", str(folder)))

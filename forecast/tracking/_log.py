@@ -20,8 +20,9 @@ import pandas as pd
 from forecast._version import __version__
 from forecast.backtest import BacktestResult, fan_chart, importance_chart, metrics_by_horizon
 from forecast.io import write_csv
-from forecast.policy import manifest_sensitivity, small_cell_k, suppress_small_cells
+from forecast.policy import manifest_sensitivity, publishable, small_cell_k
 from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
+from forecast.tracking._transport import check_transport
 
 __all__ = ["log_backtest", "TRIGGER_METRICS"]
 
@@ -49,6 +50,9 @@ def log_backtest(
 ) -> str:
     """Log a backtest to MLflow and return the parent run's id.
 
+    Cut short (an error, Ctrl-C, SIGTERM), the parent run and every child run opened end
+    FAILED (:func:`~forecast.tracking.start_run`), and no evidence reader takes them.
+
     Parameters
     ----------
     result : BacktestResult
@@ -63,7 +67,8 @@ def log_backtest(
     sample_areas : int
         Fan charts for this many areas (those with the most arrivals).
     small_cell : int
-        Observed counts below this (and above zero) are blanked in the forecasts artifact;
+        Counts and forecasts of people below this (and above zero) are blanked in the forecasts
+        artifact (:func:`forecast.policy.publishable`: a naive forecast is an observation);
         default: the policy's small-cell threshold (:func:`forecast.policy.small_cell_k`).
     triggers : TriggerEvaluation, optional
         Logged to the parent run: ``<metric>_l<lead>_<route>_<trigger>`` metrics (hit_rate,
@@ -85,7 +90,8 @@ def log_backtest(
         scores = result.scores()
         sensitivity = manifest_sensitivity(manifest) or "unknown"
         tags = {"cube_hash": result.cube_hash, "git_commit": git_commit(), "sensitivity": sensitivity,
-                "forecast_version": __version__, "target": result.target}
+                "forecast_version": __version__, "target": result.target,
+                **check_transport(None, sensitivity)}  # high/severe: a server needs auth and TLS
         folds = result.folds
         with start_run(experiment, run_name or f"backtest-{result.target}") as parent:
             mlflow.set_tags({**tags, "kind": "backtest"})
@@ -108,7 +114,7 @@ def log_backtest(
                     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
                     mlflow.log_artifact(str(tmp / "manifest.json"))
             if triggers is not None:
-                _log_triggers(triggers)
+                _log_triggers(triggers, small_cell)
             if fairness is not None:
                 _log_fairness(fairness)
             if mitigation is not None:
@@ -126,7 +132,7 @@ TRIGGER_METRICS = ("hit_rate", "false_alarm_ratio", "brier", "brier_skill", "act
                    "return_period", "event_return_period")
 
 
-def _log_triggers(evaluation) -> None:
+def _log_triggers(evaluation, small_cell: int) -> None:
     import mlflow
 
     metrics = evaluation.metrics()
@@ -145,7 +151,8 @@ def _log_triggers(evaluation) -> None:
         write_csv(metrics, tmp / "metrics.csv", index=False)
         write_csv(evaluation.reliability(), tmp / "reliability.csv", index=False)
         write_csv(evaluation.drift(), tmp / "drift.csv", index=False)
-        evaluation.signals.to_parquet(tmp / "signals.parquet", index=False)
+        # expected arrivals and their bounds are forecasts of people: 1 to k-1 withheld
+        publishable(evaluation.signals, k=small_cell).to_parquet(tmp / "signals.parquet", index=False)
         names = ["metrics.csv", "reliability.csv", "drift.csv", "signals.parquet"]
         regional = evaluation.regional()  # triggers with a geographic condition (region:) only
         if not regional.empty:
@@ -197,7 +204,7 @@ def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None
         rows = result.forecasts[result.forecasts["model"] == spec.name]
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            suppress_small_cells(rows, k=small_cell).to_parquet(tmp / "forecasts.parquet", index=False)
+            publishable(rows, k=small_cell, target=result.target).to_parquet(tmp / "forecasts.parquet", index=False)
             write_csv(scores[scores["model"] == spec.name], tmp / "metrics.csv", index=False)
             mlflow.log_artifact(str(tmp / "forecasts.parquet"))
             mlflow.log_artifact(str(tmp / "metrics.csv"))

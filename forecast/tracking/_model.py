@@ -16,7 +16,8 @@ from forecast.models import has_contributions
 from forecast.tracking._quiet import quiet_warnings
 from forecast.policy import manifest_sensitivity
 from forecast.tracking._log import _flat
-from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
+from forecast.tracking._runs import DEFAULT_EXPERIMENT, FINISHED, git_commit, start_run, store_lock, use_store
+from forecast.tracking._transport import check_transport
 
 __all__ = ["log_trained", "load_trained"]
 
@@ -68,6 +69,7 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
     with use_store(tracking_uri):
         spec = trained.spec
         sensitivity = manifest_sensitivity(manifest) or "unknown"
+        transport = check_transport(None, sensitivity)  # high/severe: a server needs auth and TLS
         example = cube_table(cube, areas=cube["area"].values[:3], months=24)
         model = _pyfunc_class()(trained)
         output = model.predict(None, example)
@@ -79,7 +81,7 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
             mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(), "data_month": data_month,
                              "cube_hash": trained.cube_hash, "git_commit": git_commit(),
                              "sensitivity": sensitivity, "forecast_version": __version__,
-                             "target": spec.target})
+                             "target": spec.target, **transport})
             params: dict = {}
             _flat("", spec.model_dump(mode="json"), params)
             mlflow.log_params({k: v for k, v in params.items() if k != "description"})
@@ -98,22 +100,35 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
                     explanation.to_parquet(path, index=False)
                     mlflow.log_artifact(str(path), "explanations")
             with quiet_warnings():  # MLflow's schema hints are not the user's to act on
-                info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=example,
+                info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=_shape_only(example),
                                                signature=infer_signature(example, output))
             if manifest:
                 mlflow.log_dict(dict(manifest), "manifest.json")
             return run.info.run_id, info.model_uri
 
 
+def _shape_only(example: pd.DataFrame) -> pd.DataFrame:
+    """The example MLflow keeps beside the model (``input_example.json``): the columns, areas and
+    months of real rows with every number 0. The data's own rows are never published with a
+    model (the gate reads the example like any other table)."""
+    out = example.copy()
+    numbers = out.select_dtypes("number").columns
+    out[numbers] = 0.0
+    return out
+
+
 def _predecessor(experiment: str, model: str, data_month: str, tracking_uri: str | None) -> str | None:
-    """The train run of ``model`` in ``experiment`` with the latest data month before ``data_month``."""
+    """The FINISHED train run of ``model`` in ``experiment`` with the latest data month before
+    ``data_month`` (a run cut short may lack its model: no line continues from it)."""
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment)
+    with store_lock(tracking_uri):  # the first look at a new sqlite store makes its schema
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
-    runs = client.search_runs([found.experiment_id], filter_string=f"tags.kind = 'train' and tags.model = '{model}'")
+    runs = client.search_runs([found.experiment_id], filter_string=f"tags.kind = 'train' and tags.model = '{model}' "
+                                                                   f"and attributes.status = '{FINISHED}'")
     earlier = [(r.data.tags.get("data_month", ""), r.info.start_time, r.info.run_id) for r in runs
                if "" < r.data.tags.get("data_month", "") < data_month]
     return max(earlier)[2] if earlier else None
@@ -150,9 +165,10 @@ def load_trained(model: str, *, tracking_uri: str | None = None):
     import mlflow
 
     uri = model if ":/" in model else f"runs:/{model}/model"
-    with use_store(tracking_uri):
-        try:
-            loaded = mlflow.pyfunc.load_model(uri)
+    with use_store(tracking_uri), tempfile.TemporaryDirectory() as copy:
+        try:  # from a copy: on a local store MLflow writes registered_model_meta into the folder it
+            # loads, which would change the released model's files (and void its review as a tamper)
+            loaded = mlflow.pyfunc.load_model(uri, dst_path=copy)
         except Exception as error:  # MLflow raises several types for a bad URI or a run without a model
             raise ForecastError(f"cannot load model {model!r}: {error}") from None
         return loaded.unwrap_python_model().trained, _source_run(uri, loaded, tracking_uri)

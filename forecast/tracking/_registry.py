@@ -7,13 +7,16 @@ simply moves to the new one.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 from forecast.ethics import ReleaseStatus
 from forecast.tracking._runs import use_store
 
 __all__ = ["RELEASED_ALIAS", "released_version", "register_version", "delete_version", "set_released",
-           "release_status"]
+           "release_status", "version_tags", "card_file_sha256"]
 
 RELEASED_ALIAS = "released"
 
@@ -70,8 +73,27 @@ def set_released(name: str, version: str, audit_entry: str, *, tracking_uri: str
     return f"models:/{name}@{RELEASED_ALIAS}"
 
 
+def version_tags(name: str, version: str, *, tracking_uri: str | None = None, client=None) -> dict[str, str]:
+    """The tags of version ``version`` of the registered model ``name``."""
+    return dict(_client(tracking_uri, client).get_model_version(name, version).tags)
+
+
+def card_file_sha256(run_id: str, *, tracking_uri: str | None = None, client=None) -> str | None:
+    """The SHA-256 of the run's ``model_card/model_card.md`` as the store holds it now (None
+    without a card): what a release recorded is compared with the file, not with a tag."""
+    client = _client(tracking_uri, client)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client.download_artifacts(run_id, "model_card/model_card.md", tmp)
+        except Exception:  # MLflow raises several types for a missing artifact
+            return None
+        return hashlib.sha256(Path(local).read_bytes()).hexdigest()
+
+
 def release_status(run_id: str, *, tracking_uri: str | None = None, client=None) -> ReleaseStatus:
-    """Whether ``run_id``'s model is the version an alias ``released`` points at.
+    """Whether ``run_id``'s model is the version an alias ``released`` points at: what the
+    registry *claims*. :func:`forecast.pipeline.release_status` checks the claim against the
+    audit log, the model's files and its card before anything is shown as released.
 
     Returns
     -------
