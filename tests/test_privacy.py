@@ -181,12 +181,13 @@ def test_sensitivity_override_needs_a_reason(tmp_path):
 
 
 def test_sensitivity_override_is_applied_and_recorded_with_its_reason(tmp_path):
+    """Raising a level takes a reason; lowering one also takes a signed approval (test_lowering.py)."""
     path = dtm_with(tmp_path / "dtm.csv", "Partner", ("A", "B"))
-    reason = "district totals already published on HDX"
-    result = forecast.ingest([path], "dtm", sensitivity="low", sensitivity_reason=reason)
-    assert result.cube.attrs["sensitivity"] == "low"
+    reason = "the partners' camps are small enough to identify families"
+    result = forecast.ingest([path], "dtm", sensitivity="high", sensitivity_reason=reason)
+    assert result.cube.attrs["sensitivity"] == "high"
     recorded = result.manifest.sensitivity
-    assert (recorded.level, recorded.assessed, recorded.override_reason) == ("low", "moderate", reason)
+    assert (recorded.level, recorded.assessed, recorded.override_reason) == ("high", "moderate", reason)
     assert result.manifest.files[0].sensitivity == "moderate"  # the file's own assessment is kept
     result.write(tmp_path / "out")
     assert forecast.Manifest.read(tmp_path / "out" / "manifest.json").sensitivity == recorded

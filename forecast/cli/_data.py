@@ -47,8 +47,11 @@ def ingest(
     attributes: Annotated[Path | None, typer.Option(help="Table of per-area attributes keyed by pcode or name (region, access, settlement, population, ...); each column becomes a coordinate on the cube's areas, usable as fairness groups.")] = None,
     columns: Annotated[Path | None, typer.Option(help="YAML extending the known column names (layout of forecast/io/columns.yaml).")] = None,
     drop_column: Annotated[list[str] | None, typer.Option("--drop-column", help="Drop this column before reading (repeatable); needed to ingest a file with identifying columns.")] = None,
-    sensitivity: Annotated[Level | None, typer.Option(help="Override the assessed sensitivity level (needs --sensitivity-reason).")] = None,
+    sensitivity: Annotated[Level | None, typer.Option(help="Override the assessed sensitivity level (needs --sensitivity-reason; a lower level also needs --approval).")] = None,
     sensitivity_reason: Annotated[str | None, typer.Option(help="Why the sensitivity level is overridden; recorded in the manifest.")] = None,
+    approval: Annotated[str | None, typer.Option(help="A level below the assessed one: the hash of the sensitivity.lower entry an ethics reviewer signed for these files (`forecast review lower-sensitivity`).")] = None,
+    audit_log: Annotated[Path | None, typer.Option("--audit-log", help="The audit log holding --approval [default: ethics/audit.log.jsonl].")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="The policy pinning the keyring that --approval is checked against [default: ethics/policy.yaml].")] = None,
     sheet: Annotated[str | None, typer.Option(help="Sheet to read in XLSX workbooks that have several.")] = None,
     rules: Annotated[Path | None, typer.Option(help="YAML of value rules for area-month tables (min, max, positive, jump per variable): implausible values are withheld, listed in OUT/withheld.csv with their reasons; the row is kept.")] = None,
     lenient_hierarchy: Annotated[bool, typer.Option("--lenient-hierarchy", help="Keep rows whose admin2 lies outside the admin1 they name (default: quarantine them).")] = False,
@@ -81,7 +84,8 @@ def ingest(
             result = run_ingest(
                 files, [f.value for f in format], areas=areas, aliases=aliases, attributes=attributes, columns=columns,
                 drop_columns=drop_column or (), sensitivity=sensitivity.value if sensitivity else None,
-                sensitivity_reason=sensitivity_reason, strict_hierarchy=not lenient_hierarchy, sheet=sheet,
+                sensitivity_reason=sensitivity_reason, approval=approval, audit_log=audit_log, policy=policy,
+                strict_hierarchy=not lenient_hierarchy, sheet=sheet,
                 rules=rules, progress=progress, limits=limit or None,
             )
         paths = result.write(out_dir)

@@ -355,3 +355,42 @@ def approve_policy_command(
         fail(error)
     _print(f"policy {entry.payload['policy']} (sha256 {entry.payload['sha256'][:12]}) approved by {entry.actor}: in "
            f"force from entry {entry.seq} of {log}")
+
+
+@review_app.command("lower-sensitivity")
+def lower_sensitivity(
+    manifest: Annotated[Path, typer.Argument(help="The manifest.json of an ingest of the files (what they are, "
+                                                  "the level assessed).", show_default=False)],
+    to: Annotated[str, typer.Option("--to", help="The level granted: below the assessed one.",
+                                    show_default=False)] = ...,
+    reason: Annotated[str, typer.Option("--reason", help="Why these data may be treated at that level (signed).",
+                                        show_default=False)] = ...,
+    by: Annotated[str, typer.Option("--by", help="Your name, as the keyring has it (an ethics reviewer).",
+                                    show_default=False)] = ...,
+    key: Annotated[Path, typer.Option("--key", help="Your private key.", show_default=False)] = ...,
+    log: LogOpt = DEFAULT_LOG,
+    policy: Annotated[Path | None, typer.Option("--policy", help="The policy pinning the keyring [default: "
+                                                "ethics/policy.yaml].", show_default=False)] = None,
+) -> None:
+    """Sign the decision that these files may be ingested at a lower sensitivity level.
+
+    Appends a sensitivity.lower entry (the files' SHA-256, the level assessed, the level granted,
+    the reason) signed by an ethics reviewer of the keyring; ingest then takes
+    --sensitivity LEVEL --approval HASH for exactly these files.
+    """
+    import json
+
+    from forecast.ethics import approve_lowering
+    from forecast.policy import load_policy
+
+    try:
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ForecastError(f"{manifest}: not a readable manifest.json ({error})") from None
+        entry = approve_lowering(log, data, to, reason, by=by, key=key, policy=load_policy(policy))
+    except ForecastError as error:
+        fail(error)
+    _print(f"{entry.payload['assessed']} lowered to {entry.payload['level']} by {entry.actor} (entry {entry.seq} of "
+           f"{log}); ingest the same files with: --sensitivity {entry.payload['level']} --sensitivity-reason "
+           f"'{entry.payload['reason']}' --approval {entry.hash} --audit-log {log}")

@@ -117,6 +117,7 @@ from forecast.ethics._answers import (
 )
 from forecast.ethics._checklist_page import CARD_HTML, CARD_TERMS, RunFiles, checklist_page
 from forecast.ethics._gate import Condition, GateReport, judge_gate
+from forecast.ethics._sensitivity import LOWER_KIND, approve_lowering, check_lowering, lowers
 from forecast.ethics._release import (
     NOT_RELEASED,
     REGISTRY_DESCRIPTION,
@@ -159,4 +160,6 @@ __all__ = [
     # the release gate and what a release records
     "judge_gate", "GateReport", "Condition", "Release", "ReleaseStatus", "NOT_RELEASED", "check_release_request",
     "record_refusal", "release_tags", "record_release", "verify_release", "REGISTRY_DESCRIPTION",
+    # lowering a dataset's sensitivity: a signed decision of an ethics reviewer
+    "approve_lowering", "check_lowering", "lowers", "LOWER_KIND",
 ]

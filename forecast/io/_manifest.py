@@ -51,6 +51,10 @@ class Sensitivity(BaseModel):
     assessed: str
     reasons: list[str]
     override_reason: str | None = None
+    #: A level below the assessed one: the audit-log entry (its hash) of the ethics reviewer who
+    #: signed the lowering, and their name (forecast.ethics.check_lowering).
+    approval: str | None = None
+    approved_by: str | None = None
 
     @model_validator(mode="after")
     def _known(self) -> Sensitivity:

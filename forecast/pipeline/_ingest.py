@@ -118,6 +118,9 @@ def ingest(
     drop_columns: Sequence[str] = (),
     sensitivity: str | None = None,
     sensitivity_reason: str | None = None,
+    approval: str | None = None,
+    audit_log: str | Path | None = None,
+    policy=None,
     strict_hierarchy: bool = True,
     sheet: str | None = None,
     rules: str | Path | Mapping | None = None,
@@ -140,7 +143,11 @@ def ingest(
     columns : YAML extending the column-name table for any format.
     drop_columns : columns to drop from every file before reading (e.g. identifying ones).
     sensitivity, sensitivity_reason : override the assessed sensitivity level; the
-        manifest records both levels and the reason.
+        manifest records both levels and the reason. A level *below* the assessed one also
+        needs ``approval``: the hash of a ``sensitivity.lower`` entry an ethics reviewer of the
+        keyring signed for these files and levels (``forecast review lower-sensitivity``), in
+        ``audit_log`` (default ``ethics/audit.log.jsonl``), under ``policy``'s pinned keyring
+        (:func:`forecast.ethics.check_lowering`).
     strict_hierarchy : quarantine rows whose admin2 lies outside the admin1 they name.
     sheet : the sheet to read in XLSX workbooks of several sheets.
     rules : value rules for area-month tables (YAML path or mapping, see
@@ -213,6 +220,13 @@ def ingest(
             cube = area_attributes.assign_to(cube)
     stock_flow = check_stock_flow(cube)  # warns (DataQualityWarning) when the flows do not explain the stock
     recorded = [*results, area_attributes] if area_attributes is not None else results
+    granted = None
+    if sensitivity is not None and SENSITIVITY_LEVELS.index(sensitivity) < SENSITIVITY_LEVELS.index(assessed):
+        from forecast.ethics import check_lowering  # the audit log and its keys load only when needed
+
+        # a lower level loosens every rule downstream: an ethics reviewer's signed decision
+        granted = check_lowering(audit_log, approval, [r.sha256 for r in recorded], assessed, sensitivity,
+                                 policy=policy)
     manifest = Manifest(
         toolkit_version=__version__,
         cube_hash=cube_hash(cube),
@@ -227,6 +241,7 @@ def ingest(
             level=cube.attrs["sensitivity"], assessed=assessed,
             reasons=sorted({why for r in recorded for why in r.sensitivity_reasons}),
             override_reason=sensitivity_reason if sensitivity else None,
+            approval=granted.hash if granted else None, approved_by=granted.actor if granted else None,
         ),
         files=[_record(r) for r in recorded],
         limits=in_force.changed(),
