@@ -165,7 +165,7 @@ _names = iter(range(10_000))
 
 
 def copy_run(pipeline: dict, tmp_path: Path, suffix: str = "", *, author: str = "amina") -> dict:
-    """A copy of the train run by ``author`` (tags, params, metrics, card, manifest, model files),
+    """A copy of the train run by ``author`` (tags, params, metrics, both card files, manifest, model files),
     with a reviews folder, an audit log and a model name of its own."""
     import tempfile
 
@@ -179,7 +179,7 @@ def copy_run(pipeline: dict, tmp_path: Path, suffix: str = "", *, author: str = 
                      params=[Param(k, v) for k, v in source.data.params.items()])
     client.log_artifacts(run_id, str(pipeline["model_dir"]), "model")
     with tempfile.TemporaryDirectory() as tmp:
-        for path in ("model_card/model_card.md", "manifest.json"):
+        for path in ("model_card/model_card.md", "model_card/model_card.html", "manifest.json"):
             local = client.download_artifacts(pipeline["train"], path, tmp)
             client.log_artifact(run_id, local, str(Path(path).parent) if "/" in path else None)
     log = tmp_path / "audit.log.jsonl"

@@ -78,6 +78,13 @@ def test_a_card_rewritten_after_the_release_is_not_released(released):
     assert not status.released and "model card changed after" in status.why
 
 
+def test_a_card_html_rewritten_after_the_release_is_not_released(released):
+    client = mlflow.MlflowClient(tracking_uri=released["uri"])
+    client.log_text(released["run"], "<html><body>Nothing to see.</body></html>", "model_card/model_card.html")
+    status = _status(released)
+    assert not status.released and "model card's HTML changed after" in status.why
+
+
 def test_a_log_without_the_release_entry_is_not_released(released):
     lines = released["log"].read_bytes().splitlines(keepends=True)
     released["log"].write_bytes(b"".join(lines[:-1]))  # the release entry was the last line

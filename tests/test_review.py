@@ -113,7 +113,10 @@ def test_start_answer_sign_round_trip(env):
     assert (entry.kind, entry.actor) == ("review.sign", "lena")
     assert entry.payload == {"run_id": env["run"], "card_sha256": card, "model_digest": data["model_digest"],
                              "checklists_hash": data["checklists_hash"], "role": "ethics", "decision": "reject",
-                             "comment": "not ready", "review_started": data["started"]}
+                             "comment": "not ready", "review_started": data["started"],
+                             # the rest of what is signed: the HTML card, the backtest the card cites, the answers
+                             "card_html_sha256": None, "backtest_run_id": None,
+                             "answers_sha256": read_review(env["run"], reviews_dir=env["reviews"]).answers_sha256()}
     assert AuditLog(env["log"]).verify() == []
 
 

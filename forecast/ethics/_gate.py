@@ -11,7 +11,7 @@ against the policy (``ethics/policy.yaml``) and its review, one :class:`Conditio
 - published-output checks over every artifact of the train run and its backtest runs: no
   identifying column, no microdata (cube, quarantine), no count or forecast of 1 to k-1 people,
   no admin level finer than the data's sensitivity allows;
-- the review: the card file still hashes to what reviewers signed, the audit log verifies (its
+- the review: both card files still hash to what reviewers signed, the audit log verifies (its
   keyring refused no change), the policy judged by is the one in force (the latest approved
   by an ethics reviewer of the keyring the policy pins: a releaser's own file is not), the
   checklist is complete, the sign-offs are valid (:func:`~forecast.ethics.judge_review`).
@@ -34,6 +34,7 @@ import pandas as pd
 from forecast._names import ARRIVALS, SENSITIVITY_LEVELS
 from forecast.errors import ForecastError
 from forecast.ethics._audit import AuditLog
+from forecast.ethics._checklist_page import CARD_HTML
 from forecast.ethics._evidence import Citation, Evidence, RunRecord
 from forecast.ethics._keyring import Keyring, keyring, policy_in_force
 from forecast.ethics._review import REVIEWS_DIR, ReviewSubject, _log, judge_review
@@ -91,6 +92,7 @@ class GateReport:
     evaluated: str
     conditions: tuple[Condition, ...]
     reviewers: dict[str, list[str]] = field(default_factory=dict)
+    card_html_sha256: str | None = None  # tag card_html_sha256: a release records it beside the Markdown's
 
     @property
     def passed(self) -> bool:
@@ -340,21 +342,35 @@ def _published(policy, runs: list[RunRecord], manifest: dict | None, target: str
 
 # --- review ----------------------------------------------------------------------------------
 
+#: The card's files, each with the tag holding the SHA-256 that reviewers signed.
+CARD_FILES = {"model_card/model_card.md": "card_sha256", CARD_HTML: "card_html_sha256"}
+
+
 def _card_intact(train: RunRecord) -> Condition:
-    run_id, tagged = train.run_id, train.tags.get("card_sha256")
-    name, required = "model card unchanged", "model_card/model_card.md hashes to the tag card_sha256"
-    rationale = "reviewers sign the card's SHA-256; a card edited afterwards was never reviewed"
-    if not tagged:
-        return Condition("review", name, FAIL, "no model card", f"run `forecast card {run_id}`", rationale)
-    card = train.documents.get("model_card/model_card.md")
+    """Both card files hash to their tags: reviewers read either, and sign-offs are bound to both
+    tags. A card with neither the HTML nor its tag (one written by hand) is judged by its Markdown."""
+    name, required = "model card unchanged", "model_card.md and .html hash to the tags card_sha256, card_html_sha256"
+    rationale = "reviewers sign the card files' SHA-256; a card edited afterwards was never reviewed"
+    if not train.tags.get("card_sha256"):
+        return Condition("review", name, FAIL, "no model card", f"run `forecast card {train.run_id}`", rationale)
+    found = [_card_file(train, path, tag) for path, tag in CARD_FILES.items()]
+    problems = [text for intact, text in found if not intact]
+    measured = "; ".join(problems or [text for _, text in found if text])
+    return Condition("review", name, FAIL if problems else PASS, measured, required, rationale)
+
+
+def _card_file(train: RunRecord, path: str, tag: str) -> tuple[bool, str]:
+    """``(intact, what was measured)`` of one card file against its tag."""
+    tagged, card = train.tags.get(tag), train.documents.get(path)
     if card is None:
-        return Condition("review", name, FAIL, "the card artifact model_card/model_card.md is missing",
-                         required, rationale)
+        intact = not tagged and tag != "card_sha256"
+        return intact, "" if intact else f"the card artifact {path} is missing"
     actual = hashlib.sha256(card).hexdigest()
     if actual != tagged:
-        return Condition("review", name, FAIL, f"the card file hashes to {actual[:12]}, the signed tag says "
-                         f"{tagged[:12]}: edited after it was written", required, rationale)
-    return Condition("review", name, PASS, f"sha256 {actual[:12]}", required, rationale)
+        return False, (f"{path} has no tag {tag}: rewrite the card (forecast card {train.run_id})" if not tagged else
+                       f"{path} hashes to {actual[:12]}, the signed tag {tag} says {tagged[:12]}: edited after it was "
+                       "written")
+    return True, f"{Path(path).name} sha256 {actual[:12]}"
 
 
 def _log_intact(log: AuditLog, citations: tuple[Citation, ...], ring: Keyring) -> Condition:
@@ -455,7 +471,8 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
     now = datetime.now(timezone.utc) if now is None else now
     tags = train.tags
     subject = ReviewSubject(train.run_id, tags.get("card_sha256"), evidence.model_digest, tags.get("mlflow.user"),
-                            _sensitivity(tags, train.json("manifest.json")))
+                            _sensitivity(tags, train.json("manifest.json")), tags.get("card_html_sha256"),
+                            tags.get("card_backtest_run_id"))
     ring = keyring(audit, root=policy.review.signatures.keyring_root if policy.review is not None else None)
     state = judge_review(subject, reviews_dir=reviews_dir, log=audit, policy=policy, now=now)
     backtest, source = evidence.backtest, evidence.source
@@ -479,4 +496,5 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
                       card_sha256=tags.get("card_sha256"), model_digest=evidence.model_digest,
                       policy_source=published_name(policy.source), policy_sha256=policy.hash(),
                       evaluated=now.isoformat(timespec="seconds"), conditions=tuple(conditions),
-                      reviewers={role: list(names) for role, names in state.valid_approvals.items()})
+                      reviewers={role: list(names) for role, names in state.valid_approvals.items()},
+                      card_html_sha256=tags.get("card_html_sha256"))

@@ -60,7 +60,7 @@ class ReleaseStatus:
 
 
 def verify_release(claim: ReleaseStatus, entry_hash: str | None, model_digest: str, card_sha256: str | None, *,
-                   log: AuditLog | str | Path | None = None) -> ReleaseStatus:
+                   log: AuditLog | str | Path | None = None, card_html_sha256: str | None = None) -> ReleaseStatus:
     """``claim`` (the registry's alias says released) as it stands against the audit log.
 
     A version is released only through the gate: the log verifies, holds the ``release`` entry
@@ -101,6 +101,8 @@ def verify_release(claim: ReleaseStatus, entry_hash: str | None, model_digest: s
                        f"released {str(recorded.get('model_digest'))[:12]})")
     if recorded.get("card_sha256") != card_sha256:
         return refused(f"the model card changed after {what} was released")
+    if recorded.get("card_html_sha256") and recorded["card_html_sha256"] != card_html_sha256:
+        return refused(f"the model card's HTML changed after {what} was released")
     return claim
 
 
@@ -134,7 +136,8 @@ def release_tags(report: GateReport, by: str, *, log: AuditLog | str | Path | No
     entries = audit.entries()
     head = entries[-1].hash if entries else ""
     reviewers = "; ".join(f"{role}: {', '.join(names)}" for role, names in report.reviewers.items())
-    return {"card_sha256": report.card_sha256, "model_digest": report.model_digest, "reviewers": reviewers,
+    return {"card_sha256": report.card_sha256, "card_html_sha256": report.card_html_sha256 or "",
+            "model_digest": report.model_digest, "reviewers": reviewers,
             "gate_report_sha256": report.sha256(), "policy_sha256": report.policy_sha256, "audit_head": head,
             "released_by": by, "backtest_run_id": report.backtest_run_id or "", "source_run_id": report.run_id,
             "audit_log": str(audit.path.resolve())}
@@ -150,6 +153,7 @@ def record_release(report: GateReport, name: str, version: str, by: str, head: s
         The log cannot take the entry (the caller undoes the registration).
     """
     payload = {"run_id": report.run_id, "name": name, "version": str(version), "card_sha256": report.card_sha256,
+               "card_html_sha256": report.card_html_sha256,
                "model_digest": report.model_digest, "gate_report_sha256": report.sha256(),
                "policy_sha256": report.policy_sha256, "reviewers": report.reviewers, "audit_head": head}
     try:

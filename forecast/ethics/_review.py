@@ -7,10 +7,11 @@ run-id based calls are :mod:`forecast.pipeline`'s ``start_review``, ``sign``, ``
 A review of a train run is a YAML file, ``ethics/reviews/<run_id>.yaml``, written by
 :func:`new_review` from the checklists: one entry per item, answered with :func:`answer` (or
 by editing the file; it is validated on every read). :func:`sign_review` appends a
-``review.sign`` entry to the hash-chained audit log, bound to the run id, the card's SHA-256 and
-the model's digest. :func:`judge_review` applies the rules of the ``review:`` section of the
-policy: a changed card or model voids earlier sign-offs, both roles must approve, the run's
-author is never the only approver, a rejection blocks until a new review, approvals expire.
+``review.sign`` entry to the hash-chained audit log, bound to what reviewers read (:data:`BOUND`:
+both card files, the model, the cited backtest) and to their answers. :func:`judge_review` applies
+the ``review:`` rules of the policy: a change to any of these voids earlier sign-offs, both roles
+must approve, the run's author is never the only approver, a rejection blocks until a new review,
+approvals expire.
 
 Who signed is a person, not a string (:mod:`forecast.ethics._keyring`): a sign-off signed by a
 key of the keyring is its member's, and must name that member; for data whose sensitivity the
@@ -22,6 +23,8 @@ author is matched by identity (:func:`~forecast.ethics._keyring.identity`: ``Roo
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,6 +47,12 @@ REVIEWS_DIR = Path("ethics/reviews")
 ANSWERS = ("yes", "no", "n/a")
 DECISIONS = ("approve", "reject")
 SIGN_KIND = "review.sign"
+#: What a sign-off is bound to besides the answers: field -> (its name, why an approval it changed under is void).
+BOUND = {"card_sha256": ("model card", "the model card changed after it was signed"),
+         "card_html_sha256": ("model card's HTML", "the card's HTML (model_card.html) changed after it was signed"),
+         "model_digest": ("model", "the model changed"),
+         "backtest_run_id": ("card's backtest", "the card's evidence changed after it was signed: it now cites "
+                             "another backtest run (tag card_backtest_run_id)")}
 # libyaml when present: a review has a hundred items and is read on every answer
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -87,6 +96,8 @@ class Review(BaseModel):
     model_digest: str
     checklists_hash: str
     started: str
+    card_html_sha256: str | None = None
+    backtest_run_id: str | None = None
     items: list[ReviewItem]
 
     def item(self, item_id: str) -> ReviewItem:
@@ -97,6 +108,18 @@ class Review(BaseModel):
         close = difflib.get_close_matches(item_id, ids, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; items: {', '.join(ids[:5])}, ..."
         raise ForecastError(f"the review of run {self.run_id} has no item {item_id!r}{hint}")
+
+    def answers_sha256(self) -> str:
+        """SHA-256 of every item's answer, evidence and answerer (canonical JSON, by id): what an
+        approval vouches for, so that an answer or its evidence edited afterwards voids it."""
+        rows = sorted(({"id": i.id, "answer": i.answer, "evidence": i.evidence, "answered_by_name": i.answered_by_name}
+                       for i in self.items), key=lambda row: row["id"])
+        text = json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def changed(self, subject: ReviewSubject) -> list[str]:
+        """The fields of :data:`BOUND` on which the run now differs from what this review answered."""
+        return [name for name in BOUND if getattr(subject, name) != getattr(self, name)]
 
 
 @dataclass(frozen=True)
@@ -126,14 +149,17 @@ class ReviewState:
 @dataclass(frozen=True)
 class ReviewSubject:
     """What a review is about: a train run, the SHA-256 of its model card (None: no card yet), the
-    digest of its model's files, who ran it (the author never approves alone) and the data's
-    sensitivity (the run's ``sensitivity`` tag: whether sign-offs must be signed; None: unknown)."""
+    digest of its model's files, who ran it (the author never approves alone), the data's
+    sensitivity (tag ``sensitivity``: whether sign-offs must be signed; None: unknown), and what
+    reviewers also read: the card's HTML and its backtest (``card_html_sha256``, ``card_backtest_run_id``)."""
 
     run_id: str
     card_sha256: str | None
     model_digest: str
     author: str | None = None
     sensitivity: str | None = None
+    card_html_sha256: str | None = None
+    backtest_run_id: str | None = None
 
 
 def _card_sha256(subject: ReviewSubject) -> str:
@@ -183,7 +209,8 @@ def new_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DIR,
     items = [ReviewItem(id=i.id, question=i.question, evidence_asked=i.evidence, answered_by=i.answered_by,
                         blocking=i.blocking) for c in checklists for i in c.items]
     review = Review(run_id=run_id, card_sha256=card, model_digest=subject.model_digest,
-                    checklists_hash=checklists_hash(checklists), started=_now().isoformat(), items=items)
+                    checklists_hash=checklists_hash(checklists), started=_now().isoformat(), items=items,
+                    card_html_sha256=subject.card_html_sha256, backtest_run_id=subject.backtest_run_id)
     _write(review, path)
     return path
 
@@ -306,14 +333,12 @@ def sign_review(subject: ReviewSubject, reviewer: str, role: str, decision: str,
     """
     check_sign_off(reviewer, role, decision)
     run_id = subject.run_id
-    card = _card_sha256(subject)
+    _card_sha256(subject)
     review = read_review(run_id, reviews_dir=reviews_dir)
-    digest = subject.model_digest
     if decision == "approve":
-        if (card, digest) != (review.card_sha256, review.model_digest):
-            what = "model card" if card != review.card_sha256 else "model"
-            raise ForecastError(f"the {what} of run {run_id} changed since the review started; start a new review "
-                                f"with `forecast review start {run_id} --restart`")
+        if changed := review.changed(subject):
+            raise ForecastError(f"the {BOUND[changed[0]][0]} of run {run_id} changed since the review started; start "
+                                f"a new review with `forecast review start {run_id} --restart`")
         mine = [i for i in review.items if i.answered_by == role]
         open_items = [i.id for i in mine if i.answer is None]
         blocking = [i.id for i in mine if i.blocking and i.answer == "no"]
@@ -321,9 +346,9 @@ def sign_review(subject: ReviewSubject, reviewer: str, role: str, decision: str,
             lines = ([f"  unanswered: {i}" for i in open_items] + [f"  blocking, answered no: {i}" for i in blocking])
             raise ForecastError(f"cannot approve run {run_id} as {role} reviewer:\n" + "\n".join(lines)
                                 + f"\n  answer them with `forecast review answer {run_id} ITEM ...`, or reject")
-    payload = {"run_id": run_id, "card_sha256": card, "model_digest": digest,
-               "checklists_hash": review.checklists_hash, "role": role, "decision": decision,
-               "comment": comment, "review_started": review.started}
+    payload = {"run_id": run_id, **{name: getattr(subject, name) for name in BOUND},
+               "checklists_hash": review.checklists_hash, "answers_sha256": review.answers_sha256(), "role": role,
+               "decision": decision, "comment": comment, "review_started": review.started}
     log = _log(log)
     if key is not None:
         _check_own_key(log, key, reviewer, role)
@@ -390,9 +415,9 @@ def judge_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DI
         problems.append(f"{len(unanswered)} checklist item(s) unanswered: {', '.join(unanswered[:5])}"
                         + (", ..." if len(unanswered) > 5 else ""))
     problems += [f"blocking item {i} answered no" for i in blocking_no]
-    if (review.card_sha256, review.model_digest) != (card, digest):
-        problems.append(f"the review answered an earlier model card or model; start a new review "
-                        f"(forecast review start {run_id} --restart)")
+    if changed := review.changed(subject):
+        problems.append(f"the review answered an earlier {' and '.join(BOUND[name][0] for name in changed)}; start "
+                        f"a new review (forecast review start {run_id} --restart)")
     valid: dict[str, list[str]] = {role: [] for role in ROLES}
     signing, approvers, notes = _sign_offs(subject, review, _log(log), policy, now, valid)
     if policy.review is None:
@@ -416,7 +441,6 @@ def _sign_offs(subject, review, log, policy, now, valid) -> tuple[list[str], dic
     identity with the one role that person fills in this review; and per role, the approvals that
     do not count, which matter only while the role lacks approvals (a reviewer who forgot --key
     signs again)."""
-    run_id, card, digest = subject.run_id, subject.card_sha256, subject.model_digest
     notes: dict[str, list[str]] = {role: [] for role in ROLES}
     problems = [p for p in log.verify() if p.severity == "error"]
     if problems:
@@ -429,16 +453,14 @@ def _sign_offs(subject, review, log, policy, now, valid) -> tuple[list[str], dic
     ring = keyring(log, root=rules.signatures.keyring_root if rules is not None else None)
     for entry in log.entries(check=False):
         p = entry.payload
-        if entry.kind != SIGN_KIND or p.get("run_id") != run_id or p.get("review_started") != review.started:
+        if entry.kind != SIGN_KIND or p.get("run_id") != review.run_id or p.get("review_started") != review.started:
             continue  # another run, or a review before the current one
         who, role, day = entry.actor, p.get("role"), entry.time[:10]
         if p.get("decision") == "reject":
             out.append(f"rejected by {who} ({role}) on {day}: a new review is needed "
-                       f"(forecast review start {run_id} --restart)")
-        elif p.get("card_sha256") != card:
-            out.append(f"approval by {who} voided: the model card changed after it was signed")
-        elif p.get("model_digest") != digest:
-            out.append(f"approval by {who} voided: the model changed")
+                       f"(forecast review start {review.run_id} --restart)")
+        elif voided := _voided(p, subject, review):
+            out.append(f"approval by {who} voided: {voided}")
         elif expire_days is not None and (
                 expires := datetime.fromisoformat(entry.time) + timedelta(days=expire_days)) < now:
             out.append(f"approval by {who} expired on {expires.date().isoformat()}")
@@ -446,6 +468,16 @@ def _sign_offs(subject, review, log, policy, now, valid) -> tuple[list[str], dic
             seen = attest(entry, ring, role, required=required, level=subject.sensitivity)
             out += _count(seen, role, valid, held, notes[role])
     return out, held, notes
+
+
+def _voided(payload: dict, subject: ReviewSubject, review: Review) -> str | None:
+    """Why an approval no longer stands for what is reviewed now (one older than BOUND covers less), or None."""
+    restart = f"start a new review (forecast review start {subject.run_id} --restart)"
+    if "answers_sha256" not in payload:
+        return f"it was signed before sign-offs covered the answers, the card's HTML and its backtest: {restart}"
+    changed = [why for name, (_, why) in BOUND.items() if payload.get(name) != getattr(subject, name)]
+    answers = payload["answers_sha256"] != review.answers_sha256()
+    return changed[0] if changed else f"the answers changed after it was signed: {restart}" if answers else None
 
 
 def _count(seen, role: str, valid: dict[str, list[str]], held: dict[str, str], notes: list[str]) -> list[str]:

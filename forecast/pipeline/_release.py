@@ -60,7 +60,9 @@ def release_status(run_id: str, *, tracking_uri: str | None = None,
         named = Path(tags.get("audit_log") or DEFAULT_LOG)
         log = named if named.is_file() else DEFAULT_LOG
     return verify_release(claim, tags.get("audit_entry"), model_digest(run_id, tracking_uri=tracking_uri),
-                          card_file_sha256(run_id, tracking_uri=tracking_uri), log=log)
+                          card_file_sha256(run_id, tracking_uri=tracking_uri), log=log,
+                          card_html_sha256=card_file_sha256(run_id, tracking_uri=tracking_uri,
+                                                            path="model_card/model_card.html"))
 
 
 def evaluate_gate(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,

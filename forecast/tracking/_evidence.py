@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.errors import ForecastError
-from forecast.ethics import Citation, Evidence, ReviewSubject, RunRecord
+from forecast.ethics import CARD_HTML, Citation, Evidence, ReviewSubject, RunRecord
 from forecast.tracking._runs import FINISHED, get_run
 
 __all__ = ["Artifacts", "read_run", "find_backtest", "read_card_evidence", "read_release_evidence",
@@ -67,8 +67,9 @@ class Artifacts:
 
 
 def _record(run, artifacts: Artifacts | None = None, *, tables: bool = False) -> RunRecord:
-    """A plain copy of an MLflow run; with ``artifacts``, its file list and documents (and with
-    ``tables``, its tables), ``model/`` left out."""
+    """A plain copy of an MLflow run; with ``artifacts``, its file list and documents (the card's
+    HTML among them: the gate checks it is what reviewers signed; and with ``tables``, its tables),
+    ``model/`` left out."""
     info, data = run.info, run.data
     files, found, documents = (), {}, {}
     if artifacts is not None:
@@ -78,8 +79,9 @@ def _record(run, artifacts: Artifacts | None = None, *, tables: bool = False) ->
                 continue
             if tables and path.endswith(TABLE_SUFFIXES):
                 found[path] = artifacts.table(info.run_id, path)
-            elif path.endswith(DOCUMENT_SUFFIXES) and (local := artifacts.read(info.run_id, path)) is not None:
-                documents[path] = local.read_bytes()
+            elif path.endswith(DOCUMENT_SUFFIXES) or path == CARD_HTML:
+                if (local := artifacts.read(info.run_id, path)) is not None:
+                    documents[path] = local.read_bytes()
     return RunRecord(run_id=info.run_id, experiment_id=info.experiment_id, start_time=info.start_time,
                      tags=dict(data.tags), params=dict(data.params), metrics=dict(data.metrics), files=files,
                      tables=found, documents=documents)
@@ -248,8 +250,9 @@ def citations(client) -> tuple[Citation, ...]:
 
 def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> ReviewSubject:
     """What a review of ``run_id`` is about: the run, its card's hash (tag ``card_sha256``), its
-    model's digest, its author (tag ``mlflow.user``) and its data's sensitivity (tag ``sensitivity``:
-    whether sign-offs must be signed).
+    model's digest, its author (tag ``mlflow.user``), its data's sensitivity (tag ``sensitivity``:
+    whether sign-offs must be signed), the card's HTML hash and the backtest it cites (tags
+    ``card_html_sha256``, ``card_backtest_run_id``: sign-offs are bound to them too).
 
     Raises
     ------
@@ -259,7 +262,7 @@ def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> Revi
     client, run = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=REVIEW_PURPOSE)
     tags = run.data.tags
     return ReviewSubject(run_id, tags.get("card_sha256"), model_digest(run_id, client=client), tags.get("mlflow.user"),
-                         tags.get("sensitivity"))
+                         tags.get("sensitivity"), tags.get("card_html_sha256"), tags.get("card_backtest_run_id"))
 
 
 #: MLflow's bookkeeping, which it writes into a model's folder when it loads the model by its

@@ -20,18 +20,20 @@ __all__ = ["log_card", "log_gate_report", "log_headline", "previous_report"]
 def log_card(run_id: str, markdown: str, html: str, backtest_run_id: str, *,
              tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:
     """Log a model card to its train run (``model_card/model_card.md`` and ``.html``), tag
-    ``card_sha256`` (the Markdown's SHA-256) and ``card_backtest_run_id`` (the gate's evidence).
+    ``card_sha256`` (the Markdown's SHA-256), ``card_html_sha256`` (the HTML's: reviewers read
+    either file, so sign-offs and the gate bind both) and ``card_backtest_run_id`` (the gate's evidence).
 
     Returns
     -------
     (sha256, paths)
-        ``paths`` maps ``markdown`` and ``html`` to the artifacts' URIs.
+        ``sha256`` is the Markdown's; ``paths`` maps ``markdown`` and ``html`` to the artifacts' URIs.
     """
     client, run = get_run(run_id, kind="train", purpose=CARD_PURPOSE["train"], tracking_uri=tracking_uri)
     digest = hashlib.sha256(markdown.encode("utf-8")).hexdigest()
     client.log_text(run_id, markdown, "model_card/model_card.md")
     client.log_text(run_id, html, "model_card/model_card.html")
     client.set_tag(run_id, "card_sha256", digest)
+    client.set_tag(run_id, "card_html_sha256", hashlib.sha256(html.encode("utf-8")).hexdigest())
     client.set_tag(run_id, "card_backtest_run_id", backtest_run_id)
     base = run.info.artifact_uri.rstrip("/")
     return digest, {"markdown": f"{base}/model_card/model_card.md", "html": f"{base}/model_card/model_card.html"}

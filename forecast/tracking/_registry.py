@@ -78,13 +78,15 @@ def version_tags(name: str, version: str, *, tracking_uri: str | None = None, cl
     return dict(_client(tracking_uri, client).get_model_version(name, version).tags)
 
 
-def card_file_sha256(run_id: str, *, tracking_uri: str | None = None, client=None) -> str | None:
-    """The SHA-256 of the run's ``model_card/model_card.md`` as the store holds it now (None
-    without a card): what a release recorded is compared with the file, not with a tag."""
+def card_file_sha256(run_id: str, *, tracking_uri: str | None = None, client=None,
+                     path: str = "model_card/model_card.md") -> str | None:
+    """The SHA-256 of the run's card file ``path`` (the Markdown, or ``model_card/model_card.html``)
+    as the store holds it now (None without it): what a release recorded is compared with the
+    file, not with a tag."""
     client = _client(tracking_uri, client)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = client.download_artifacts(run_id, "model_card/model_card.md", tmp)
+            local = client.download_artifacts(run_id, path, tmp)
         except Exception:  # MLflow raises several types for a missing artifact
             return None
         return hashlib.sha256(Path(local).read_bytes()).hexdigest()
