@@ -182,6 +182,7 @@ def copy_run(pipeline: dict, tmp_path: Path, suffix: str = "", *, author: str = 
         for path in ("model_card/model_card.md", "model_card/model_card.html", "manifest.json"):
             local = client.download_artifacts(pipeline["train"], path, tmp)
             client.log_artifact(run_id, local, str(Path(path).parent) if "/" in path else None)
+    client.set_terminated(run_id)  # FINISHED, as a train run is once logged: readers of evidence take no other
     log = tmp_path / "audit.log.jsonl"
     enrol(log, policy=pipeline["policy"])
     return {**pipeline, "run": run_id, "reviews": tmp_path / f"reviews{suffix}", "log": log,

@@ -280,3 +280,29 @@ def test_prioritize_from_a_severe_cube_writes_an_owner_only_ranking(tmp_path, mo
     saved = list((tmp_path / "out" / "ranked").iterdir())
     assert len(saved) == 1 and _mode(saved[0]) == 0o600
     assert (_mode(tmp_path / "out"), _mode(tmp_path / "out" / "ranked")) == (0o700, 0o700)
+
+
+@pytest.mark.parametrize("level, private", [("severe", True), ("high", True), ("moderate", False)])
+def test_a_local_mlflow_store_of_high_or_severe_runs_is_the_owners_alone(tmp_path, monkeypatch, level, private):
+    """MLflow writes its database and artifacts itself, under the process's umask: logging a
+    high or severe backtest or model makes them owner-only (the umask is 077 while it logs)."""
+    from forecast.backtest import RollingOrigin, backtest
+    from forecast.models import load_spec
+    from forecast.pipeline import train
+    from forecast.tracking import log_backtest, log_trained
+
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    spec, cube = load_spec(tmp_path / "spec.yaml"), make_panel(6, 36, seed=2)
+    result = backtest(cube, [spec], folds=RollingOrigin(n_origins=2, calibration_origins=2, min_train=12))
+    store = tmp_path / "store"
+    store.mkdir()
+    monkeypatch.chdir(store)  # MLflow's default artifact root beside a sqlite store: ./mlruns
+    uri, manifest = f"sqlite:///{store / 'mlflow.db'}", {"sensitivity": {"level": level}}
+    log_backtest(result, manifest=manifest, tracking_uri=uri, sample_areas=0)
+    trained = train(cube, spec, calibration=RollingOrigin(n_origins=6, calibration_origins=0))
+    log_trained(trained, cube, manifest=manifest, tracking_uri=uri)
+    assert os.umask(0o022) == 0o022  # the caller's umask is given back
+    made = [p for p in store.rglob("*")]
+    assert made and any(p.suffix == ".parquet" for p in made)
+    readable = [str(p.relative_to(store)) for p in made if p.stat().st_mode & 0o077]
+    assert (readable == []) == private, readable[:5]

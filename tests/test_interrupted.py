@@ -250,6 +250,23 @@ def test_the_gate_takes_a_failed_backtest_cited_by_the_card_as_no_evidence(evide
     assert f"backtest run {evidence['failed']} is FAILED" in found.source
 
 
+@pytest.mark.parametrize("status", ["RUNNING", "FAILED"])
+def test_a_train_run_that_did_not_finish_is_not_carded_reviewed_or_judged(evidence, status):
+    """A train run cut short may lack its model or lineage: the card, the review and the gate
+    refuse it, saying its status, rather than judge half a run."""
+    from forecast.tracking import read_review_subject
+
+    client = evidence["client"]
+    train = client.get_run(evidence["train"])
+    tags = {k: v for k, v in train.data.tags.items() if not k.startswith("mlflow.")}
+    copy = client.create_run(train.info.experiment_id, tags=tags).info.run_id
+    if status == "FAILED":
+        client.set_terminated(copy, "FAILED")
+    for read in (read_card_evidence, read_release_evidence, read_review_subject):
+        with pytest.raises(ForecastError, match=rf"train run {copy} is {status}"):
+            read(copy, tracking_uri=evidence["uri"])
+
+
 def test_four_backtests_started_at_once_on_an_empty_folder_all_log_to_one_usable_store(files, tmp_path):
     command = [sys.executable, "-m", "forecast.cli", *_backtest_args(files, "--no-baselines")]
     logs = [tmp_path / f"output{i}.txt" for i in range(4)]

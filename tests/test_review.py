@@ -61,6 +61,7 @@ def env(base, tmp_path):
     tags = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
     run_id = client.create_run(source.info.experiment_id, tags={**tags, "mlflow.user": AUTHOR}).info.run_id
     client.log_artifacts(run_id, str(base["model_dir"]), "model")
+    client.set_terminated(run_id)  # FINISHED: a review is of a train run that finished
     return {"uri": base["uri"], "run": run_id, "reviews": tmp_path / "reviews", "log": tmp_path / "audit.log.jsonl",
             "client": client}
 

@@ -175,7 +175,8 @@ def read_card_evidence(train_run_id: str, *, backtest_run_id: str | None = None,
     record = train
     if record is not None and record.run_id != train_run_id:
         raise ForecastError(f"the train run given is {record.run_id}, not {train_run_id}")
-    client, train = get_run(train_run_id, kind="train", purpose=CARD_PURPOSE["train"], tracking_uri=tracking_uri)
+    client, train = get_run(train_run_id, kind="train", purpose=CARD_PURPOSE["train"], tracking_uri=tracking_uri,
+                            finished=True)  # a train run cut short may lack its model or its lineage
     source = "the backtest given"
     if backtest_run_id is None:
         backtest_run_id, source = find_backtest(client, train), "the latest backtest of this spec on this data"
@@ -220,7 +221,7 @@ def read_release_evidence(run_id: str, *, tracking_uri: str | None = None) -> Ev
     ForecastError
         The run is unknown, not a train run, or has no logged model.
     """
-    client, train = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=GATE_PURPOSE)
+    client, train = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=GATE_PURPOSE, finished=True)
     digest, examples = _read_model(run_id, client)
     backtest, source = _gate_backtest(client, train)
     children = [] if backtest is None else client.search_runs(
@@ -259,7 +260,7 @@ def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> Revi
     ForecastError
         The run is unknown, not a train run, or has no logged model.
     """
-    client, run = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=REVIEW_PURPOSE)
+    client, run = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=REVIEW_PURPOSE, finished=True)
     tags = run.data.tags
     return ReviewSubject(run_id, tags.get("card_sha256"), model_digest(run_id, client=client), tags.get("mlflow.user"),
                          tags.get("sensitivity"), tags.get("card_html_sha256"), tags.get("card_backtest_run_id"))

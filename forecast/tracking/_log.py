@@ -19,7 +19,7 @@ import pandas as pd
 
 from forecast._version import __version__
 from forecast.backtest import BacktestResult, fan_chart, importance_chart, metrics_by_horizon
-from forecast.io import write_csv
+from forecast.io import owner_only_process, write_csv
 from forecast.policy import manifest_sensitivity, publishable, small_cell_k
 from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
 from forecast.tracking._transport import check_transport
@@ -93,7 +93,8 @@ def log_backtest(
                 "forecast_version": __version__, "target": result.target,
                 **check_transport(None, sensitivity)}  # high/severe: a server needs auth and TLS
         folds = result.folds
-        with start_run(experiment, run_name or f"backtest-{result.target}") as parent:
+        # high/severe: a local store's database and artifacts are made owner-only (umask 077)
+        with owner_only_process(sensitivity), start_run(experiment, run_name or f"backtest-{result.target}") as parent:
             mlflow.set_tags({**tags, "kind": "backtest"})
             mlflow.log_params({"target": result.target, "models": ",".join(result.models),
                                "n_origins": folds.n_origins, "step": folds.step,

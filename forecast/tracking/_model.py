@@ -13,6 +13,7 @@ from forecast._version import __version__
 from forecast.errors import ForecastError
 from forecast.cube import cube_from_table, cube_table
 from forecast.models import has_contributions
+from forecast.io import owner_only_process
 from forecast.tracking._quiet import quiet_warnings
 from forecast.policy import manifest_sensitivity
 from forecast.tracking._log import _flat
@@ -74,37 +75,40 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
         model = _pyfunc_class()(trained)
         output = model.predict(None, example)
         data_month = f"{pd.Timestamp(cube['time'].values[-1]):%Y-%m}"
-        predecessor = previous_run or _predecessor(experiment, spec.name, data_month, tracking_uri)
-        with start_run(experiment, spec.name) as run:
-            if predecessor:
-                mlflow.set_tag("previous_run", predecessor)
-            mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(), "data_month": data_month,
-                             "cube_hash": trained.cube_hash, "git_commit": git_commit(),
-                             "sensitivity": sensitivity, "forecast_version": __version__,
-                             "target": spec.target, **transport})
-            params: dict = {}
-            _flat("", spec.model_dump(mode="json"), params)
-            mlflow.log_params({k: v for k, v in params.items() if k != "description"})
-            mlflow.log_metrics({f"n_calibration_h{h}": n for h, n in trained.n_calibration.items()})
-            if cube_path is not None:  # where `forecast prioritize --run` finds the data by default
-                mlflow.set_tag("cube_path", str(Path(cube_path).resolve()))
-            if trained.triggers:
-                mlflow.log_params({f"trigger.{t.name}": t.describe() for t in trained.triggers})
-                mlflow.log_dict({"triggers": [t.model_dump() for t in trained.triggers]}, "triggers.yaml")
-                mlflow.log_metrics({f"trigger_calibration_events_l{lead}_{name}": cal.n_events_
-                                    for (name, lead), cal in trained.trigger_calibration.items()})
-            explanation = _final_explanation(trained, cube)
-            if explanation is not None:
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / "contributions.parquet"
-                    explanation.to_parquet(path, index=False)
-                    mlflow.log_artifact(str(path), "explanations")
-            with quiet_warnings():  # MLflow's schema hints are not the user's to act on
-                info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=_shape_only(example),
-                                               signature=infer_signature(example, output))
-            if manifest:
-                mlflow.log_dict(dict(manifest), "manifest.json")
-            return run.info.run_id, info.model_uri
+        # high/severe: a local store's database and artifacts are made owner-only (umask 077)
+        with owner_only_process(sensitivity):
+            predecessor = previous_run or _predecessor(experiment, spec.name, data_month, tracking_uri)
+            with start_run(experiment, spec.name) as run:
+                if predecessor:
+                    mlflow.set_tag("previous_run", predecessor)
+                mlflow.set_tags({"kind": "train", "model": spec.name, "spec_hash": spec.hash(),
+                                 "data_month": data_month,
+                                 "cube_hash": trained.cube_hash, "git_commit": git_commit(),
+                                 "sensitivity": sensitivity, "forecast_version": __version__,
+                                 "target": spec.target, **transport})
+                params: dict = {}
+                _flat("", spec.model_dump(mode="json"), params)
+                mlflow.log_params({k: v for k, v in params.items() if k != "description"})
+                mlflow.log_metrics({f"n_calibration_h{h}": n for h, n in trained.n_calibration.items()})
+                if cube_path is not None:  # where `forecast prioritize --run` finds the data by default
+                    mlflow.set_tag("cube_path", str(Path(cube_path).resolve()))
+                if trained.triggers:
+                    mlflow.log_params({f"trigger.{t.name}": t.describe() for t in trained.triggers})
+                    mlflow.log_dict({"triggers": [t.model_dump() for t in trained.triggers]}, "triggers.yaml")
+                    mlflow.log_metrics({f"trigger_calibration_events_l{lead}_{name}": cal.n_events_
+                                        for (name, lead), cal in trained.trigger_calibration.items()})
+                explanation = _final_explanation(trained, cube)
+                if explanation is not None:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        path = Path(tmp) / "contributions.parquet"
+                        explanation.to_parquet(path, index=False)
+                        mlflow.log_artifact(str(path), "explanations")
+                with quiet_warnings():  # MLflow's schema hints are not the user's to act on
+                    info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=_shape_only(example),
+                                                   signature=infer_signature(example, output))
+                if manifest:
+                    mlflow.log_dict(dict(manifest), "manifest.json")
+                return run.info.run_id, info.model_uri
 
 
 def _shape_only(example: pd.DataFrame) -> pd.DataFrame:
