@@ -92,6 +92,15 @@ def test_a_log_without_the_release_entry_is_not_released(released):
     assert not status.released and "not a release" in status.why
 
 
+def test_a_release_whose_audit_log_is_not_on_this_machine_cannot_be_confirmed(released, tmp_path):
+    """The version's tag names the log it was released with; another machine without that file
+    (and no ethics/audit.log.jsonl) cannot confirm it, and says so rather than trust the alias."""
+    released["log"].rename(tmp_path / "elsewhere.jsonl")
+    status = release_status(released["run"], tracking_uri=released["uri"])
+    assert not status.released and "which is not on this machine" in status.why
+    assert release_status(released["run"], tracking_uri=released["uri"], log=tmp_path / "elsewhere.jsonl").released
+
+
 def test_predict_and_prioritize_print_not_released_for_a_tampered_release(released, tmp_path):
     cube_path = tmp_path / "cube.nc"
     released["cube"].to_netcdf(cube_path)

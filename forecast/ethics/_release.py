@@ -88,8 +88,7 @@ def verify_release(claim: ReleaseStatus, entry_hash: str | None, model_digest: s
     entry = next((e for e in entries if e.hash == entry_hash), None)
     if entry is None or entry.kind != RELEASE_KIND:
         return refused(f"{what} cites audit-log entry {entry_hash[:12]}, which is not a release in {audit.path}: "
-                       "the alias was set outside `forecast release`, or this is not the log it was released with "
-                       "(pass --audit-log)")
+                       "the alias was set outside `forecast release`, or this is not the log it was released with")
     recorded = entry.payload
     expected = {"name": claim.name, "version": str(claim.version), "run_id": claim.run_id}
     wrong = [k for k, v in expected.items() if str(recorded.get(k)) != v]

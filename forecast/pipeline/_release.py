@@ -59,6 +59,10 @@ def release_status(run_id: str, *, tracking_uri: str | None = None,
     if log is None:
         named = Path(tags.get("audit_log") or DEFAULT_LOG)
         log = named if named.is_file() else DEFAULT_LOG
+        if not Path(log).is_file():  # a release made on another machine: its log is not here
+            return ReleaseStatus(run_id, False, claim.name, claim.version,
+                                 why=f"{claim.name} version {claim.version} was released with the audit log {named}, "
+                                     f"which is not on this machine: its release cannot be confirmed here")
     return verify_release(claim, tags.get("audit_entry"), model_digest(run_id, tracking_uri=tracking_uri),
                           card_file_sha256(run_id, tracking_uri=tracking_uri), log=log,
                           card_html_sha256=card_file_sha256(run_id, tracking_uri=tracking_uri,
