@@ -8,11 +8,6 @@ database, proxying artifacts, so every upload and download carries the credentia
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 
 import mlflow
 import pytest
@@ -20,10 +15,11 @@ from mlflow.tracking import MlflowClient
 
 from forecast.errors import ForecastError
 from forecast.pipeline import release, release_status
-from forecast.tracking import log_backtest, log_trained
+from forecast.tracking import log_backtest
 from forecast.tracking._transport import ALLOW_ENV, check_transport, transport
 
 from _pipeline import MANIFEST, TRIGGERS, copy_run, review_and_sign, tiny_pipeline
+from _server import mlflow_server
 
 ADMIN, PASSWORD = "admin", "correct-horse-battery"
 
@@ -65,12 +61,6 @@ def test_guarded_data_to_a_plain_server_is_refused_naming_what_is_missing_and_ne
     assert tags["tracking_allowance"] == "air-gapped project network, approved by the DPO 2026-11"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``mlflow server --app-name basic-auth`` on 127.0.0.1 with an admin of our choosing."""
@@ -80,35 +70,9 @@ def server(tmp_path_factory):
                       f"database_uri = sqlite:///{root / 'users.db'}\n"
                       f"admin_username = {ADMIN}\nadmin_password = {PASSWORD}\n"
                       "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
-    port = _free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth", "--host", "127.0.0.1",
-           "--port", str(port), "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-           "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": "", "MLFLOW_AUTH_CONFIG_PATH": str(config),
-           "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    import urllib.request
-
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited on start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("mlflow server did not start in 180 s")
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
-    mlflow.set_tracking_uri(None)
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}
+    with mlflow_server(root, "--app-name", "basic-auth", env=env) as uri:
+        yield uri
 
 
 @pytest.fixture

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -22,6 +19,8 @@ from forecast.models import ModelSpec
 from forecast.cube import cube_table
 from forecast.policy import small_cell_k, suppress_small_cells
 from forecast.tracking import log_backtest, log_trained
+
+from _server import mlflow_server
 
 SMALL = dict(n_estimators=20, learning_rate=0.1, num_leaves=7, min_child_samples=5, max_bin=31)
 FOLDS = RollingOrigin(n_origins=3, calibration_origins=8, min_train=18)
@@ -143,37 +142,10 @@ def test_trained_model_loads_as_pyfunc_and_forecasts_every_area_and_horizon(stor
     assert list(direct.columns) == list(out.columns)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
-                            env={**os.environ, "MLFLOW_TRACKING_URI": ""})
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("mlflow server exited on start")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("mlflow server did not start in 120 s")
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=30)
-    mlflow.set_tracking_uri(None)
+    with mlflow_server(tmp_path, timeout=120) as uri:
+        yield uri
 
 
 def test_backtest_logs_to_an_mlflow_server_on_localhost(server, result, tmp_path, monkeypatch):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 
 from forecast.ethics import ReleaseStatus
+from forecast.tracking._evidence import Artifacts
 from forecast.tracking._runs import use_store
 
 __all__ = ["RELEASED_ALIAS", "released_version", "register_version", "delete_version", "set_released",
@@ -83,13 +83,9 @@ def card_file_sha256(run_id: str, *, tracking_uri: str | None = None, client=Non
     """The SHA-256 of the run's card file ``path`` (the Markdown, or ``model_card/model_card.html``)
     as the store holds it now (None without it): what a release recorded is compared with the
     file, not with a tag."""
-    client = _client(tracking_uri, client)
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = client.download_artifacts(run_id, path, tmp)
-        except Exception:  # MLflow raises several types for a missing artifact
-            return None
-        return hashlib.sha256(Path(local).read_bytes()).hexdigest()
+        local = Artifacts(_client(tracking_uri, client), tmp).read(run_id, path)
+        return None if local is None else hashlib.sha256(local.read_bytes()).hexdigest()
 
 
 def release_status(run_id: str, *, tracking_uri: str | None = None, client=None) -> ReleaseStatus:
