@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import forecast.cli._console
 from forecast.cli import app
-from forecast.ethics import _audit
+from forecast.ethics import _audit, _logstore
 from forecast.ethics._audit import (
     GENESIS,
     AuditLog,
@@ -480,7 +480,7 @@ def test_append_keeps_one_clean_chain_when_two_processes_append_at_once(tmp_path
 
 
 def test_append_uses_a_lock_file_and_removes_it_when_flock_is_unavailable(tmp_path, monkeypatch):
-    monkeypatch.setattr(_audit, "fcntl", None)
+    monkeypatch.setattr(_logstore, "fcntl", None)
     log = make_log(tmp_path / "a.jsonl", n=3)
     assert log.verify() == [] and not (tmp_path / "a.jsonl.lock").exists()
     (tmp_path / "a.jsonl.lock").touch()  # left behind by a crashed writer

@@ -71,6 +71,21 @@ def main(
     """
 
 
+LogOpt = Annotated[str | None, typer.Option(
+    "--log", help="The audit log: a JSON Lines file, or mlflow:audit for the team's shared log on the tracking "
+                  "server [default: mlflow:audit when the tracking URI is a server, else ethics/audit.log.jsonl].",
+    show_default=False)]
+TrackingOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
+                                                 "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")]
+
+
+def open_log(log: str | None, tracking_uri: str | None = None, **options):
+    """The :class:`~forecast.ethics.AuditLog` that ``--log`` names (see ``LogOpt``)."""
+    from forecast.tracking import open_audit_log
+
+    return open_audit_log(log, tracking_uri=tracking_uri, **options)
+
+
 def fail(error: ForecastError) -> None:
     """Print a toolkit error without a traceback and exit with status 2."""
     console.err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)

@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from forecast.cli import _console as console
-from forecast.cli._app import app, fail
+from forecast.cli._app import LogOpt, TrackingOpt, app, fail, open_log
 from forecast.errors import ForecastError
-from forecast.ethics import DEFAULT_LOG, AuditLog, generate_key, keyring_problems
+from forecast.ethics import generate_key, keyring_problems
 
 audit_app = typer.Typer(
     name="audit",
@@ -25,14 +25,13 @@ audit_app = typer.Typer(
 )
 app.add_typer(audit_app, name="audit")
 
-LogOpt = Annotated[Path, typer.Option("--log", help="The audit log (JSON Lines).")]
 #: Problems listed in full by `verify`; the rest are counted.
 MAX_LISTED = 50
 
 
 @audit_app.command()
 def verify(
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
     keys: Annotated[Path | None, typer.Option("--keys", help="Folder of reviewers' public keys (<key_id>.pub) or one "
                                               ".pub file; without it, signatures are reported as not checked.")] = None,
     require_signatures: Annotated[bool, typer.Option("--require-signatures", help="Every entry must carry a signature "
@@ -40,6 +39,7 @@ def verify(
     policy: Annotated[Path | None, typer.Option("--policy", help="The policy whose keyring root (review.signatures."
                                                 "keyring_root) the log's keyring must start with [default: "
                                                 "ethics/policy.yaml].", show_default=False)] = None,
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """Check that no entry of the audit log was edited, removed, reordered or forged, and every sign-off against
     the keyring.
@@ -56,7 +56,7 @@ def verify(
 
     try:
         rules = load_policy(policy).review
-        audit = AuditLog(log, public_keys=keys, require_signatures=require_signatures)
+        audit = open_log(log, tracking_uri, public_keys=keys, require_signatures=require_signatures)
         problems = audit.verify()
         n_entries = len(audit.entries(check=False))
         if n_entries:
@@ -65,15 +65,15 @@ def verify(
     except ForecastError as error:
         fail(error)
     out = console.out
-    if not log.exists() or n_entries == 0 and not problems:
-        state = "no audit log yet" if not log.exists() else "the audit log is empty"
-        console.out.print(f"{log}: {state}; 0 entries, nothing to verify (the first sign-off or release writes it)",
+    if n_entries == 0 and not problems:
+        state = "no audit log yet" if audit.path is not None and not audit.path.exists() else "the audit log is empty"
+        console.out.print(f"{audit.location}: {state}; 0 entries, nothing to verify (the first sign-off or release writes it)",
                   soft_wrap=True, highlight=False)
         return
     errors = [p for p in problems if p.severity == "error"]
     warnings = len(problems) - len(errors)
     if problems:
-        table = Table("line", "seq", "severity", "problem", "detail", title=f"problems in {log}")
+        table = Table("line", "seq", "severity", "problem", "detail", title=f"problems in {audit.location}")
         for p in problems[:MAX_LISTED]:
             style = "red" if p.severity == "error" else "yellow"
             table.add_row(str(p.line), "-" if p.seq is None else str(p.seq), f"[{style}]{p.severity}[/]", p.code,
@@ -93,9 +93,10 @@ def verify(
 
 @audit_app.command()
 def show(
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
     kind: Annotated[str | None, typer.Option("--kind", help="Only entries of this kind (review.sign, release, release.refused, ...).")] = None,
     run: Annotated[str | None, typer.Option("--run", help="Only entries whose payload has this run_id.")] = None,
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """List the audit log's entries (oldest first).
 
@@ -103,7 +104,7 @@ def show(
     warning: run `forecast audit verify`), 2 when the log cannot be read.
     """
     try:
-        audit = AuditLog(log)
+        audit = open_log(log, tracking_uri)
         entries = audit.entries(check=False)
         errors = [p for p in audit.verify() if p.severity == "error"]
     except ForecastError as error:
@@ -116,7 +117,7 @@ def show(
     shown = [e for e in entries if (kind is None or e.kind == kind)
              and all(e.payload.get(k) == v for k, v in match.items())]
     table = Table("seq", "time (UTC)", "kind", "actor", "run_id", "signed by key", "payload", "check",
-                  title=f"{len(shown)} of {len(entries)} entries in {log}")
+                  title=f"{len(shown)} of {len(entries)} entries in {audit.location}")
     for e in shown:
         rest = {k: v for k, v in e.payload.items() if k != "run_id"}
         table.add_row(str(e.seq), e.time[:19].replace("T", " "), escape(e.kind), escape(e.actor),
@@ -125,7 +126,7 @@ def show(
                       f"[red]{', '.join(flagged[e.seq])}[/]" if e.seq in flagged else "ok")
     console.out.print(table)
     if errors:
-        console.err.print(f"[bold red]warning:[/] {log} is broken ({len(errors)} problem(s)); these entries cannot be "
+        console.err.print(f"[bold red]warning:[/] {audit.location} is broken ({len(errors)} problem(s)); these entries cannot be "
                        "trusted: run `forecast audit verify`", soft_wrap=True, highlight=False)
         raise typer.Exit(code=1)
 

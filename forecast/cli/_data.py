@@ -50,7 +50,7 @@ def ingest(
     sensitivity: Annotated[Level | None, typer.Option(help="Override the assessed sensitivity level (needs --sensitivity-reason; a lower level also needs --approval).")] = None,
     sensitivity_reason: Annotated[str | None, typer.Option(help="Why the sensitivity level is overridden; recorded in the manifest.")] = None,
     approval: Annotated[str | None, typer.Option(help="A level below the assessed one: the hash of the sensitivity.lower entry an ethics reviewer signed for these files (`forecast review lower-sensitivity`).")] = None,
-    audit_log: Annotated[Path | None, typer.Option("--audit-log", help="The audit log holding --approval [default: ethics/audit.log.jsonl].")] = None,
+    audit_log: Annotated[str | None, typer.Option("--audit-log", help="The audit log holding --approval: a file, or mlflow:audit (the shared log on the tracking server) [default: mlflow:audit when MLFLOW_TRACKING_URI is a server, else ethics/audit.log.jsonl].")] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="The policy pinning the keyring that --approval is checked against [default: ethics/policy.yaml].")] = None,
     sheet: Annotated[str | None, typer.Option(help="Sheet to read in XLSX workbooks that have several.")] = None,
     rules: Annotated[Path | None, typer.Option(help="YAML of value rules for area-month tables (min, max, positive, jump per variable): implausible values are withheld, listed in OUT/withheld.csv with their reasons; the row is kept.")] = None,

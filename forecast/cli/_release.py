@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from forecast.cli import _console as console
-from forecast.cli._app import app, fail
+from forecast.cli._app import LogOpt, app, fail, open_log
 from forecast.errors import ForecastError
-from forecast.ethics import DEFAULT_LOG
 
 @app.command("release")
 def release_command(
@@ -27,7 +26,7 @@ def release_command(
                                                 "Only the policy in force counts: the one an ethics reviewer approved "
                                                 "last (`forecast review approve-policy`).")] = None,
     reviews: Annotated[Path, typer.Option("--reviews", help="Folder of review records.")] = Path("ethics/reviews"),
-    log: Annotated[Path, typer.Option("--log", help="The audit log (JSON Lines).")] = DEFAULT_LOG,
+    log: LogOpt = None,
     key: Annotated[Path | None, typer.Option("--key", help="Sign the audit entry with this private key "
                                              "(`forecast audit keygen`).")] = None,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")] = None,
@@ -48,6 +47,7 @@ def release_command(
     who = by or getpass.getuser()
     try:
         rules = load_policy(policy)
+        log = open_log(log, tracking_uri)
         if check:
             report = evaluate_gate(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=log, policy=rules)
             outcome = None
@@ -62,7 +62,7 @@ def release_command(
     unmet = report.unmet
     if outcome is not None and outcome.released:
         screen.print(f"RELEASED: {outcome.name} version {outcome.version} (alias released); audit log entry "
-                      f"{outcome.audit_seq} in {log}", soft_wrap=True, highlight=False, markup=False)
+                      f"{outcome.audit_seq} in {log.location}", soft_wrap=True, highlight=False, markup=False)
         screen.print(f"load it: mlflow.pyfunc.load_model({outcome.model_uri!r})", soft_wrap=True,
                       highlight=False, markup=False)
         return

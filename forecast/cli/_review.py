@@ -13,9 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from forecast.cli import _console as console
-from forecast.cli._app import app, fail
+from forecast.cli._app import LogOpt, app, fail, open_log
 from forecast.errors import ForecastError
-from forecast.ethics import DEFAULT_LOG
 
 review_app = typer.Typer(
     name="review",
@@ -48,7 +47,6 @@ class Decision(str, Enum):
 RunArg = Annotated[str, typer.Argument(help="MLflow run id of `forecast train` (with a model card).", show_default=False)]
 ReviewsOpt = Annotated[Path, typer.Option("--reviews", help="Folder of review records.")]
 UriOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")]
-LogOpt = Annotated[Path, typer.Option("--log", help="The audit log (JSON Lines).")]
 
 
 def _print(text: str) -> None:
@@ -156,7 +154,7 @@ def sign_off(
                                              "keygen`, declared in the keyring): on data the policy lists under "
                                              "review.signatures.required_for (high, severe) only signed sign-offs "
                                              "count.")] = None,
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
     reviews: ReviewsOpt = Path("ethics/reviews"),
     tracking_uri: UriOpt = None,
 ) -> None:
@@ -164,18 +162,19 @@ def sign_off(
     from forecast.pipeline import sign
 
     try:
-        entry = sign(run_id, reviewer, role.value, decision.value, comment, key=key, log=log,
+        audit = open_log(log, tracking_uri)
+        entry = sign(run_id, reviewer, role.value, decision.value, comment, key=key, log=audit,
                      tracking_uri=tracking_uri, reviews_dir=reviews)
     except ForecastError as error:
         fail(error)
     signed = f", signed with key {entry.key_id}" if entry.key_id else ""
-    _print(f"{decision.value} by {reviewer} ({role.value}) recorded in {log} as entry {entry.seq}{signed}")
+    _print(f"{decision.value} by {reviewer} ({role.value}) recorded in {audit.location} as entry {entry.seq}{signed}")
 
 
 @review_app.command()
 def status(
     run_id: RunArg,
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
     reviews: ReviewsOpt = Path("ethics/reviews"),
     tracking_uri: UriOpt = None,
 ) -> None:
@@ -184,7 +183,7 @@ def status(
     from forecast.pipeline import review_state
 
     try:
-        state = review_state(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=log)
+        state = review_state(run_id, tracking_uri=tracking_uri, reviews_dir=reviews, log=open_log(log, tracking_uri))
         review = read_review(run_id, reviews_dir=reviews) if (reviews / f"{run_id}.yaml").is_file() else None
     except ForecastError as error:
         fail(error)
@@ -229,7 +228,7 @@ def checklist(
     run_id: RunArg,
     out: Annotated[Path | None, typer.Option("--out", help="The HTML file [default: review_<RUN>.html].",
                                              show_default=False)] = None,
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
     reviews: ReviewsOpt = Path("ethics/reviews"),
     tracking_uri: UriOpt = None,
 ) -> None:
@@ -239,7 +238,7 @@ def checklist(
 
     try:
         path = write_checklist_page(run_id, out or Path(f"review_{run_id}.html"), tracking_uri=tracking_uri,
-                                    reviews_dir=reviews, log=log)
+                                    reviews_dir=reviews, log=open_log(log, tracking_uri))
     except ForecastError as error:
         fail(error)
     _print(f"wrote the review of run {run_id} to {path}")
@@ -270,18 +269,20 @@ def keyring_add(
     public_key: Annotated[Path, typer.Option("--public-key", help="The reviewer's public key, <key_id>.pub "
                                              "(`forecast audit keygen` writes it).", show_default=False)],
     key: SignerOpt,
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
     """Declare a reviewer's key and roles in the keyring (a signed keyring.add entry)."""
     from forecast.ethics import add_member, keyring
 
     try:
+        log = open_log(log, tracking_uri)
         first = keyring(log).root is None
         entry = add_member(log, name, [r.value for r in role], public_key, key=key)
     except ForecastError as error:
         fail(error)
     p = entry.payload
-    _print(f"{p['name']} ({', '.join(p['roles'])}) added with key {p['key_id']} to the keyring of {log} "
+    _print(f"{p['name']} ({', '.join(p['roles'])}) added with key {p['key_id']} to the keyring of {log.location} "
            f"(entry {entry.seq}, signed by {entry.actor})")
     if first:
         _print(f"this is the keyring's first key: pin it in the policy (review.signatures.keyring_root: {p['key_id']}),"
@@ -292,36 +293,40 @@ def keyring_add(
 def keyring_remove(
     who: Annotated[str, typer.Argument(help="The key id, or the name of a member with one key.", show_default=False)],
     key: Annotated[Path, typer.Option("--key", help="An ethics reviewer's private key.", show_default=False)],
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
     """Take a key out of the keyring: its sign-offs, earlier ones included, stop counting."""
     from forecast.ethics import remove_member
 
     try:
+        log = open_log(log, tracking_uri)
         entry = remove_member(log, who, key=key)
     except ForecastError as error:
         fail(error)
-    _print(f"key {entry.payload['key_id']} ({entry.payload['name']}) removed from the keyring of {log} "
+    _print(f"key {entry.payload['key_id']} ({entry.payload['name']}) removed from the keyring of {log.location} "
            f"(entry {entry.seq}, signed by {entry.actor})")
 
 
 @keyring_app.command("list")
 def keyring_list(
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="The policy whose pinned root and approval to "
                                                 "check [default: ethics/policy.yaml].", show_default=False)] = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
     """List the keyring's members, its root, the policy in force and any refused change. Exit 1 when a change was
     refused or the keyring is not the one the policy pins."""
-    from forecast.ethics import AuditLog, keyring, policy_in_force
+    from forecast.ethics import keyring, policy_in_force
     from forecast.policy import load_policy
 
     try:
         rules = load_policy(policy)
-        ring = keyring(AuditLog(log), root=rules.review.signatures.keyring_root if rules.review else None)
+        log = open_log(log, tracking_uri)
+        ring = keyring(log, root=rules.review.signatures.keyring_root if rules.review else None)
     except ForecastError as error:
         fail(error)
-    table = Table("name", "roles", "key id", "added (entry)", title=f"keyring of {log}")
+    table = Table("name", "roles", "key id", "added (entry)", title=f"keyring of {log.location}")
     for m in ring.members.values():
         table.add_row(escape(m.name), ", ".join(m.roles), m.key_id + (" (root)" if m.key_id == ring.root else ""),
                       str(m.seq))
@@ -341,7 +346,8 @@ def approve_policy_command(
     by: Annotated[str, typer.Option("--by", help="Your name, as the keyring has it (an ethics reviewer).",
                                     show_default=False)] = ...,
     key: Annotated[Path, typer.Option("--key", help="Your private key.", show_default=False)] = ...,
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
     """Put a policy in force: a policy.approve entry (its name and SHA-256) signed by an ethics reviewer. The release
     gate judges only under the latest approved policy; a changed policy takes effect once approved."""
@@ -350,11 +356,12 @@ def approve_policy_command(
 
     try:
         policy = load_policy(path)
+        log = open_log(log, tracking_uri)
         entry = approve_policy(log, policy, by=by, key=key)
     except ForecastError as error:
         fail(error)
     _print(f"policy {entry.payload['policy']} (sha256 {entry.payload['sha256'][:12]}) approved by {entry.actor}: in "
-           f"force from entry {entry.seq} of {log}")
+           f"force from entry {entry.seq} of {log.location}")
 
 
 @review_app.command("lower-sensitivity")
@@ -368,9 +375,10 @@ def lower_sensitivity(
     by: Annotated[str, typer.Option("--by", help="Your name, as the keyring has it (an ethics reviewer).",
                                     show_default=False)] = ...,
     key: Annotated[Path, typer.Option("--key", help="Your private key.", show_default=False)] = ...,
-    log: LogOpt = DEFAULT_LOG,
+    log: LogOpt = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="The policy pinning the keyring [default: "
                                                 "ethics/policy.yaml].", show_default=False)] = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
     """Sign the decision that these files may be ingested at a lower sensitivity level.
 
@@ -388,9 +396,10 @@ def lower_sensitivity(
             data = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise ForecastError(f"{manifest}: not a readable manifest.json ({error})") from None
+        log = open_log(log, tracking_uri)
         entry = approve_lowering(log, data, to, reason, by=by, key=key, policy=load_policy(policy))
     except ForecastError as error:
         fail(error)
     _print(f"{entry.payload['assessed']} lowered to {entry.payload['level']} by {entry.actor} (entry {entry.seq} of "
-           f"{log}); ingest the same files with: --sensitivity {entry.payload['level']} --sensitivity-reason "
-           f"'{entry.payload['reason']}' --approval {entry.hash} --audit-log {log}")
+           f"{log.location}); ingest the same files with: --sensitivity {entry.payload['level']} --sensitivity-reason "
+           f"'{entry.payload['reason']}' --approval {entry.hash} --audit-log {log.location}")

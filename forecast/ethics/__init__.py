@@ -73,6 +73,7 @@ from forecast.ethics._audit import (
     load_private_key,
     load_public_keys,
 )
+from forecast.ethics._logstore import FileLogStore, LogStore, MakeLine
 from forecast.ethics._card import (
     DEFAULT_REVIEW_STATUS,
     CardInputs,
@@ -153,7 +154,7 @@ __all__ = [
     "checklist_page", "RunFiles", "CARD_HTML", "CARD_TERMS",
     # the audit log
     "AuditLog", "AuditLogError", "Entry", "Problem", "PublicKey", "generate_key", "load_public_keys",
-    "load_private_key", "DEFAULT_LOG",
+    "load_private_key", "DEFAULT_LOG", "LogStore", "FileLogStore", "MakeLine",
     # who may sign (the keyring in the log) and the policy in force
     "keyring", "Keyring", "Member", "PolicyApproval", "identity", "add_member", "remove_member", "approve_policy",
     "policy_in_force", "keyring_problems",

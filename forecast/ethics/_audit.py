@@ -33,10 +33,8 @@ import hashlib
 import json
 import math
 import os
-import time as _time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,12 +45,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from forecast.errors import UnusableFileError
-from forecast.ethics._durable import append_whole, fsync_folder
-
-try:  # POSIX: an advisory lock on the log itself
-    import fcntl
-except ImportError:  # Windows and others: an exclusive lock file beside the log (see _locked)
-    fcntl = None
+from forecast.ethics._logstore import FileLogStore, LogStore
 
 __all__ = [
     "AuditLog", "Entry", "Problem", "PublicKey", "AuditLogError",
@@ -461,37 +454,6 @@ def load_public_keys(folder_or_file: str | Path) -> dict[str, PublicKey]:
     return keys
 
 
-# --- locking ------------------------------------------------------------------------------
-
-@contextmanager
-def _locked(path: Path, timeout: float) -> Iterator[Any]:
-    """The log opened for reading and appending, held exclusively by this process."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_file = path.with_name(path.name + ".lock")
-    deadline = _time.monotonic() + timeout
-    with open(path, "a+b") as handle:
-        while True:
-            try:
-                if fcntl is not None:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                else:
-                    os.close(os.open(lock_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-                break
-            except (BlockingIOError, FileExistsError):
-                if _time.monotonic() > deadline:
-                    raise AuditLogError(path, f"another process has held the log for over {timeout:g} s",
-                                        hint="wait and retry" + ("" if fcntl else f"; if no forecast process is "
-                                             f"writing the log, delete the stale lock {lock_file}")) from None
-                _time.sleep(0.005)
-        try:
-            yield handle
-        finally:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            else:
-                lock_file.unlink(missing_ok=True)
-
-
 # --- the log ------------------------------------------------------------------------------
 
 class AuditLog:
@@ -499,8 +461,10 @@ class AuditLog:
 
     Parameters
     ----------
-    path : str or Path
-        The JSON Lines file (:data:`DEFAULT_LOG` by convention); created by the first append.
+    path : str or Path or LogStore
+        The JSON Lines file (:data:`DEFAULT_LOG` by convention), created by the first append; or
+        a store holding the lines elsewhere, e.g. the team's shared log on the tracking server
+        (``forecast.tracking.open_audit_log("mlflow:audit")``).
     public_keys : mapping or str or Path, optional
         Trusted keys (``key_id -> PublicKey``, or a folder/file for :func:`load_public_keys`)
         used by :meth:`verify`, :meth:`entries`, :meth:`find` and :meth:`append`.
@@ -508,7 +472,8 @@ class AuditLog:
         Treat an unsigned entry, or one whose key is not given, as an error; :meth:`append`
         then needs a ``key``. This is what catches entries forged at the end of the log.
     lock_timeout : float
-        Seconds :meth:`append` waits for another writer before giving up.
+        Seconds :meth:`append` waits for other writers (a file lock, or a shared log's retries)
+        before giving up.
 
     Examples
     --------
@@ -520,15 +485,27 @@ class AuditLog:
     (['release'], [])
     """
 
-    def __init__(self, path: str | Path, *, public_keys: Mapping[str, PublicKey] | str | Path | None = None,
+    def __init__(self, path: str | Path | LogStore, *, public_keys: Mapping[str, PublicKey] | str | Path | None = None,
                  require_signatures: bool = False, lock_timeout: float = 10.0):
-        self.path = Path(path)
+        self.store = path if isinstance(path, LogStore) else FileLogStore(path)
+        #: The file of a local log; None for a shared one (``forecast.tracking.RegistryLogStore``).
+        self.path = getattr(self.store, "path", None)
         self.public_keys = _keys(public_keys)
         self.require_signatures = require_signatures
         self.lock_timeout = lock_timeout
 
+    @property
+    def location(self) -> str:
+        """How a user names this log: its path, or ``mlflow:<name>`` for a shared one."""
+        return self.store.location
+
+    @property
+    def citation(self) -> str:
+        """What a registry tag records to name this log: a resolved path, or ``mlflow:<name>``."""
+        return self.store.citation
+
     def __repr__(self) -> str:
-        return f"AuditLog({str(self.path)!r})"
+        return f"AuditLog({self.location!r})"
 
     def verify(self, public_keys: Mapping[str, PublicKey] | str | Path | None = None, *,
                require_signatures: bool | None = None) -> list[Problem]:
@@ -600,72 +577,64 @@ class AuditLog:
             The log has an error-level problem (each is listed), the arguments are not
             storable, signatures are required and no key is given, or the lock times out.
         """
-        fields = self._new_fields(kind, actor, payload)
+        base = self._new_fields(kind, actor, payload)
         if key is None and self.require_signatures:
-            raise AuditLogError(self.path, "this log requires signed entries and no key was given",
+            raise AuditLogError(self.location, "this log requires signed entries and no key was given",
                                 hint="pass key= a private key made by `forecast audit keygen`")
         private = load_private_key(key) if isinstance(key, str | Path) else key
         if private is not None and not isinstance(private, Ed25519PrivateKey):
-            raise AuditLogError(self.path, f"cannot sign with a {type(private).__name__} object: key must be an Ed25519 "
-                                           "private key or the path of one", hint="make one with `forecast audit keygen`")
-        existed = self.path.exists()
-        with _locked(self.path, self.lock_timeout) as handle:
-            handle.seek(0)
-            entries, problems = _analyse(handle.read(), self.public_keys, self.require_signatures)
+            raise AuditLogError(self.location, f"cannot sign with a {type(private).__name__} object: key must be an "
+                                "Ed25519 private key or the path of one", hint="make one with `forecast audit keygen`")
+        written: dict[str, Any] = {}
+
+        def make(current: bytes) -> tuple[int, bytes]:  # may run again when another writer won the race
+            entries, problems = _analyse(current, self.public_keys, self.require_signatures)
             self._refuse_if_broken(problems, "refusing to append to")
-            fields["seq"] = entries[-1].seq + 1 if entries else 0
-            fields["prev"] = entries[-1].hash if entries else GENESIS
+            fields = dict(base, seq=entries[-1].seq + 1 if entries else 0,
+                          prev=entries[-1].hash if entries else GENESIS)
             if private is not None:
                 fields["key_id"] = PublicKey.of(private.public_key()).key_id
             fields["hash"] = _content_hash(fields)
             if private is not None:
                 fields["signature"] = private.sign(_signed_message(fields["hash"])).hex()
-            try:
-                append_whole(handle.fileno(), _canonical(fields) + b"\n")
-            except OSError as error:
-                raise AuditLogError(self.path, f"cannot append ({error.strerror or error}); the log is as it "
-                                    "was, nothing half-written", hint="free space and run the command again") from None
-        if not existed:
-            fsync_folder(self.path.parent)
-        return Entry(**fields)
+            written.clear()
+            written.update(fields)
+            return fields["seq"], _canonical(fields) + b"\n"
+
+        self.store.append(make, self.lock_timeout)
+        return Entry(**written)
 
     # --- helpers ---
 
     def _read(self) -> bytes:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return b""
-        except OSError as error:
-            raise AuditLogError(self.path, f"cannot read the audit log: {error.strerror or error}",
-                                hint="give the path of the log file (--log)") from None
+        return self.store.read()
 
     def _refuse_if_broken(self, problems: list[Problem], doing: str) -> None:
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             listed = "; ".join(str(p) for p in errors[:3]) + (f"; and {len(errors) - 3} more" if len(errors) > 3 else "")
-            raise AuditLogError(self.path, f"{doing} a broken audit log ({len(errors)} problem(s)): {listed}",
-                                hint=_HINT_BROKEN.format(path=self.path), problems=errors)
+            raise AuditLogError(self.location, f"{doing} a broken audit log ({len(errors)} problem(s)): {listed}",
+                                hint=_HINT_BROKEN.format(path=self.location), problems=errors)
 
     def _new_fields(self, kind: str, actor: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         for name, value in (("kind", kind), ("actor", actor)):
             if not isinstance(value, str) or not value.strip():
-                raise AuditLogError(self.path, f"cannot append: {name} must be a non-empty string, got {value!r}")
+                raise AuditLogError(self.location, f"cannot append: {name} must be a non-empty string, got {value!r}")
         if not isinstance(payload, Mapping):
-            raise AuditLogError(self.path, f"cannot append: payload must be a mapping, got {type(payload).__name__}")
+            raise AuditLogError(self.location, f"cannot append: payload must be a mapping, got {type(payload).__name__}")
         payload = dict(payload)
         if problem := _json_problem(payload, "payload"):
-            raise AuditLogError(self.path, f"cannot append: {problem}")
+            raise AuditLogError(self.location, f"cannot append: {problem}")
         try:
             stored = json.loads(_canonical(payload))  # a private copy: the caller's dict may change later
         except UnicodeEncodeError as error:
-            raise AuditLogError(self.path, f"cannot append: the payload holds text that is not valid "
+            raise AuditLogError(self.location, f"cannot append: the payload holds text that is not valid "
                                            f"Unicode ({error.reason})") from None
         for name, value in (("kind", kind), ("actor", actor)):
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError as error:
-                raise AuditLogError(self.path, f"cannot append: {name} is not valid Unicode ({error.reason})") from None
+                raise AuditLogError(self.location, f"cannot append: {name} is not valid Unicode ({error.reason})") from None
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {"time": now, "kind": kind, "actor": actor, "payload": stored}
 

@@ -382,7 +382,7 @@ def _log_intact(log: AuditLog, citations: tuple[Citation, ...], ring: Keyring) -
     entries = log.entries(check=False)
     if not problems:
         present = {e.hash for e in entries}
-        here = str(log.path.resolve())
+        here = log.citation
         for v in citations:
             if v.audit_entry and v.audit_log == here and v.audit_entry not in present:
                 problems.append(f"{v.name} version {v.version} cites audit entry {v.audit_entry[:12]}, which is not "
@@ -390,7 +390,7 @@ def _log_intact(log: AuditLog, citations: tuple[Citation, ...], ring: Keyring) -
     measured = (f"{len(problems)} problem(s), first: {problems[0]}" if problems
                 else f"{len(entries)} entries, chain intact, every release the registry cites present")
     return Condition("review", "audit log verifies", FAIL if problems else PASS, measured,
-                     f"{published_name(log.path)}: no edited, removed or reordered entry, no refused keyring change",
+                     f"{published_name(log.location)}: no edited, removed or reordered entry, no refused keyring change",
                      "sign-offs are only as good as the log that holds them")
 
 

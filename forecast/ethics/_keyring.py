@@ -387,7 +387,7 @@ def _sign_off_problems(entry: Entry, ring: Keyring, line: int) -> list[Problem]:
 def _lines(log: AuditLog) -> dict[int, int]:
     """seq -> line of the file (the first line holding it), for problems found by seq."""
     out: dict[int, int] = {}
-    for number, raw in enumerate(log.path.read_bytes().split(b"\n") if log.path.is_file() else [], 1):
+    for number, raw in enumerate(log.store.read().split(b"\n"), 1):
         try:
             seq = json.loads(raw).get("seq")
         except (ValueError, AttributeError):
@@ -428,8 +428,8 @@ def _append(log: AuditLog, kind: str, actor: str, payload: dict, private: Ed2551
     """Append a keyring entry after asking the rules the replay will ask: nothing refused is written."""
     signer = PublicKey.of(private.public_key()).key_id
     if why := _refusal(_replay(log), kind, actor, signer, payload):
-        raise ForecastError(f"{log.path}: {kind} by {actor} refused: {why}; see `forecast review keyring list "
-                            f"--log {log.path}`")
+        raise ForecastError(f"{log.location}: {kind} by {actor} refused: {why}; see `forecast review keyring list "
+                            f"--log {log.location}`")
     return log.append(kind, actor, payload, key=private)
 
 
@@ -466,7 +466,7 @@ def remove_member(log: AuditLog | str | Path | None, who: str, *, key: Ed25519Pr
     found = [k for k, m in members.items() if k == who or m.identity == identity(who)]
     if len(found) != 1:
         what = "no member" if not found else f"{len(found)} keys ({', '.join(found)}): give the key id"
-        raise ForecastError(f"{log.path}: {what} matches {who!r}; see `forecast review keyring list --log {log.path}`")
+        raise ForecastError(f"{log.location}: {what} matches {who!r}; see `forecast review keyring list --log {log.location}`")
     return _append(log, KEYRING_REMOVE, _actor(log, private, "?"), {"key_id": found[0],
                                                                     "name": members[found[0]].name}, private)
 
@@ -479,7 +479,7 @@ def approve_policy(log: AuditLog | str | Path | None, policy, *, by: str, key: E
     replay = _replay(log)
     root = policy.review.signatures.keyring_root if policy.review is not None else None
     if replay.root is None:
-        raise ForecastError(f"{log.path}: the log has no keyring yet: start it with `forecast review keyring add "
+        raise ForecastError(f"{log.location}: the log has no keyring yet: start it with `forecast review keyring add "
                             "NAME --role ethics --public-key PUB --key PEM` (the first key signs its own entry)")
     if root != replay.root:
         raise ForecastError(f"{policy.source}: the policy pins the keyring root {root}, this log's keyring starts "

@@ -84,10 +84,10 @@ def verify_release(claim: ReleaseStatus, entry_hash: str | None, model_digest: s
     except AuditLogError as error:
         return refused(f"the audit log cannot be read to confirm {what}: {error}")
     if problems:
-        return refused(f"the audit log {audit.path} fails to verify ({problems[0]}): {what} cannot be confirmed")
+        return refused(f"the audit log {audit.location} fails to verify ({problems[0]}): {what} cannot be confirmed")
     entry = next((e for e in entries if e.hash == entry_hash), None)
     if entry is None or entry.kind != RELEASE_KIND:
-        return refused(f"{what} cites audit-log entry {entry_hash[:12]}, which is not a release in {audit.path}: "
+        return refused(f"{what} cites audit-log entry {entry_hash[:12]}, which is not a release in {audit.location}: "
                        "the alias was set outside `forecast release`, or this is not the log it was released with")
     recorded = entry.payload
     expected = {"name": claim.name, "version": str(claim.version), "run_id": claim.run_id}
@@ -139,7 +139,7 @@ def release_tags(report: GateReport, by: str, *, log: AuditLog | str | Path | No
             "model_digest": report.model_digest, "reviewers": reviewers,
             "gate_report_sha256": report.sha256(), "policy_sha256": report.policy_sha256, "audit_head": head,
             "released_by": by, "backtest_run_id": report.backtest_run_id or "", "source_run_id": report.run_id,
-            "audit_log": str(audit.path.resolve())}
+            "audit_log": audit.citation}
 
 
 def record_release(report: GateReport, name: str, version: str, by: str, head: str, *,

@@ -365,7 +365,7 @@ def _check_own_key(log: AuditLog, key, reviewer: str, role: str) -> None:
     if member is None:
         return
     if member.identity != identity(reviewer):
-        raise ForecastError(f"the key {member.key_id} is {member.name}'s in the keyring of {log.path}, not "
+        raise ForecastError(f"the key {member.key_id} is {member.name}'s in the keyring of {log.location}, not "
                             f"{reviewer.strip()}'s: sign as {member.name}, or with your own key")
     if role not in member.roles:
         raise ForecastError(f"{member.name}'s key holds the role(s) {', '.join(member.roles)}, not {role}: an ethics "
@@ -444,7 +444,7 @@ def _sign_offs(subject, review, log, policy, now, valid) -> tuple[list[str], dic
     notes: dict[str, list[str]] = {role: [] for role in ROLES}
     problems = [p for p in log.verify() if p.severity == "error"]
     if problems:
-        return [f"the audit log {log.path} fails to verify ({len(problems)} problem(s), first: {problems[0]}); "
+        return [f"the audit log {log.location} fails to verify ({len(problems)} problem(s), first: {problems[0]}); "
                 "its sign-offs cannot be trusted: run `forecast audit verify`"], {}, notes
     out, held = [], {}
     rules = policy.review

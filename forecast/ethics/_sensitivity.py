@@ -79,15 +79,15 @@ def approve_lowering(log: AuditLog | str | Path | None, manifest: Mapping, level
     log = _audit_log(log)
     ring = keyring(log, root=_root(policy))
     if ring.root_problem():
-        raise ForecastError(f"{log.path}: {ring.root_problem()}")
+        raise ForecastError(f"{log.location}: {ring.root_problem()}")
     private = _private(key)
     member = ring.members.get(PublicKey.of(private.public_key()).key_id)
     if member is None or member.identity != identity(by) or "ethics" not in member.roles:
         whose = ("a key that is not in the keyring" if member is None else
                  f"{member.name}'s key" if member.identity != identity(by) else
                  f"{member.name}'s key, which holds the role(s) {', '.join(member.roles)} only")
-        raise ForecastError(f"{log.path}: a lowering is signed by an ethics reviewer of the keyring with their own key; "
-                            f"{by} signs with {whose} (see `forecast review keyring list --log {log.path}`)")
+        raise ForecastError(f"{log.location}: a lowering is signed by an ethics reviewer of the keyring with their own key; "
+                            f"{by} signs with {whose} (see `forecast review keyring list --log {log.location}`)")
     return log.append(LOWER_KIND, member.name, _payload(files, assessed, level, reason.strip()), key=private)
 
 
@@ -119,11 +119,11 @@ def check_lowering(log: AuditLog | str | Path | None, approval: str | None, file
     log = _audit_log(log)
     errors = [p for p in log.verify() if p.severity == "error"]
     if errors:
-        raise ForecastError(f"{log.path} fails to verify ({errors[0]}): its approvals cannot be trusted; run "
+        raise ForecastError(f"{log.location} fails to verify ({errors[0]}): its approvals cannot be trusted; run "
                             "`forecast audit verify`")
     entry = next((e for e in log.entries(check=False) if e.hash == approval.strip()), None)
     if entry is None or entry.kind != LOWER_KIND:
-        raise ForecastError(f"{log.path} has no sensitivity.lower entry {approval.strip()[:16]}: pass --audit-log, "
+        raise ForecastError(f"{log.location} has no sensitivity.lower entry {approval.strip()[:16]}: pass --audit-log, "
                             f"the log it was written to, or ask for one with {_HOW}")
     wanted, granted = _payload(files, assessed, level), entry.payload
     differs = [k for k in ("files", "assessed", "level") if granted.get(k) != wanted[k]]

@@ -146,7 +146,7 @@ def ingest(
         manifest records both levels and the reason. A level *below* the assessed one also
         needs ``approval``: the hash of a ``sensitivity.lower`` entry an ethics reviewer of the
         keyring signed for these files and levels (``forecast review lower-sensitivity``), in
-        ``audit_log`` (default ``ethics/audit.log.jsonl``), under ``policy``'s pinned keyring
+        ``audit_log`` (a file or ``mlflow:audit``; default as :func:`forecast.tracking.open_audit_log`), under ``policy``'s pinned keyring
         (:func:`forecast.ethics.check_lowering`).
     strict_hierarchy : quarantine rows whose admin2 lies outside the admin1 they name.
     sheet : the sheet to read in XLSX workbooks of several sheets.
@@ -223,9 +223,10 @@ def ingest(
     granted = None
     if sensitivity is not None and SENSITIVITY_LEVELS.index(sensitivity) < SENSITIVITY_LEVELS.index(assessed):
         from forecast.ethics import check_lowering  # the audit log and its keys load only when needed
+        from forecast.tracking import open_audit_log
 
         # a lower level loosens every rule downstream: an ethics reviewer's signed decision
-        granted = check_lowering(audit_log, approval, [r.sha256 for r in recorded], assessed, sensitivity,
+        granted = check_lowering(open_audit_log(audit_log), approval, [r.sha256 for r in recorded], assessed, sensitivity,
                                  policy=policy)
     manifest = Manifest(
         toolkit_version=__version__,

@@ -27,6 +27,7 @@ from forecast.tracking import (
     get_run,
     log_gate_report,
     model_digest,
+    open_audit_log,
     read_release_evidence,
     register_version,
     released_version,
@@ -34,6 +35,7 @@ from forecast.tracking import (
     version_tags,
 )
 from forecast.tracking import release_status as registry_status
+from forecast.tracking import shared_log_name
 
 __all__ = ["evaluate_gate", "release", "release_status"]
 
@@ -49,14 +51,17 @@ def release_status(run_id: str, *, tracking_uri: str | None = None,
     that entry recorded (:func:`forecast.ethics.verify_release`). Otherwise the status is NOT
     RELEASED, with ``status.why``.
 
-    ``log`` defaults to the log the version was released with (its tag ``audit_log``) when that
-    file is here, else ``ethics/audit.log.jsonl``.
+    ``log`` defaults to the log the version was released with (its tag ``audit_log``): the
+    team's shared log on the tracking server (``mlflow:audit``), or a file when that file is
+    here, else ``ethics/audit.log.jsonl``.
     """
     claim = registry_status(run_id, tracking_uri=tracking_uri)
     if not claim.released:
         return claim
     tags = version_tags(claim.name, claim.version, tracking_uri=tracking_uri)
-    if log is None:
+    if log is None and shared_log_name(tags.get("audit_log")) is not None:
+        log = open_audit_log(tags["audit_log"], tracking_uri=tracking_uri)  # every client reads the one log
+    elif log is None:
         named = Path(tags.get("audit_log") or DEFAULT_LOG)
         log = named if named.is_file() else DEFAULT_LOG
         if not Path(log).is_file():  # a release made on another machine: its log is not here
@@ -64,7 +69,8 @@ def release_status(run_id: str, *, tracking_uri: str | None = None,
                                  why=f"{claim.name} version {claim.version} was released with the audit log {named}, "
                                      f"which is not on this machine: its release cannot be confirmed here")
     return verify_release(claim, tags.get("audit_entry"), model_digest(run_id, tracking_uri=tracking_uri),
-                          card_file_sha256(run_id, tracking_uri=tracking_uri), log=log,
+                          card_file_sha256(run_id, tracking_uri=tracking_uri),
+                          log=open_audit_log(log, tracking_uri=tracking_uri),
                           card_html_sha256=card_file_sha256(run_id, tracking_uri=tracking_uri,
                                                             path="model_card/model_card.html"))
 
@@ -80,8 +86,10 @@ def evaluate_gate(run_id: str, *, tracking_uri: str | None = None, reviews_dir: 
     tracking_uri : str, optional
     reviews_dir : path
         Where the review records are (``ethics/reviews``).
-    log : AuditLog or path, optional
-        The audit log holding the sign-offs (default ``ethics/audit.log.jsonl``).
+    log : AuditLog or path or str, optional
+        The audit log holding the sign-offs: a file, or ``"mlflow:audit"``, the team's shared log
+        on the tracking server. Default: the shared log when ``tracking_uri`` is a server, else
+        ``ethics/audit.log.jsonl`` (:func:`forecast.tracking.open_audit_log`).
     policy : Policy, optional
         Default: :func:`forecast.policy.load_policy` (``ethics/policy.yaml``).
     now : datetime, optional
@@ -98,7 +106,8 @@ def evaluate_gate(run_id: str, *, tracking_uri: str | None = None, reviews_dir: 
         problem is a condition that does not pass.
     """
     evidence = read_release_evidence(run_id, tracking_uri=tracking_uri)
-    return judge_gate(evidence, reviews_dir=reviews_dir, log=log, policy=policy, now=now)
+    return judge_gate(evidence, reviews_dir=reviews_dir, log=open_audit_log(log, tracking_uri=tracking_uri),
+                      policy=policy, now=now)
 
 
 def release(run_id: str, name: str, *, by: str, tracking_uri: str | None = None,
@@ -112,6 +121,8 @@ def release(run_id: str, name: str, *, by: str, tracking_uri: str | None = None,
     ``released`` moves to it; a ``release`` entry is appended to the audit log and the gate
     report is logged to the run (``release/gate_report_v<version>.md`` and ``.json``). On a
     refusal: nothing is registered; a ``release.refused`` entry lists the unmet conditions.
+    ``log`` is as in :func:`evaluate_gate`; the version's tag ``audit_log`` names it for every
+    later :func:`release_status`.
 
     Returns
     -------
@@ -125,6 +136,7 @@ def release(run_id: str, name: str, *, by: str, tracking_uri: str | None = None,
         the audit log cannot take the entry (the release is then undone).
     """
     name, by = check_release_request(name, by)
+    log = open_audit_log(log, tracking_uri=tracking_uri)  # one log for the gate, the tags and the entry
     get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=_PURPOSE)
     current = released_version(name, tracking_uri=tracking_uri)
     if current is not None and current[1] == run_id:

@@ -29,7 +29,7 @@ from forecast.ethics import (
     sign_review,
     write_answers_template,
 )
-from forecast.tracking import Artifacts, get_run, read_review_subject
+from forecast.tracking import Artifacts, get_run, open_audit_log, read_review_subject
 
 __all__ = ["start_review", "answer", "answer_from_file", "write_answers_template", "sign", "review_state",
            "write_checklist_page"]
@@ -69,6 +69,10 @@ def sign(run_id: str, reviewer: str, role: str, decision: str, comment: str = ""
     Refuses to approve while items of the reviewer's role are unanswered or a blocking one is
     answered "no", or when the card or model changed since the review started.
 
+    ``log``: the audit log (a path, ``"mlflow:audit"``, or an :class:`AuditLog`); default the
+    team's shared log on the tracking server when ``tracking_uri`` is a server, else
+    ``ethics/audit.log.jsonl`` (:func:`forecast.tracking.open_audit_log`).
+
     Returns
     -------
     Entry
@@ -76,7 +80,8 @@ def sign(run_id: str, reviewer: str, role: str, decision: str, comment: str = ""
     """
     check_sign_off(reviewer, role, decision)  # before the model is read
     subject = read_review_subject(run_id, tracking_uri=tracking_uri)
-    return sign_review(subject, reviewer, role, decision, comment, key=key, log=log, reviews_dir=reviews_dir)
+    return sign_review(subject, reviewer, role, decision, comment, key=key,
+                       log=open_audit_log(log, tracking_uri=tracking_uri), reviews_dir=reviews_dir)
 
 
 def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: str | Path = REVIEWS_DIR,
@@ -90,7 +95,8 @@ def review_state(run_id: str, *, tracking_uri: str | None = None, reviews_dir: s
         review yet included) is a readable line of ``state.problems``.
     """
     subject = read_review_subject(run_id, tracking_uri=tracking_uri)
-    return judge_review(subject, reviews_dir=reviews_dir, log=log, policy=policy, now=now)
+    return judge_review(subject, reviews_dir=reviews_dir, log=open_audit_log(log, tracking_uri=tracking_uri),
+                        policy=policy, now=now)
 
 
 def write_checklist_page(run_id: str, out: str | Path, *, tracking_uri: str | None = None,

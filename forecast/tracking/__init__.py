@@ -8,13 +8,15 @@ publishing model cards, gate reports and report headlines to their runs, and sce
 nested under the train run of their model. The tracking store is MLflow's own default
 (``sqlite:///mlflow.db`` in the working folder) unless ``MLFLOW_TRACKING_URI`` or an explicit
 ``tracking_uri`` says otherwise; a call with ``tracking_uri`` gives the caller back its own
-store afterwards. MLflow's own setup, schema and pickling messages are not shown (``_quiet``).
+store afterwards. MLflow's own setup, schema and pickling messages are not shown (``_quiet``). With a tracking server, the audit log lives there too, where every client of
+the team reads and appends the same chain (``_audit_log``).
 """
 
 from forecast.tracking._quiet import quiet_mlflow
 
 quiet_mlflow()  # before any store is opened: MLflow's setup chatter is not the toolkit's to show
 
+from forecast.tracking._audit_log import SHARED_LOG, RegistryLogStore, open_audit_log, shared_log_name  # noqa: E402
 from forecast.tracking._evidence import (  # noqa: E402
     Artifacts,
     download_model,
@@ -65,6 +67,8 @@ __all__ = [
     # the registry
     "release_status", "released_version", "register_version", "delete_version", "set_released", "RELEASED_ALIAS",
     "version_tags", "card_file_sha256",
+    # the audit log: a file here, or the team's shared log on the tracking server
+    "open_audit_log", "RegistryLogStore", "SHARED_LOG", "shared_log_name",
     # the store
     "use_store", "prepare_store", "store_uri", "start_run", "git_commit", "DEFAULT_EXPERIMENT",
 ]

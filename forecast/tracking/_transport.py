@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from forecast.errors import ForecastError
 
-__all__ = ["Transport", "transport", "check_transport", "ALLOW_ENV", "GUARDED_LEVELS"]
+__all__ = ["Transport", "transport", "check_transport", "shown_uri", "ALLOW_ENV", "GUARDED_LEVELS"]
 
 #: Sensitivity levels that may reach a remote server only with credentials and TLS.
 GUARDED_LEVELS = ("high", "severe")
@@ -97,6 +97,15 @@ def transport(uri: str) -> Transport:
     return Transport(uri, remote=True)  # another scheme (databricks, a plugin): nothing is known of it
 
 
+def shown_uri(uri: str) -> str:
+    """``uri`` without its user and password: what a message may print."""
+    parts = urlsplit(uri)
+    if not parts.netloc:
+        return uri
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=host).geturl()
+
+
 def check_transport(uri: str | None, sensitivity: str | None) -> dict[str, str]:
     """Refuse logging ``sensitivity`` data to ``uri`` (default: MLflow's current tracking URI)
     when the rule of this module forbids it.
@@ -123,11 +132,8 @@ def check_transport(uri: str | None, sensitivity: str | None) -> dict[str, str]:
     reason = os.environ.get(ALLOW_ENV, "").strip()
     if reason:
         return {**tags, "tracking_allowance": reason}
-    parts = urlsplit(uri)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    shown = parts._replace(netloc=host).geturl()  # never echo a password
     raise ForecastError(
-        f"refusing to log {sensitivity}-sensitivity data to {shown}: the server has no "
+        f"refusing to log {sensitivity}-sensitivity data to {shown_uri(uri)}: the server has no "
         f"{' and no '.join(found.missing)}. Use https:// and credentials (MLFLOW_TRACKING_USERNAME and "
         f"MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN), log to a local store (--tracking-uri "
         f"sqlite:///mlflow.db), or accept the risk on the record: {ALLOW_ENV}='<why>'")
