@@ -214,6 +214,7 @@ def hand_made_evidence(*, model: str = "tiny_lgbm", card_md: bytes | None = b"# 
     data, with no MLflow store behind them. ``drop`` leaves backtest artifacts out."""
     import hashlib
     import json
+    from dataclasses import replace
 
     import pandas as pd
 
@@ -273,5 +274,7 @@ def hand_made_evidence(*, model: str = "tiny_lgbm", card_md: bytes | None = b"# 
         params={"estimator": "lightgbm", "horizons": "[1, 2, 3]", "quantiles": "[0.1, 0.5, 0.9]", "target": "arrivals"},
         metrics={"n_calibration_h1": 40.0, "n_calibration_h2": 38.0, "n_calibration_h3": 36.0},
         files=tuple([*train_docs, *train_tables, "model/MLmodel"]), tables=train_tables, documents=train_docs)
+    if card_md is not None:  # the card was written from this backtest, as `forecast card` records it
+        train = replace(train, tags={**train.tags, "card_backtest_digest": backtest.digest()})
     return Evidence(train=train, backtest=backtest, source="the backtest the model card cites",
                     model_digest="d" * 64)

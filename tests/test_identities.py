@@ -49,7 +49,8 @@ def bundle(tmp_path, policy):
     keyring holds omar (ethics, root) and lena (technical) and which approves the test policy."""
     evidence = hand_made_evidence()
     train = evidence.train
-    subject = ReviewSubject(train.run_id, train.tags["card_sha256"], evidence.model_digest, "amina", "high")
+    subject = ReviewSubject(train.run_id, train.tags["card_sha256"], evidence.model_digest, "amina", "high",
+                            backtest_digest=train.tags["card_backtest_digest"])
     reviews, log = tmp_path / "reviews", tmp_path / "audit.log.jsonl"
     path = new_review(subject, reviews_dir=reviews)
     data = yaml.safe_load(path.read_text())

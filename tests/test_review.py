@@ -116,7 +116,7 @@ def test_start_answer_sign_round_trip(env):
                              "checklists_hash": data["checklists_hash"], "role": "ethics", "decision": "reject",
                              "comment": "not ready", "review_started": data["started"],
                              # the rest of what is signed: the HTML card, the backtest the card cites, the answers
-                             "card_html_sha256": None, "backtest_run_id": None,
+                             "card_html_sha256": None, "backtest_run_id": None, "backtest_digest": None,
                              "answers_sha256": read_review(env["run"], reviews_dir=env["reviews"]).answers_sha256()}
     assert AuditLog(env["log"]).verify() == []
 

@@ -3,8 +3,8 @@ answers and their evidence (issue 19 §1).
 
 Each attack changes one part after the sign-offs and must leave the model unreleased, saying
 what changed: a rewritten ``model_card.html`` (with or without a recomputed tag), an answer or
-its evidence edited in the review file, the card's backtest re-pointed to another run, and a
-sign-off written before sign-offs were bound to all of these.
+its evidence edited in the review file, the card's backtest re-pointed to another run or its
+tables edited, and a sign-off written before sign-offs were bound to all of these.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -173,3 +174,48 @@ def test_a_sign_off_that_does_not_cover_the_answers_is_voided(env):
             "checklists_hash": review.checklists_hash, "role": role, "decision": "approve", "comment": "",
             "review_started": review.started}, key=key_file(name))
     _voided(env, "it was signed before sign-offs covered the answers, the card's HTML and its backtest")
+
+
+def test_a_backtest_table_edited_after_the_sign_offs_is_refused_and_recording_its_new_digest_voids_them(
+        signed, tmp_path):
+    """The card cites its backtest by run id and by digest (its tables, documents, metrics, tags):
+    a better-looking metrics.csv written over the backtest's after the sign-offs is caught by the
+    gate; setting the card's tag to the new digest voids every approval instead."""
+    from forecast.tracking import read_card_evidence
+
+    client, backtest = signed["client"], signed["backtest"]
+    original = Path(client.download_artifacts(backtest, "metrics.csv", str(tmp_path)))
+    kept = original.read_bytes()
+    frame = pd.read_csv(original)
+    frame["mase"] = frame["mase"] * 0.5
+    edited = tmp_path / "edited" / "metrics.csv"
+    edited.parent.mkdir()
+    frame.to_csv(edited, index=False)
+    client.log_artifact(backtest, str(edited))
+    try:
+        unmet = _refused(signed)
+        assert "the card was written from" in unmet["model card unchanged"].measured
+        assert "sign-offs valid" not in unmet  # the approvals stand for the evidence they saw; that evidence is gone
+        now = read_card_evidence(signed["run"], backtest_run_id=backtest, tracking_uri=signed["uri"]).backtest.digest()
+        assert now != client.get_run(signed["run"]).data.tags["card_backtest_digest"]
+        client.set_tag(signed["run"], "card_backtest_digest", now)
+        _voided(signed, "the backtest the card was written from changed after it was signed")
+    finally:
+        original.write_bytes(kept)
+        client.log_artifact(backtest, str(original))
+
+
+def test_a_runs_digest_follows_its_tables_metrics_and_tags_but_not_mlflows_bookkeeping():
+    from dataclasses import replace
+
+    from _pipeline import hand_made_evidence
+
+    backtest = hand_made_evidence().backtest
+    digest = backtest.digest()
+    assert replace(backtest, tags={**backtest.tags, "mlflow.note.content": "looked at it"}).digest() == digest
+    assert replace(backtest, tags={**backtest.tags, "fairness_passed": "no"}).digest() != digest
+    assert replace(backtest, metrics={"mase_h1": 0.7}).digest() != digest
+    frame = backtest.tables["metrics.csv"].copy()
+    frame.loc[0, "mase"] = 0.1
+    assert replace(backtest, tables={**backtest.tables, "metrics.csv": frame}).digest() != digest
+    assert replace(backtest, hashes={"metrics.csv": "0" * 64}).digest() != digest  # stored bytes win over content

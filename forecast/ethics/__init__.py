@@ -75,6 +75,7 @@ from forecast.ethics._audit import (
 )
 from forecast.ethics._logstore import FileLogStore, LogStore, MakeLine
 from forecast.ethics._card import (
+    CARD_HTML,
     DEFAULT_REVIEW_STATUS,
     CardInputs,
     ImplementationPlan,
@@ -116,7 +117,7 @@ from forecast.ethics._answers import (
     read_answers_file,
     write_answers_template,
 )
-from forecast.ethics._checklist_page import CARD_HTML, CARD_TERMS, RunFiles, checklist_page
+from forecast.ethics._checklist_page import CARD_TERMS, RunFiles, checklist_page
 from forecast.ethics._gate import Condition, GateReport, judge_gate
 from forecast.ethics._sensitivity import LOWER_KIND, approve_lowering, check_lowering, lowers
 from forecast.ethics._release import (

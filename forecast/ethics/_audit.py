@@ -494,6 +494,11 @@ class AuditLog:
         self.require_signatures = require_signatures
         self.lock_timeout = lock_timeout
 
+    @classmethod
+    def of(cls, log: AuditLog | str | Path | LogStore | None) -> AuditLog:
+        """The log ``log`` names: itself when an AuditLog, else the file or store (default :data:`DEFAULT_LOG`)."""
+        return log if isinstance(log, AuditLog) else cls(DEFAULT_LOG if log is None else log)
+
     @property
     def location(self) -> str:
         """How a user names this log: its path, or ``mlflow:<name>`` for a shared one."""

@@ -33,7 +33,8 @@ from forecast.ethics._evidence import Evidence, RunRecord
 from forecast.policy import ethics_file, load_policy, shipped_file
 
 __all__ = ["CardInputs", "ImplementationPlan", "ModelCard", "card_from_evidence", "resolve_card_inputs",
-           "load_card_inputs", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES"]
+           "load_card_inputs", "DEFAULT_REVIEW_STATUS", "CARD_INPUTS_DIR", "TEMPLATES", "CARD_HTML", "CARD_FILES",
+           "card_integrity"]
 
 DEFAULT_REVIEW_STATUS = "NOT REVIEWED — not for operational use"
 CARD_INPUTS_DIR = Path("models/cards")
@@ -275,9 +276,52 @@ def card_from_evidence(evidence: Evidence, inputs: CardInputs | str | Path | Non
     calibration = _calibration(train, metrics, model, triggers)
     fairness = _fairness(backtest)
     details["backtest_run_id"] = backtest.run_id
+    details["backtest_digest"] = backtest.digest()  # reviewers sign it; the gate recomputes it (card_integrity)
     return ModelCard(details=details, inputs=inputs, data=data, evaluation=evaluation, metrics=metrics,
                      calibration=calibration, triggers=triggers, fairness=fairness,
                      review_status=_check_status(review_status))
+
+
+#: Where the card's HTML is logged on its train run.
+CARD_HTML = "model_card/model_card.html"
+#: The card's files, each with the tag holding the SHA-256 that reviewers signed.
+CARD_FILES = {"model_card/model_card.md": "card_sha256", CARD_HTML: "card_html_sha256"}
+
+
+def card_integrity(train: RunRecord, backtest: RunRecord | None) -> tuple[bool, str]:
+    """``(intact, what was measured)``: both card files hash to their tags (reviewers read either;
+    a card with neither the HTML nor its tag, one written by hand, is judged by its Markdown), and
+    the backtest the card was written from still has the digest it recorded (tag
+    ``card_backtest_digest``). No backtest is the automated conditions' to report."""
+    found = [_card_file(train, path, tag) for path, tag in CARD_FILES.items()]
+    if backtest is not None:
+        found.append(_evidence_intact(train, backtest))
+    problems = [text for intact, text in found if not intact]
+    return not problems, "; ".join(problems or [text for _, text in found if text])
+
+
+def _card_file(train: RunRecord, path: str, tag: str) -> tuple[bool, str]:
+    tagged, card = train.tags.get(tag), train.documents.get(path)
+    if card is None:
+        intact = not tagged and tag != "card_sha256"
+        return intact, "" if intact else f"the card artifact {path} is missing"
+    actual = hashlib.sha256(card).hexdigest()
+    if actual != tagged:
+        return False, (f"{path} has no tag {tag}: rewrite the card (forecast card {train.run_id})" if not tagged else
+                       f"{path} hashes to {actual[:12]}, the signed tag {tag} says {tagged[:12]}: edited after it was "
+                       "written")
+    return True, f"{Path(path).name} sha256 {actual[:12]}"
+
+
+def _evidence_intact(train: RunRecord, backtest: RunRecord) -> tuple[bool, str]:
+    recorded, actual = train.tags.get("card_backtest_digest"), backtest.digest()
+    if not recorded:
+        return False, (f"the card does not record the digest of its backtest (tag card_backtest_digest): write it "
+                       f"again (forecast card {train.run_id}) and review it")
+    if actual != recorded:
+        return False, (f"backtest run {backtest.run_id} hashes to {actual[:12]}, the card was written from "
+                       f"{recorded[:12]}: its tables, metrics or tags changed after the card was written")
+    return True, f"backtest digest {actual[:12]}"
 
 
 def _check_status(status: str) -> str:

@@ -30,14 +30,13 @@ from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlparse
 
-from forecast.ethics._card import ModelCard, _environment
+from forecast.ethics._card import CARD_HTML, ModelCard, _environment
 from forecast.ethics._checklists import ROLES, load_checklists
 from forecast.ethics._review import Review, ReviewState
 
 __all__ = ["RunFiles", "CARD_TERMS", "CARD_HTML", "checklist_page"]
 
 #: Where a train run keeps its model card's HTML (``forecast card``).
-CARD_HTML = "model_card/model_card.html"
 #: The card's sections in order (numbered from 1 in the card).
 SECTIONS = ModelCard.__dataclass_fields__["sections"].default
 #: What in an item's evidence points at each card section (regular expressions, case-insensitive):

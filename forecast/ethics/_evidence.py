@@ -12,6 +12,7 @@ another store::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class RunRecord:
         that could not be downloaded.
     documents : mapping of str to bytes
         Small files (``.json``, ``.txt``, ``.md``) by artifact path, as stored.
+    hashes : mapping of str to str
+        The SHA-256 of each table and document as stored, by artifact path (what
+        :meth:`digest` binds; a record built by hand has none and is hashed by content).
     """
 
     run_id: str
@@ -50,6 +54,30 @@ class RunRecord:
     files: tuple[str, ...] = ()
     tables: Mapping[str, pd.DataFrame | None] = field(default_factory=dict)
     documents: Mapping[str, bytes] = field(default_factory=dict)
+    hashes: Mapping[str, str] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        """SHA-256 of the run as evidence: its tags (MLflow's own ``mlflow.*`` aside), parameters,
+        metrics, and every table and document read, each by the SHA-256 of its stored bytes.
+
+        A model card records its backtest's digest (tag ``card_backtest_digest``); sign-offs bind
+        it and the gate recomputes it, so a table, a metric or a tag of the backtest changed after
+        the card was written voids the review.
+        """
+        head = {"tags": {k: v for k, v in self.tags.items() if not k.startswith("mlflow.")},
+                "params": dict(self.params), "metrics": {k: float(v) for k, v in self.metrics.items()}}
+        digest = hashlib.sha256(json.dumps(head, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+        for path in sorted({*self.tables, *self.documents}):
+            digest.update(f"{path}\0{self._file_sha256(path)}\n".encode("utf-8"))
+        return digest.hexdigest()
+
+    def _file_sha256(self, path: str) -> str:
+        if path in self.hashes:
+            return self.hashes[path]
+        if path in self.documents:
+            return hashlib.sha256(self.documents[path]).hexdigest()
+        table = self.tables.get(path)
+        return "missing" if table is None else hashlib.sha256(table.to_csv(index=False).encode("utf-8")).hexdigest()
 
     def table(self, path: str) -> pd.DataFrame | None:
         """The table at ``path``, or None when the run has none there."""

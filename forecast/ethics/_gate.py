@@ -34,10 +34,10 @@ import pandas as pd
 from forecast._names import ARRIVALS, SENSITIVITY_LEVELS
 from forecast.errors import ForecastError
 from forecast.ethics._audit import AuditLog
-from forecast.ethics._checklist_page import CARD_HTML
+from forecast.ethics._card import card_integrity
 from forecast.ethics._evidence import Citation, Evidence, RunRecord
 from forecast.ethics._keyring import Keyring, keyring, policy_in_force
-from forecast.ethics._review import REVIEWS_DIR, ReviewSubject, _log, judge_review
+from forecast.ethics._review import REVIEWS_DIR, ReviewSubject, judge_review
 from forecast.fairness import limit_text
 from forecast.io import find_identifying
 from forecast.policy import (
@@ -342,35 +342,15 @@ def _published(policy, runs: list[RunRecord], manifest: dict | None, target: str
 
 # --- review ----------------------------------------------------------------------------------
 
-#: The card's files, each with the tag holding the SHA-256 that reviewers signed.
-CARD_FILES = {"model_card/model_card.md": "card_sha256", CARD_HTML: "card_html_sha256"}
-
-
-def _card_intact(train: RunRecord) -> Condition:
-    """Both card files hash to their tags: reviewers read either, and sign-offs are bound to both
-    tags. A card with neither the HTML nor its tag (one written by hand) is judged by its Markdown."""
-    name, required = "model card unchanged", "model_card.md and .html hash to the tags card_sha256, card_html_sha256"
-    rationale = "reviewers sign the card files' SHA-256; a card edited afterwards was never reviewed"
+def _card_intact(train: RunRecord, backtest: RunRecord | None) -> Condition:
+    """The card files and the backtest it was written from are what reviewers signed (:func:`card_integrity`)."""
+    name = "model card unchanged"
+    required = "model_card.md and .html hash to card_sha256, card_html_sha256; the backtest to card_backtest_digest"
+    rationale = "reviewers sign the card and the evidence it was written from; either edited afterwards was never reviewed"
     if not train.tags.get("card_sha256"):
         return Condition("review", name, FAIL, "no model card", f"run `forecast card {train.run_id}`", rationale)
-    found = [_card_file(train, path, tag) for path, tag in CARD_FILES.items()]
-    problems = [text for intact, text in found if not intact]
-    measured = "; ".join(problems or [text for _, text in found if text])
-    return Condition("review", name, FAIL if problems else PASS, measured, required, rationale)
-
-
-def _card_file(train: RunRecord, path: str, tag: str) -> tuple[bool, str]:
-    """``(intact, what was measured)`` of one card file against its tag."""
-    tagged, card = train.tags.get(tag), train.documents.get(path)
-    if card is None:
-        intact = not tagged and tag != "card_sha256"
-        return intact, "" if intact else f"the card artifact {path} is missing"
-    actual = hashlib.sha256(card).hexdigest()
-    if actual != tagged:
-        return False, (f"{path} has no tag {tag}: rewrite the card (forecast card {train.run_id})" if not tagged else
-                       f"{path} hashes to {actual[:12]}, the signed tag {tag} says {tagged[:12]}: edited after it was "
-                       "written")
-    return True, f"{Path(path).name} sha256 {actual[:12]}"
+    intact, measured = card_integrity(train, backtest)
+    return Condition("review", name, PASS if intact else FAIL, measured, required, rationale)
 
 
 def _log_intact(log: AuditLog, citations: tuple[Citation, ...], ring: Keyring) -> Condition:
@@ -467,12 +447,12 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
         raise ForecastError(f"the evidence of run {train.run_id} has no model digest: read it with "
                             "forecast.tracking.read_release_evidence")
     policy = load_policy() if policy is None else policy
-    audit = _log(log)
+    audit = AuditLog.of(log)
     now = datetime.now(timezone.utc) if now is None else now
     tags = train.tags
     subject = ReviewSubject(train.run_id, tags.get("card_sha256"), evidence.model_digest, tags.get("mlflow.user"),
                             _sensitivity(tags, train.json("manifest.json")), tags.get("card_html_sha256"),
-                            tags.get("card_backtest_run_id"))
+                            tags.get("card_backtest_run_id"), tags.get("card_backtest_digest"))
     ring = keyring(audit, root=policy.review.signatures.keyring_root if policy.review is not None else None)
     state = judge_review(subject, reviews_dir=reviews_dir, log=audit, policy=policy, now=now)
     backtest, source = evidence.backtest, evidence.source
@@ -488,7 +468,7 @@ def judge_gate(evidence: Evidence, *, reviews_dir: str | Path = REVIEWS_DIR, log
         conditions += _fairness(policy, backtest.table(where) if backtest else None, source)
         runs = [train, *([backtest, *evidence.children] if backtest else [])]
         conditions += _published(policy, runs, train.json("manifest.json"), tags.get("target"))
-    conditions.append(_card_intact(train))
+    conditions.append(_card_intact(train, backtest))
     conditions.append(_log_intact(audit, evidence.citations, ring))
     conditions.append(_in_force(policy, ring))
     conditions += _review(state, policy)

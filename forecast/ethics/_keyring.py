@@ -45,7 +45,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from forecast.errors import ForecastError
 from forecast.ethics._audit import (
-    DEFAULT_LOG,
     AuditLog,
     Entry,
     Problem,
@@ -272,10 +271,6 @@ class _Replay:
                        self.first)
 
 
-def _audit_log(log: AuditLog | str | Path | None) -> AuditLog:
-    return log if isinstance(log, AuditLog) else AuditLog(DEFAULT_LOG if log is None else log)
-
-
 def keyring(log: AuditLog | str | Path | None, *, root: str | None = None) -> Keyring:
     """The keyring the audit log declares, replayed entry by entry (every readable line; whether
     the chain is intact is :meth:`AuditLog.verify`'s to say).
@@ -288,7 +283,7 @@ def keyring(log: AuditLog | str | Path | None, *, root: str | None = None) -> Ke
         this one is refused.
     """
     replay = _Replay(root)
-    for entry in _audit_log(log).entries(check=False):
+    for entry in AuditLog.of(log).entries(check=False):
         replay.apply(entry)
     return replay.frozen()
 
@@ -362,7 +357,7 @@ def keyring_problems(log: AuditLog | str | Path | None, *, root: str | None = No
     signed with another member's key (an error), unsigned, signed by a key outside the keyring or
     in a role its key does not hold (warnings: they count only where the policy does not require
     signatures). In a log without a keyring there is nothing to judge sign-offs by."""
-    log = _audit_log(log)
+    log = AuditLog.of(log)
     ring, lines = keyring(log, root=root), _lines(log)
     out = [Problem(lines.get(seq, 0), "keyring-refused", message, "error", seq) for seq, message in ring.problems]
     if (why := ring.root_problem()) is not None:
@@ -451,7 +446,7 @@ def add_member(log: AuditLog | str | Path | None, name: str, roles: Iterable[str
     ForecastError
         The rules refuse it (the message says which); nothing is written.
     """
-    log, private, public = _audit_log(log), _private(key), _public_of(public_key)
+    log, private, public = AuditLog.of(log), _private(key), _public_of(public_key)
     raw = public.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     payload = {"name": str(name).strip(), "roles": list(dict.fromkeys(roles)), "public_key": raw,
                "key_id": public.key_id}
@@ -461,7 +456,7 @@ def add_member(log: AuditLog | str | Path | None, name: str, roles: Iterable[str
 def remove_member(log: AuditLog | str | Path | None, who: str, *, key: Ed25519PrivateKey | str | Path) -> Entry:
     """Take a key out of the keyring (``who``: its key id, or the name of a member with one key),
     signed by an ethics member's ``key``; its sign-offs stop counting."""
-    log, private = _audit_log(log), _private(key)
+    log, private = AuditLog.of(log), _private(key)
     members = _replay(log).members
     found = [k for k, m in members.items() if k == who or m.identity == identity(who)]
     if len(found) != 1:
@@ -475,7 +470,7 @@ def approve_policy(log: AuditLog | str | Path | None, policy, *, by: str, key: E
     """Put ``policy`` in force: a ``policy.approve`` entry (its published name and SHA-256) signed
     by ``by``, an ethics reviewer of the keyring. Refused when the policy pins another keyring
     root than this log's, or none."""
-    log, private = _audit_log(log), _private(key)
+    log, private = AuditLog.of(log), _private(key)
     replay = _replay(log)
     root = policy.review.signatures.keyring_root if policy.review is not None else None
     if replay.root is None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from forecast.errors import ForecastError
 from forecast.ethics._audit import AuditLog, AuditLogError, Entry
 from forecast.ethics._gate import GateReport
-from forecast.ethics._review import _log
 
 __all__ = ["Release", "ReleaseStatus", "NOT_RELEASED", "REGISTRY_DESCRIPTION", "check_release_request",
            "record_refusal", "release_tags", "record_release", "verify_release"]
@@ -70,7 +69,7 @@ def verify_release(claim: ReleaseStatus, entry_hash: str | None, model_digest: s
     """
     if not claim.released:
         return claim
-    audit = _log(log)
+    audit = AuditLog.of(log)
 
     def refused(why: str) -> ReleaseStatus:
         return ReleaseStatus(claim.run_id, False, claim.name, claim.version, why=why)
@@ -122,7 +121,7 @@ def record_refusal(report: GateReport, name: str, by: str, *, log: AuditLog | st
                "unmet": [f"{c.check}: {c.verdict}" for c in report.unmet]}
     seq = None
     try:
-        seq = _log(log).append(REFUSED_KIND, by, payload, key=key).seq
+        seq = AuditLog.of(log).append(REFUSED_KIND, by, payload, key=key).seq
     except AuditLogError:
         pass  # a broken log is itself an unmet condition; the refusal still stands
     return Release(report=report, name=name, audit_seq=seq)
@@ -131,7 +130,7 @@ def record_refusal(report: GateReport, name: str, by: str, *, log: AuditLog | st
 def release_tags(report: GateReport, by: str, *, log: AuditLog | str | Path | None = None) -> dict[str, str]:
     """The tags of a released version: card hash, model digest, reviewers, gate report, policy, the
     audit log's last hash before the release (``audit_head``) and the log's path."""
-    audit = _log(log)
+    audit = AuditLog.of(log)
     entries = audit.entries()
     head = entries[-1].hash if entries else ""
     reviewers = "; ".join(f"{role}: {', '.join(names)}" for role, names in report.reviewers.items())
@@ -156,6 +155,6 @@ def record_release(report: GateReport, name: str, version: str, by: str, head: s
                "model_digest": report.model_digest, "gate_report_sha256": report.sha256(),
                "policy_sha256": report.policy_sha256, "reviewers": report.reviewers, "audit_head": head}
     try:
-        return _log(log).append(RELEASE_KIND, by, payload, key=key)
+        return AuditLog.of(log).append(RELEASE_KIND, by, payload, key=key)
     except AuditLogError as error:
         raise ForecastError(f"the release could not be recorded in the audit log, so it was undone: {error}") from None

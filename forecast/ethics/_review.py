@@ -1,17 +1,14 @@
 """Review records and sign-offs: reviewers answer the checklists and approve or reject a run.
 
-What is reviewed is a :class:`ReviewSubject`: a train run, its model card's SHA-256, its model's
-digest and its author (:func:`forecast.tracking.read_review_subject` reads it from MLflow; the
+What is reviewed is a :class:`ReviewSubject` (:func:`forecast.tracking.read_review_subject`; the
 run-id based calls are :mod:`forecast.pipeline`'s ``start_review``, ``sign``, ``review_state``).
-
-A review of a train run is a YAML file, ``ethics/reviews/<run_id>.yaml``, written by
-:func:`new_review` from the checklists: one entry per item, answered with :func:`answer` (or
-by editing the file; it is validated on every read). :func:`sign_review` appends a
-``review.sign`` entry to the hash-chained audit log, bound to what reviewers read (:data:`BOUND`:
-both card files, the model, the cited backtest) and to their answers. :func:`judge_review` applies
-the ``review:`` rules of the policy: a change to any of these voids earlier sign-offs, both roles
-must approve, the run's author is never the only approver, a rejection blocks until a new review,
-approvals expire.
+Its review is a YAML file, ``ethics/reviews/<run_id>.yaml``, written by :func:`new_review` from
+the checklists and answered with :func:`answer` (or by editing the file; it is validated on every
+read). :func:`sign_review` appends a ``review.sign`` entry to the audit log, bound to what
+reviewers read (:data:`BOUND`: both card files, the model, the cited backtest and its digest) and
+to their answers. :func:`judge_review` applies the policy's ``review:`` rules: a change to any of
+these voids earlier sign-offs, both roles must approve, the author is never the only approver, a
+rejection blocks until a new review, approvals expire.
 
 Who signed is a person, not a string (:mod:`forecast.ethics._keyring`): a sign-off signed by a
 key of the keyring is its member's, and must name that member; for data whose sensitivity the
@@ -34,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from forecast.errors import ForecastError
-from forecast.ethics._audit import DEFAULT_LOG, AuditLog, Entry, PublicKey, load_private_key
+from forecast.ethics._audit import AuditLog, Entry, PublicKey, load_private_key
 from forecast.ethics._checklists import ROLES, checklists_hash, load_checklists
 from forecast.ethics._keyring import attest, identity, keyring
 from forecast.policy import load_policy
@@ -52,7 +49,9 @@ BOUND = {"card_sha256": ("model card", "the model card changed after it was sign
          "card_html_sha256": ("model card's HTML", "the card's HTML (model_card.html) changed after it was signed"),
          "model_digest": ("model", "the model changed"),
          "backtest_run_id": ("card's backtest", "the card's evidence changed after it was signed: it now cites "
-                             "another backtest run (tag card_backtest_run_id)")}
+                             "another backtest run (tag card_backtest_run_id)"),
+         "backtest_digest": ("card's evidence", "the backtest the card was written from changed after it was signed "
+                             "(tag card_backtest_digest: its tables, documents, metrics or tags)")}
 # libyaml when present: a review has a hundred items and is read on every answer
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -98,6 +97,7 @@ class Review(BaseModel):
     started: str
     card_html_sha256: str | None = None
     backtest_run_id: str | None = None
+    backtest_digest: str | None = None
     items: list[ReviewItem]
 
     def item(self, item_id: str) -> ReviewItem:
@@ -151,7 +151,8 @@ class ReviewSubject:
     """What a review is about: a train run, the SHA-256 of its model card (None: no card yet), the
     digest of its model's files, who ran it (the author never approves alone), the data's
     sensitivity (tag ``sensitivity``: whether sign-offs must be signed; None: unknown), and what
-    reviewers also read: the card's HTML and its backtest (``card_html_sha256``, ``card_backtest_run_id``)."""
+    reviewers also read: the card's HTML and its backtest (``card_html_sha256``, ``card_backtest_run_id``,
+    ``card_backtest_digest``: :meth:`RunRecord.digest` of the backtest when the card was written)."""
 
     run_id: str
     card_sha256: str | None
@@ -160,6 +161,7 @@ class ReviewSubject:
     sensitivity: str | None = None
     card_html_sha256: str | None = None
     backtest_run_id: str | None = None
+    backtest_digest: str | None = None
 
 
 def _card_sha256(subject: ReviewSubject) -> str:
@@ -198,7 +200,7 @@ def new_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DIR,
         ``<reviews_dir>/<run_id>.yaml``.
     """
     run_id = subject.run_id
-    card = _card_sha256(subject)
+    _card_sha256(subject)
     path = _path(run_id, reviews_dir)
     if path.exists():
         if not restart:
@@ -208,9 +210,8 @@ def new_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DIR,
     checklists = load_checklists()
     items = [ReviewItem(id=i.id, question=i.question, evidence_asked=i.evidence, answered_by=i.answered_by,
                         blocking=i.blocking) for c in checklists for i in c.items]
-    review = Review(run_id=run_id, card_sha256=card, model_digest=subject.model_digest,
-                    checklists_hash=checklists_hash(checklists), started=_now().isoformat(), items=items,
-                    card_html_sha256=subject.card_html_sha256, backtest_run_id=subject.backtest_run_id)
+    review = Review(run_id=run_id, checklists_hash=checklists_hash(checklists), started=_now().isoformat(),
+                    items=items, **{name: getattr(subject, name) for name in BOUND})
     _write(review, path)
     return path
 
@@ -305,10 +306,6 @@ def _answered(item: ReviewItem, answer: str, evidence: str | None, by: str) -> R
 
 # --- sign-offs ----------------------------------------------------------------------------
 
-def _log(log: AuditLog | str | Path | None) -> AuditLog:
-    return log if isinstance(log, AuditLog) else AuditLog(DEFAULT_LOG if log is None else log)
-
-
 def check_sign_off(reviewer: str, role: str, decision: str) -> None:
     """Refuse a sign-off with an unknown role or decision or without a reviewer's name."""
     if role not in ROLES:
@@ -349,7 +346,7 @@ def sign_review(subject: ReviewSubject, reviewer: str, role: str, decision: str,
     payload = {"run_id": run_id, **{name: getattr(subject, name) for name in BOUND},
                "checklists_hash": review.checklists_hash, "answers_sha256": review.answers_sha256(), "role": role,
                "decision": decision, "comment": comment, "review_started": review.started}
-    log = _log(log)
+    log = AuditLog.of(log)
     if key is not None:
         _check_own_key(log, key, reviewer, role)
     return log.append(SIGN_KIND, reviewer.strip(), payload, key=key)
@@ -419,7 +416,7 @@ def judge_review(subject: ReviewSubject, *, reviews_dir: str | Path = REVIEWS_DI
         problems.append(f"the review answered an earlier {' and '.join(BOUND[name][0] for name in changed)}; start "
                         f"a new review (forecast review start {run_id} --restart)")
     valid: dict[str, list[str]] = {role: [] for role in ROLES}
-    signing, approvers, notes = _sign_offs(subject, review, _log(log), policy, now, valid)
+    signing, approvers, notes = _sign_offs(subject, review, AuditLog.of(log), policy, now, valid)
     if policy.review is None:
         signing.append(f"the policy {policy.source} has no review section: no approval rules, no model is approved")
     else:

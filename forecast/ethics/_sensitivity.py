@@ -23,7 +23,7 @@ from pathlib import Path
 from forecast._names import SENSITIVITY_LEVELS
 from forecast.errors import ForecastError
 from forecast.ethics._audit import AuditLog, Entry, PublicKey
-from forecast.ethics._keyring import _audit_log, _private, attest, identity, keyring
+from forecast.ethics._keyring import _private, attest, identity, keyring
 from forecast.policy import Policy, load_policy
 
 __all__ = ["LOWER_KIND", "lowers", "approve_lowering", "check_lowering"]
@@ -76,7 +76,7 @@ def approve_lowering(log: AuditLog | str | Path | None, manifest: Mapping, level
     files = [f["sha256"] for f in manifest.get("files", []) if f.get("sha256")]
     if not files:
         raise ForecastError("the manifest names no file with its SHA-256: ingest the files first, then approve")
-    log = _audit_log(log)
+    log = AuditLog.of(log)
     ring = keyring(log, root=_root(policy))
     if ring.root_problem():
         raise ForecastError(f"{log.location}: {ring.root_problem()}")
@@ -116,7 +116,7 @@ def check_lowering(log: AuditLog | str | Path | None, approval: str | None, file
         raise ForecastError(f"lowering the sensitivity from {assessed} to {level} is an ethics reviewer's signed "
                             f"decision, not a reason typed here: ask one to run {_HOW}, then ingest again with "
                             "--sensitivity LEVEL --approval HASH")
-    log = _audit_log(log)
+    log = AuditLog.of(log)
     errors = [p for p in log.verify() if p.severity == "error"]
     if errors:
         raise ForecastError(f"{log.location} fails to verify ({errors[0]}): its approvals cannot be trusted; run "

@@ -66,4 +66,4 @@ def write_card(card: ModelCard, train_run_id: str, *, tracking_uri: str | None =
         raise ForecastError(f"this card is about run {card.train_run_id}, not {train_run_id}: build the card "
                             f"of run {train_run_id} first")
     return log_card(train_run_id, card.to_markdown(), card.to_html(), card.details["backtest_run_id"],
-                    tracking_uri=tracking_uri)
+                    card.details["backtest_digest"], tracking_uri=tracking_uri)

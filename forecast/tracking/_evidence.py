@@ -61,9 +61,11 @@ class Artifacts:
     def table(self, run_id: str, path: str) -> pd.DataFrame | None:
         """A ``.csv`` or ``.parquet`` artifact as a table, or None when it cannot be downloaded."""
         local = self.read(run_id, path)
-        if local is None:
-            return None
-        return pd.read_parquet(local) if path.endswith(".parquet") else pd.read_csv(local)
+        return None if local is None else _table(local)
+
+
+def _table(local: Path) -> pd.DataFrame:
+    return pd.read_parquet(local) if local.suffix == ".parquet" else pd.read_csv(local)
 
 
 def _record(run, artifacts: Artifacts | None = None, *, tables: bool = False) -> RunRecord:
@@ -71,20 +73,25 @@ def _record(run, artifacts: Artifacts | None = None, *, tables: bool = False) ->
     HTML among them: the gate checks it is what reviewers signed; and with ``tables``, its tables),
     ``model/`` left out."""
     info, data = run.info, run.data
-    files, found, documents = (), {}, {}
+    files, found, documents, hashes = (), {}, {}, {}
     if artifacts is not None:
         files = tuple(artifacts.files(info.run_id))
         for path in files:
             if path.startswith("model/"):
                 continue
             if tables and path.endswith(TABLE_SUFFIXES):
-                found[path] = artifacts.table(info.run_id, path)
+                local = artifacts.read(info.run_id, path)
+                found[path] = None if local is None else _table(local)
             elif path.endswith(DOCUMENT_SUFFIXES) or path == CARD_HTML:
                 if (local := artifacts.read(info.run_id, path)) is not None:
                     documents[path] = local.read_bytes()
+            else:
+                continue
+            if local is not None:  # what RunRecord.digest binds: the bytes as stored
+                hashes[path] = hashlib.sha256(local.read_bytes()).hexdigest()
     return RunRecord(run_id=info.run_id, experiment_id=info.experiment_id, start_time=info.start_time,
                      tags=dict(data.tags), params=dict(data.params), metrics=dict(data.metrics), files=files,
-                     tables=found, documents=documents)
+                     tables=found, documents=documents, hashes=hashes)
 
 
 def read_run(run_id: str, *, kind: str | None = None, purpose: str = "", tracking_uri: str | None = None,
@@ -253,7 +260,8 @@ def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> Revi
     """What a review of ``run_id`` is about: the run, its card's hash (tag ``card_sha256``), its
     model's digest, its author (tag ``mlflow.user``), its data's sensitivity (tag ``sensitivity``:
     whether sign-offs must be signed), the card's HTML hash and the backtest it cites (tags
-    ``card_html_sha256``, ``card_backtest_run_id``: sign-offs are bound to them too).
+    ``card_html_sha256``, ``card_backtest_run_id``, ``card_backtest_digest``: sign-offs are bound
+    to them too).
 
     Raises
     ------
@@ -263,7 +271,8 @@ def read_review_subject(run_id: str, *, tracking_uri: str | None = None) -> Revi
     client, run = get_run(run_id, kind="train", tracking_uri=tracking_uri, purpose=REVIEW_PURPOSE, finished=True)
     tags = run.data.tags
     return ReviewSubject(run_id, tags.get("card_sha256"), model_digest(run_id, client=client), tags.get("mlflow.user"),
-                         tags.get("sensitivity"), tags.get("card_html_sha256"), tags.get("card_backtest_run_id"))
+                         tags.get("sensitivity"), tags.get("card_html_sha256"), tags.get("card_backtest_run_id"),
+                         tags.get("card_backtest_digest"))
 
 
 #: MLflow's bookkeeping, which it writes into a model's folder when it loads the model by its

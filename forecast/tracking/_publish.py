@@ -17,11 +17,13 @@ from forecast.tracking._runs import FINISHED, get_run
 __all__ = ["log_card", "log_gate_report", "log_headline", "previous_report"]
 
 
-def log_card(run_id: str, markdown: str, html: str, backtest_run_id: str, *,
+def log_card(run_id: str, markdown: str, html: str, backtest_run_id: str, backtest_digest: str, *,
              tracking_uri: str | None = None) -> tuple[str, dict[str, str]]:
     """Log a model card to its train run (``model_card/model_card.md`` and ``.html``), tag
     ``card_sha256`` (the Markdown's SHA-256), ``card_html_sha256`` (the HTML's: reviewers read
-    either file, so sign-offs and the gate bind both) and ``card_backtest_run_id`` (the gate's evidence).
+    either file, so sign-offs and the gate bind both), ``card_backtest_run_id`` (the gate's evidence)
+    and ``card_backtest_digest`` (that evidence's :meth:`~forecast.ethics.RunRecord.digest` as the
+    card read it).
 
     Returns
     -------
@@ -35,6 +37,7 @@ def log_card(run_id: str, markdown: str, html: str, backtest_run_id: str, *,
     client.set_tag(run_id, "card_sha256", digest)
     client.set_tag(run_id, "card_html_sha256", hashlib.sha256(html.encode("utf-8")).hexdigest())
     client.set_tag(run_id, "card_backtest_run_id", backtest_run_id)
+    client.set_tag(run_id, "card_backtest_digest", backtest_digest)
     base = run.info.artifact_uri.rstrip("/")
     return digest, {"markdown": f"{base}/model_card/model_card.md", "html": f"{base}/model_card/model_card.html"}
 
