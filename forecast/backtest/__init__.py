@@ -1,6 +1,14 @@
 """Rolling-origin backtests: folds, the runner, conformal intervals and metrics."""
 
-from forecast.backtest._conformal import MIN_CALIBRATION, calibrate, conformal_shifts
+from forecast.backtest._conformal import (
+    LEVEL_MONTHS,
+    MIN_CALIBRATION,
+    SIZE_BINS,
+    calibrate,
+    conformal_shifts,
+    recent_level,
+    size_bins,
+)
 from forecast.backtest._folds import RollingOrigin
 from forecast.backtest._metrics import (
     add_skill,
@@ -22,6 +30,8 @@ from forecast.backtest._run import CONTRIBUTION_KEYS, BacktestResult, backtest, 
 __all__ = [
     # running
     "backtest", "BacktestResult", "RollingOrigin", "calibrate", "conformal_shifts", "MIN_CALIBRATION",
+    # intervals conditional on an area's size (Mondrian): its tercile of recent level at the origin
+    "SIZE_BINS", "LEVEL_MONTHS", "recent_level", "size_bins",
     # metrics
     "score", "add_skill", "metrics_by_horizon", "mase_scale", "pinball_loss",
     "crps_from_quantiles", "interval_bounds", "quantile_column", "quantile_levels",

@@ -5,6 +5,13 @@ For each model and horizon, the quantile ``tau`` forecast at origin ``o`` is shi
 month is at or before ``o``. A model without quantiles of its own starts from its point
 forecast, so the same rule gives empirical-residual intervals for the baselines. Scaling by
 the area's MASE scale lets one pool of errors serve areas of very different sizes.
+
+Scaling is not enough in the tails: the errors of the largest areas are not the errors of the
+smallest, scaled. With ``by_size`` (the default) the calibration is conditional on size
+(Mondrian): an area's size bin at an origin is its tercile among the areas' recent levels (the
+mean of the last :data:`LEVEL_MONTHS` observed months, known at that origin), and each bin is
+calibrated on the past errors of its own bin. A bin with fewer than ``min_calibration`` past
+errors falls back to the pooled calibration, and the forecast says so (``calibrated_by``).
 """
 
 from __future__ import annotations
@@ -14,10 +21,39 @@ import pandas as pd
 
 from forecast.backtest._metrics import quantile_column
 
-__all__ = ["calibrate", "conformal_shifts", "MIN_CALIBRATION"]
+__all__ = ["calibrate", "conformal_shifts", "MIN_CALIBRATION", "SIZE_BINS", "LEVEL_MONTHS", "recent_level",
+           "size_bins"]
 
-#: Fewer past errors than this and a forecast gets no interval rather than a made-up one.
+#: Fewer past errors than this and a forecast gets no interval rather than a made-up one (and a
+#: size bin with fewer is calibrated with the pooled errors).
 MIN_CALIBRATION = 30
+#: The size bins of conditional calibration, smallest first; an area with no recent level is
+#: ``unknown`` and calibrated with the pooled errors.
+SIZE_BINS = ("small", "medium", "large")
+#: Months of the trailing mean that sizes an area at an origin.
+LEVEL_MONTHS = 12
+
+
+def recent_level(history: np.ndarray, months: int = LEVEL_MONTHS) -> np.ndarray:
+    """Per area (rows of ``history``, months up to the origin in columns), the mean of its last
+    ``months`` months that were observed; NaN when none was."""
+    window = history[:, -months:]
+    seen = np.isfinite(window)
+    total = np.where(seen, window, 0.0).sum(axis=1)
+    count = seen.sum(axis=1)
+    return np.divide(total, count, out=np.full(len(window), np.nan), where=count > 0)
+
+
+def size_bins(level: np.ndarray) -> np.ndarray:
+    """Each area's size bin at one origin: ``small``, ``medium`` or ``large`` by the terciles of
+    the recent levels of the areas that have one (ties stay in the lower bin), ``unknown`` without."""
+    out = np.full(level.shape, "unknown", dtype=object)
+    known = np.isfinite(level)
+    if known.any():
+        low, high = np.quantile(level[known], [1 / 3, 2 / 3])
+        values = level[known]
+        out[known] = np.where(values <= low, SIZE_BINS[0], np.where(values <= high, SIZE_BINS[1], SIZE_BINS[2]))
+    return out
 
 
 def conformal_shifts(residuals: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -32,20 +68,24 @@ def conformal_shifts(residuals: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
 
 def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool = True,
-              min_calibration: int = MIN_CALIBRATION) -> pd.DataFrame:
-    """Add calibrated quantile columns to one model's forecasts.
+              min_calibration: int = MIN_CALIBRATION, by_size: bool = True) -> pd.DataFrame:
+    """Add calibrated quantile columns to one model's forecasts, and ``calibrated_by``: ``size``
+    (its size bin's own errors), ``pooled`` (every area's), or NaN (too few errors: no interval).
 
     Parameters
     ----------
     table : DataFrame
-        One model's forecasts: ``origin, horizon, time, actual, point, scale``.
+        One model's forecasts: ``origin, horizon, time, actual, point, scale`` (and ``size_bin``,
+        each row's bin at its origin, for ``by_size``; without it every row is pooled).
     raw : ndarray, shape (len(table), n_levels)
         The model's own quantiles, or the point forecast repeated when it has none.
     levels : sequence of float
     nonnegative : bool
         Clip at zero (counts).
     min_calibration : int
-        Minimum past errors for an interval.
+        Minimum past errors for an interval, and for a size bin's own calibration.
+    by_size : bool
+        Calibrate each size bin on its own past errors (Mondrian); False: one pool for all.
     """
     levels = np.asarray(levels, dtype=float)
     out = np.full(raw.shape, np.nan)
@@ -54,15 +94,24 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
     resid = (actual[:, None] - raw) / scale[:, None]
     origin = table["origin"].to_numpy()
     target_time = table["time"].to_numpy()
+    sized = by_size and "size_bin" in table
+    bins = table["size_bin"].to_numpy() if sized else np.full(len(table), "unknown", dtype=object)
+    used = np.full(len(table), np.nan, dtype=object)
     for h in np.unique(table["horizon"].to_numpy()):
         in_h = table["horizon"].to_numpy() == h
         for o in np.unique(origin[in_h]):
-            pool = in_h & (target_time <= o) & np.isfinite(actual)
+            pool = in_h & (target_time <= o) & np.isfinite(actual)  # outcomes known at the origin only
             if pool.sum() < min_calibration:
                 continue
-            delta = conformal_shifts(resid[pool], levels)
+            pooled = conformal_shifts(resid[pool], levels)
             rows = in_h & (origin == o)
-            out[rows] = raw[rows] + delta[None, :] * scale[rows, None]
+            for b in np.unique(bins[rows]):
+                mine, own = rows & (bins == b), pool & (bins == b)
+                if b in SIZE_BINS and own.sum() >= min_calibration:
+                    delta, used[mine] = conformal_shifts(resid[own], levels), "size"
+                else:
+                    delta, used[mine] = pooled, "pooled"
+                out[mine] = raw[mine] + delta[None, :] * scale[mine, None]
     out = np.sort(out, axis=1)  # NaN rows stay NaN; others never cross
     if nonnegative:
         out = np.maximum(out, 0.0)
@@ -71,4 +120,5 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
         result[quantile_column(q)] = out[:, j]
     for j, q in enumerate(levels):  # the model's own quantiles (or its point), before calibration
         result[f"raw_{quantile_column(q)}"] = raw[:, j]
+    result["calibrated_by"] = used
     return result

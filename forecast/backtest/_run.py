@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from forecast.backtest._conformal import MIN_CALIBRATION, calibrate
+from forecast.backtest._conformal import MIN_CALIBRATION, calibrate, recent_level, size_bins
 from forecast.backtest._contributions import (
     CONTRIBUTION_KEYS,
     _contribution_rows,
@@ -52,7 +52,10 @@ class BacktestResult:
     ----------
     forecasts : DataFrame
         One row per model × origin × horizon × area: ``model, origin, horizon, area, time,
-        actual, point, q0.1 ... , scale, role`` (``role`` is ``scored`` or ``calibration``).
+        actual, point, q0.1 ... , scale, recent_mean, size_bin, calibrated_by, role``
+        (``recent_mean``: the area's trailing 12-month mean at the origin; ``size_bin``: its
+        tercile then; ``calibrated_by``: ``size`` or ``pooled``, :func:`~forecast.backtest.calibrate`;
+        ``role``: ``scored`` or ``calibration``).
     specs : list of ModelSpec
         The models, baselines included, in run order.
     folds : RollingOrigin
@@ -257,6 +260,7 @@ def backtest(
             table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, report, client)
             table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
             spec_notes += _interval_notes(table[table["role"] == "scored"])
+            spec_notes += _pooled_notes(table[table["role"] == "scored"], spec)
             if spec_notes:
                 notes[spec.name] = spec_notes
             frames.append(table)
@@ -344,7 +348,7 @@ class _Runner:
                 if drivers is not None:
                     explained.append(_contribution_rows(spec.name, self.time, o, drivers, assessable))
         table = pd.concat(rows, ignore_index=True)
-        table = calibrate(table, np.concatenate(raws), self.quantiles)
+        table = calibrate(table, np.concatenate(raws), self.quantiles, by_size=spec.interval_calibration == "size")
         contributions = pd.concat(explained, ignore_index=True) if explained else None
         importance = next((imp for _, imp, _ in reversed(outputs) if imp is not None), None)
         return table, importance, contributions, notes
@@ -443,11 +447,24 @@ def _interval_notes(table: pd.DataFrame) -> list[str]:
             "errors at their horizon to calibrate one, so none is made up"]
 
 
+def _pooled_notes(table: pd.DataFrame, spec: ModelSpec) -> list[str]:
+    """Which size bins fell back to the pooled calibration (too few errors of their own)."""
+    if spec.interval_calibration != "size" or "calibrated_by" not in table:
+        return []
+    pooled = table[(table["calibrated_by"] == "pooled") & (table["size_bin"] != "unknown")]
+    if pooled.empty:
+        return []
+    parts = ", ".join(f"{b}: {n}" for b, n in pooled["size_bin"].value_counts().sort_index().items())
+    return [f"{len(pooled)} scored forecasts ({parts}) have intervals from the pooled calibration: their size bin "
+            f"had fewer than {MIN_CALIBRATION} earlier errors of its own"]
+
+
 def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFrame:
     n_a = int(assessable.sum())
     hs = np.asarray(horizons)
     target_idx = o + hs
     actual = panel.y[:, target_idx][assessable]
+    level = recent_level(panel.y[:, : o + 1])[assessable]  # known at the origin: it sizes the area
     return pd.DataFrame({
         "model": name,
         "origin": time[o],
@@ -457,4 +474,6 @@ def _rows(name, time, panel, o, horizons, point, scale, assessable) -> pd.DataFr
         "actual": actual.ravel(),
         "point": point[assessable].ravel(),
         "scale": np.repeat(scale[assessable], len(hs)),
+        "recent_mean": np.repeat(level, len(hs)),
+        "size_bin": np.repeat(size_bins(level), len(hs)),
     })

@@ -139,6 +139,11 @@ class ModelSpec(BaseModel):
         ``refit_every``). In between, a global model reuses its fit on the new feature rows and
         ETS keeps its parameters and filters the new months (``ETS.update``): the expensive
         part of per-area models is the estimation, not the filter.
+    interval_calibration : {"size", "pooled"}
+        ``size`` (default): intervals calibrated per size bin of the areas (terciles of their
+        trailing 12-month mean at the origin), a bin with too few past errors falling back to the
+        pooled calibration; ``pooled``: one calibration for every area
+        (:func:`forecast.backtest.calibrate`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -159,6 +164,7 @@ class ModelSpec(BaseModel):
     strategy: Literal["direct", "pooled", "recursive"] = "direct"
     drop_incomplete_rows: bool = False
     refit_every: int | None = None
+    interval_calibration: Literal["size", "pooled"] = "size"
 
     @field_validator("estimator")
     @classmethod

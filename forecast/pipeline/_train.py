@@ -11,8 +11,8 @@ import xarray as xr
 from sklearn.base import clone
 
 from forecast._names import AREA, TIME
-from forecast.backtest import (MIN_CALIBRATION, Progress, RollingOrigin, backtest, conformal_shifts, mase_scale,
-                               progress_bar, quantile_column)
+from forecast.backtest import (MIN_CALIBRATION, SIZE_BINS, Progress, RollingOrigin, backtest, conformal_shifts,
+                               mase_scale, progress_bar, quantile_column, recent_level, size_bins)
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.models import ModelSpec, Naive, fit_horizons, predict_horizons
@@ -32,6 +32,10 @@ class TrainedModel:
         unfitted estimator (they refit on the history they are given).
     shifts : dict of int to ndarray
         Per horizon, the conformal shift of each quantile in units of the area's scale.
+    size_shifts : dict of (int, str) to ndarray
+        Per horizon and size bin (:data:`~forecast.backtest.SIZE_BINS`), the shifts calibrated on
+        that bin's errors alone (``interval_calibration: size``); a bin with too few errors is
+        absent and takes ``shifts``.
     columns : list of str
         The feature columns the global model was fitted on.
     cube_hash : str
@@ -46,6 +50,7 @@ class TrainedModel:
     cube_hash: str = ""
     n_calibration: dict[int, int] = field(default_factory=dict)
     triggers: list = field(default_factory=list)
+    size_shifts: dict = field(default_factory=dict)
     trigger_calibration: dict = field(default_factory=dict)
 
     def prioritize(self, cube: xr.Dataset, trigger: str | None = None, lead: int | None = None, *,
@@ -115,15 +120,22 @@ class TrainedModel:
             TIME: np.tile([time[o] + pd.DateOffset(months=int(h)) for h in spec.horizons], n_a),
             "point": point.ravel(),
         })
-        quant = np.full((n_a, n_h, len(spec.quantiles)), np.nan)
-        for j, h in enumerate(spec.horizons):
-            if h in self.shifts:
-                quant[:, j] = raw[:, j] + self.shifts[h][None, :] * scale[:, None]
+        bins = size_bins(recent_level(panel.y))  # each area's size at the origin picks its shifts
+        quant = np.stack([raw[:, j] + self.shift_rows(np.full(n_a, h), bins) * scale[:, None]
+                          for j, h in enumerate(spec.horizons)], axis=1)
         quant = np.maximum(np.sort(quant, axis=2), 0.0)
         for k, q in enumerate(spec.quantiles):
             frame[quantile_column(q)] = quant[:, :, k].ravel()
         assessed = (~np.isnan(panel.y)).any(axis=1)
         return frame[np.repeat(assessed, n_h)].reset_index(drop=True)
+
+    def shift_rows(self, horizons: np.ndarray, bins: np.ndarray) -> np.ndarray:
+        """The calibrated shifts of forecasts at ``horizons`` of areas in size ``bins``: their bin's
+        own where it had enough errors, else the horizon's pooled ones (NaN: no interval)."""
+        sized = getattr(self, "size_shifts", {})  # a model pickled before size bins has none
+        empty = np.full(len(self.spec.quantiles), np.nan)
+        return np.vstack([sized.get((int(h), b), self.shifts.get(int(h), empty)) for h, b in zip(horizons, bins)]
+                         ) if len(horizons) else np.empty((0, len(self.spec.quantiles)))
 
     def explain(self, cube: xr.Dataset, area: str | None = None, horizon: int | None = None) -> pd.DataFrame:
         """What drives the forecasts from the cube's last month, by driver family.
@@ -229,7 +241,7 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
     result = backtest(cube, [spec], folds=calibration, baselines=False, progress=report or False)
     rows = result.forecasts
     levels = np.asarray(spec.quantiles)
-    shifts, counts = {}, {}
+    shifts, counts, sized = {}, {}, {}
     for h in spec.horizons:
         part = rows[(rows["horizon"] == h) & np.isfinite(rows["actual"])]
         if len(part) < MIN_CALIBRATION:
@@ -238,6 +250,11 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
         resid = (part["actual"].to_numpy()[:, None] - base) / part["scale"].to_numpy()[:, None]
         shifts[h] = conformal_shifts(resid, levels)
         counts[h] = len(part)
+        if spec.interval_calibration == "size":  # each size bin on its own errors, when it has enough
+            for b in SIZE_BINS:
+                own = (part["size_bin"] == b).to_numpy()
+                if own.sum() >= MIN_CALIBRATION:
+                    sized[(h, b)] = conformal_shifts(resid[own], levels)
     if not shifts:
         raise ForecastError(f"{spec.name}: too few observed outcomes in the last "
                             f"{calibration.n_origins} origins to calibrate intervals")
@@ -252,12 +269,13 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
         fitted, columns = spec.build(), []
     if report:
         report(step, 1, 1)
-    return TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns,
-                        cube_hash=cube_hash(cube), n_calibration=counts, triggers=list(triggers),
-                        trigger_calibration=_trigger_calibration(result, cube, triggers, shifts, report))
+    model = TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns, cube_hash=cube_hash(cube),
+                         n_calibration=counts, triggers=list(triggers), size_shifts=sized)
+    model.trigger_calibration = _trigger_calibration(result, cube, triggers, model, report)
+    return model
 
 
-def _trigger_calibration(result, cube, triggers, shifts, report=None) -> dict:
+def _trigger_calibration(result, cube, triggers, model, report=None) -> dict:
     """Per (trigger, lead), Platt recalibration of the forecast route on the calibration origins,
     their quantiles shifted as the final model shifts them."""
     if not triggers:
@@ -268,7 +286,7 @@ def _trigger_calibration(result, cube, triggers, shifts, report=None) -> dict:
     rows = result.forecasts.copy()
     levels = list(spec.quantiles)
     raw = np.column_stack([rows[f"raw_{quantile_column(q)}"] for q in levels])
-    shift = np.vstack([shifts.get(h, np.full(len(levels), np.nan)) for h in rows["horizon"]])
+    shift = model.shift_rows(rows["horizon"].to_numpy(), rows["size_bin"].to_numpy())
     quant = np.maximum(np.sort(raw + shift * rows["scale"].to_numpy()[:, None], axis=1), 0.0)
     for k, q in enumerate(levels):
         rows[quantile_column(q)] = quant[:, k]

@@ -111,6 +111,10 @@ def log_backtest(
                 write_csv(result.summary(), tmp / "summary.csv")
                 mlflow.log_artifact(str(tmp / "metrics.csv"))
                 mlflow.log_artifact(str(tmp / "summary.csv"))
+                if "size_bin" in result.forecasts:  # coverage in the tails: per size bin and horizon
+                    write_csv(result.scores(by=("model", "horizon", "size_bin")), tmp / "metrics_by_size.csv",
+                              index=False)
+                    mlflow.log_artifact(str(tmp / "metrics_by_size.csv"))
                 if manifest:
                     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
                     mlflow.log_artifact(str(tmp / "manifest.json"))
