@@ -51,6 +51,26 @@ def test_backtest_prints_models_against_baselines_and_the_run(files, tmp_path, m
     assert set(metrics["model"]) >= {"tiny_lgbm", "seasonal_naive"}
 
 
+def test_backtest_reconciled_across_levels_prints_and_logs_every_level(files, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    res = _run(["backtest", "--cube", str(files / "cube.nc"), "--spec", str(files / "spec.yaml"), "--no-baselines",
+                "--origins", "3", "--calibration-origins", "8", "--min-train", "12", "--reconcile", "mint_shrink"],
+               tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    assert "tiny_lgbm at every admin level, reconciled by mint_shrink" in res.output
+    assert re.search(r"national\s*│\s*mint_shrink", res.output) and re.search(r"admin1\s*│\s*base", res.output)
+    run_id = re.search(r"MLflow run ([0-9a-f]{32})", res.output).group(1)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_run(run_id).data.tags["reconciliation"] == "mint_shrink"
+    metrics = pd.read_csv(client.download_artifacts(run_id, "levels/metrics.csv", str(tmp_path)))
+    assert set(zip(metrics["level"], metrics["forecast"])) == {(lv, kind) for lv in (0, 1, 2)
+                                                               for kind in ("base", "mint_shrink")}
+    bad = _run(["backtest", "--cube", str(files / "cube.nc"), "--spec", str(files / "spec.yaml"), "--reconcile",
+                "mint"], tmp_path, monkeypatch)
+    assert bad.exit_code == 2 and "choose one of bottom_up, ols, wls_struct, mint_shrink" in bad.output
+
+
 def test_backtest_of_a_stock_file_runs_the_specs_it_can_and_names_the_one_it_skipped(tmp_path, monkeypatch):
     stocks = make_panel(10, 40, seed=4, round_every=(2, 3), with_flows=False)[["idp_stock", "idp_stock_observed"]]
     save_cube(stocks, tmp_path / "stocks.nc")

@@ -1,4 +1,4 @@
-"""Rolling-origin backtests: folds, the runner, conformal intervals and metrics."""
+"""Rolling-origin backtests: folds, the runner, conformal intervals, metrics, and every admin level reconciled."""
 
 from forecast.backtest._conformal import (
     LEVEL_MONTHS,
@@ -10,6 +10,7 @@ from forecast.backtest._conformal import (
     size_bins,
 )
 from forecast.backtest._folds import RollingOrigin
+from forecast.backtest._levels import LevelsResult, backtest_levels
 from forecast.backtest._metrics import (
     add_skill,
     check_scale,
@@ -25,6 +26,15 @@ from forecast.backtest._metrics import (
     score,
 )
 from forecast.backtest._progress import Progress, ProgressBar, progress_bar
+from forecast.backtest._reconcile import (
+    METHODS,
+    Hierarchy,
+    coherence_error,
+    hierarchy_of,
+    reconcile,
+    reconcile_means,
+    shrunk_covariance,
+)
 from forecast.backtest._run import CONTRIBUTION_KEYS, BacktestResult, backtest, tidy_contributions
 
 __all__ = [
@@ -32,6 +42,9 @@ __all__ = [
     "backtest", "BacktestResult", "RollingOrigin", "calibrate", "conformal_shifts", "MIN_CALIBRATION",
     # intervals conditional on an area's size (Mondrian): its tercile of recent level at the origin
     "SIZE_BINS", "LEVEL_MONTHS", "recent_level", "size_bins",
+    # every admin level, reconciled: districts that add up to regions and the country
+    "backtest_levels", "LevelsResult", "reconcile", "reconcile_means", "shrunk_covariance", "hierarchy_of",
+    "Hierarchy", "coherence_error", "METHODS",
     # metrics
     "score", "add_skill", "metrics_by_horizon", "mase_scale", "pinball_loss",
     "crps_from_quantiles", "interval_bounds", "quantile_column", "quantile_levels",

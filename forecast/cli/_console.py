@@ -68,6 +68,28 @@ def print_cube(cube, manifest) -> None:
     out.print(f"cube hash:   {manifest.cube_hash}")
 
 
+def print_levels(levels) -> None:
+    """Every admin level of one spec, base and reconciled: MASE, 80% coverage and level ratio."""
+    scores = levels.scores()
+    horizons = [h for h in (1, 3, 6) if h in set(scores["horizon"])] or sorted(set(scores["horizon"]))[:3]
+    metrics = [m for m in ("mase", "coverage80", "level_ratio") if m in scores]
+    table = Table("level", "forecast", *[f"{m} h{h}" for m in metrics for h in horizons],
+                  title=f"{levels.spec.name} at every admin level, reconciled by {levels.method} (forecasts add up; "
+                        "level_ratio should be near 1)")
+    for (level, kind), part in scores.groupby(["level", "forecast"], sort=False):
+        row = part.set_index("horizon")
+        cells = [_cell(row[m].get(h, float("nan")), m) for m in metrics for h in horizons]
+        table.add_row(f"admin{level}" if level else "national", escape(str(kind)), *cells)
+    out.print(table)
+    for level, notes in levels.notes.items():
+        for note in notes:
+            out.print(f"[yellow]admin{level}[/]: {escape(note)}", soft_wrap=True)
+
+
+def _cell(value: float, metric: str) -> str:
+    return "-" if value != value else f"{value:,.0f}" if metric == "crps" else f"{value:,.3f}"
+
+
 def print_backtest(result) -> None:
     scores = result.scores()
     horizons = [h for h in (1, 3, 6) if h in set(scores["horizon"])] or sorted(set(scores["horizon"]))[:3]

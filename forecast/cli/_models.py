@@ -58,6 +58,10 @@ def backtest(
     triggers: TriggersOpt = None,
     routes: Annotated[list[str] | None, typer.Option("--route", help="Trigger probability routes (repeatable): forecast, lightgbm, logistic. Default: all three.")] = None,
     k: Annotated[int, typer.Option("--k", help="Areas acted on per origin, for precision@k and recall@k.")] = 5,
+    reconcile: Annotated[str | None, typer.Option("--reconcile", help="Also backtest the first spec at every coarser "
+                                                  "admin level (regions, national) and reconcile the levels so that "
+                                                  "districts add up: mint_shrink, wls_struct, ols or bottom_up. "
+                                                  "Logged under levels/.", show_default=False)] = None,
     policy: Annotated[Path | None, typer.Option(help="Fairness policy YAML (default: ethics/policy.yaml).")] = None,
     mitigate: Annotated[str | None, typer.Option(help="With --triggers: also try group-aware thresholds for this group column (e.g. region) and report the trade-off.")] = None,
     dask: Annotated[str | None, typer.Option("--dask", help="Run the fits as Dask tasks: 'local' (a LocalCluster "
@@ -74,7 +78,7 @@ def backtest(
     Brier, return period per lead and route) and the fairness of forecasts and signals across
     groups of areas, logged to the same run.
     """
-    from forecast.backtest import RollingOrigin
+    from forecast.backtest import METHODS, RollingOrigin, backtest_levels
     from forecast.backtest import backtest as run_backtest
     from forecast.cube import load_cube
     from forecast.models import load_spec
@@ -98,8 +102,13 @@ def backtest(
                 raise ForecastError(f"unknown --route {', '.join(unknown)}; known: forecast, {', '.join(CLASSIFIERS)}")
         elif mitigate or routes:
             raise ForecastError("--mitigate and --route apply to trigger signals: add --triggers models/triggers.yaml")
+        if reconcile is not None and reconcile not in METHODS:
+            raise ForecastError(f"unknown --reconcile {reconcile!r}; choose one of {', '.join(METHODS)}")
         with console.bar() as bar:
             result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=console.tracker(bar), dask=dask)
+            levels = None if reconcile is None else backtest_levels(
+                data, specs[0], folds=folds, method=reconcile, bottom=result,
+                progress=console.tracker(bar))
             evaluation = fairness = tradeoff = None
             if triggers:
                 from forecast.pipeline import assess
@@ -107,10 +116,13 @@ def backtest(
                 evaluation, fairness, tradeoff = assess(result, data, trigger_specs, routes, k, policy,
                                                           console.tracker(bar), mitigate)
         run_id = _logged(log_backtest, result, manifest=_manifest_for(cube), experiment=experiment,
-                         tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness, mitigation=tradeoff)
+                         tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness, mitigation=tradeoff,
+                         levels=levels)
     except ForecastError as error:
         fail(error)
     console.print_backtest(result)
+    if levels is not None:
+        console.print_levels(levels)
     if evaluation is not None:
         console.print_triggers(evaluation)
         console.print_fairness(fairness)

@@ -47,6 +47,7 @@ def log_backtest(
     triggers=None,
     fairness=None,
     mitigation: pd.DataFrame | None = None,
+    levels=None,
 ) -> str:
     """Log a backtest to MLflow and return the parent run's id.
 
@@ -122,6 +123,8 @@ def log_backtest(
                 _log_triggers(triggers, small_cell)
             if fairness is not None:
                 _log_fairness(fairness)
+            if levels is not None:
+                _log_levels(levels, result.target, small_cell)
             if mitigation is not None:
                 column = mitigation["group_column"].iloc[0] if len(mitigation) else "groups"
                 with tempfile.TemporaryDirectory() as tmp:
@@ -131,6 +134,20 @@ def log_backtest(
             for spec in result.specs:
                 _log_model_run(result, spec, scores, tags, sample_areas, small_cell)
             return parent.info.run_id
+
+
+def _log_levels(levels, target: str, small_cell: int) -> None:
+    """The spec at every admin level, reconciled: ``levels/metrics.csv`` (per level, base and
+    reconciled) and ``levels/forecasts.parquet`` (small cells withheld), tag ``reconciliation``."""
+    import mlflow
+
+    mlflow.set_tags({"reconciliation": levels.method, "reconciled_model": levels.spec.name})
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_csv(levels.scores(), tmp / "metrics.csv", index=False)
+        publishable(levels.forecasts, k=small_cell, target=target).to_parquet(tmp / "forecasts.parquet", index=False)
+        mlflow.log_artifact(str(tmp / "metrics.csv"), "levels")
+        mlflow.log_artifact(str(tmp / "forecasts.parquet"), "levels")
 
 
 TRIGGER_METRICS = ("hit_rate", "false_alarm_ratio", "brier", "brier_skill", "activations",
