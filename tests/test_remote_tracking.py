@@ -69,7 +69,9 @@ def server(tmp_path_factory):
     config.write_text("[mlflow]\ndefault_permission = READ\n"
                       f"database_uri = sqlite:///{root / 'users.db'}\n"
                       f"admin_username = {ADMIN}\nadmin_password = {PASSWORD}\n"
-                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                      # MLflow's own credential cache: a password hash is checked once, not on every request
+                      "auth_cache_ttl_seconds = 300\n")
     env = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}
     with mlflow_server(root, "--app-name", "basic-auth", env=env) as uri:
         yield uri
