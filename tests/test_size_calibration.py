@@ -83,7 +83,7 @@ def test_nothing_after_the_origin_sizes_or_calibrates_its_forecasts():
     later = changed["time"].values[48:]
     changed["arrivals"].loc[{"time": later}] = changed["arrivals"].sel(time=later) * 50 + 1000
     folds = RollingOrigin(n_origins=12, calibration_origins=12, min_train=12)
-    columns = ["model", "origin", "horizon", "area", "recent_mean", "size_bin", "calibrated_by", "point",
+    columns = ["model", "origin", "horizon", "area", "recent_mean", "size_bin", "calibrated_by", "point", "mean",
                *[quantile_column(q) for q in LEVELS]]
     before, after = (backtest(c, [], folds=folds, progress=False).forecasts for c in (cube, changed))
     known = before["origin"] < pd.Timestamp(later[0])

@@ -8,6 +8,7 @@ from forecast.backtest._conformal import (
     conformal_shifts,
     recent_level,
     size_bins,
+    total_ratio,
 )
 from forecast.backtest._folds import RollingOrigin
 from forecast.backtest._levels import LevelsResult, backtest_levels
@@ -42,6 +43,8 @@ __all__ = [
     "backtest", "BacktestResult", "RollingOrigin", "calibrate", "conformal_shifts", "MIN_CALIBRATION",
     # intervals conditional on an area's size (Mondrian): its tercile of recent level at the origin
     "SIZE_BINS", "LEVEL_MONTHS", "recent_level", "size_bins",
+    # a mean whose totals hold: the point scaled by earlier outcomes' total over its own
+    "total_ratio",
     # every admin level, reconciled: districts that add up to regions and the country
     "backtest_levels", "LevelsResult", "reconcile", "reconcile_means", "shrunk_covariance", "hierarchy_of",
     "Hierarchy", "coherence_error", "METHODS",

@@ -21,8 +21,8 @@ import pandas as pd
 
 from forecast.backtest._metrics import quantile_column
 
-__all__ = ["calibrate", "conformal_shifts", "MIN_CALIBRATION", "SIZE_BINS", "LEVEL_MONTHS", "recent_level",
-           "size_bins"]
+__all__ = ["calibrate", "conformal_shifts", "total_ratio", "MIN_CALIBRATION", "SIZE_BINS", "LEVEL_MONTHS",
+           "recent_level", "size_bins"]
 
 #: Fewer past errors than this and a forecast gets no interval rather than a made-up one (and a
 #: size bin with fewer is calibrated with the pooled errors).
@@ -69,8 +69,11 @@ def conformal_shifts(residuals: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
 def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool = True,
               min_calibration: int = MIN_CALIBRATION, by_size: bool = True) -> pd.DataFrame:
-    """Add calibrated quantile columns to one model's forecasts, and ``calibrated_by``: ``size``
-    (its size bin's own errors), ``pooled`` (every area's), or NaN (too few errors: no interval).
+    """Add calibrated quantile columns to one model's forecasts, ``calibrated_by``: ``size``
+    (its size bin's own errors), ``pooled`` (every area's), or NaN (too few errors: no interval),
+    and ``mean``: the point forecast times :func:`total_ratio` of the same earlier forecasts (the
+    outcomes' total over the forecasts' total), a forecast whose totals hold. Within an origin and
+    horizon every area is scaled alike, so ``mean`` ranks the areas as ``point`` does.
 
     Parameters
     ----------
@@ -94,6 +97,8 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
     resid = (actual[:, None] - raw) / scale[:, None]
     origin = table["origin"].to_numpy()
     target_time = table["time"].to_numpy()
+    point = table["point"].to_numpy(float)
+    mean = np.full(len(table), np.nan)
     sized = by_size and "size_bin" in table
     bins = table["size_bin"].to_numpy() if sized else np.full(len(table), "unknown", dtype=object)
     used = np.full(len(table), np.nan, dtype=object)
@@ -105,6 +110,7 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
                 continue
             pooled = conformal_shifts(resid[pool], levels)
             rows = in_h & (origin == o)
+            mean[rows] = point[rows] * total_ratio(actual[pool], point[pool])
             for b in np.unique(bins[rows]):
                 mine, own = rows & (bins == b), pool & (bins == b)
                 if b in SIZE_BINS and own.sum() >= min_calibration:
@@ -121,4 +127,13 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
     for j, q in enumerate(levels):  # the model's own quantiles (or its point), before calibration
         result[f"raw_{quantile_column(q)}"] = raw[:, j]
     result["calibrated_by"] = used
+    result["mean"] = np.maximum(mean, 0.0) if nonnegative else mean
     return result
+
+
+def total_ratio(actual: np.ndarray, point: np.ndarray) -> float:
+    """How much the outcomes totalled against the point forecasts, over the pairs where both are
+    known: the factor that turns a point forecast into one whose totals hold (NaN without any)."""
+    known = np.isfinite(actual) & np.isfinite(point)
+    forecast = point[known].sum()
+    return float(actual[known].sum() / forecast) if forecast > 0 else np.nan

@@ -54,7 +54,7 @@ LEVEL_TOLERANCE = 1e-9
 #: Metrics where lower is better; the only ones :func:`add_skill` accepts.
 LOSS_METRICS = ("mae", "rmse", "rmsle", "mase", "pinball", "crps", "scaled_crps")
 _METRIC_PATTERN = re.compile(
-    r"^(n|mae|rmse|rmsle|mase|pinball|crps|scaled_crps|level_ratio|"
+    r"^(n|mae|rmse|rmsle|mase|pinball|crps|scaled_crps|(mean_)?level_ratio|"
     r"(coverage|width)\d+(\.\d+)?|skill_.+)$"
 )
 
@@ -381,7 +381,8 @@ def score(forecasts: pd.DataFrame, by: Sequence[str] | str = (MODEL, HORIZON),
     - ``crps``: mean :func:`crps_from_quantiles`; ``scaled_crps``: mean ``crps / scale``;
     - for each coverage ``c`` (named by its percentage, e.g. ``coverage80``, ``width80``):
       the share of actuals inside ``[q_lo, q_hi]`` (inclusive) and the mean ``q_hi - q_lo``;
-    - ``level_ratio``: ``sum(point) / sum(actual)``; NaN when ``sum(actual)`` is 0.
+    - ``level_ratio``: ``sum(point) / sum(actual)``; NaN when ``sum(actual)`` is 0; with a
+      ``mean`` column, ``mean_level_ratio``: ``sum(mean) / sum(actual)`` (what totals read).
 
     Without quantile columns the quantile-based metrics are NaN. A group whose rows are all
     unscored appears with ``n = 0`` and NaN metrics. A NaN forecast (point or quantile) on a
@@ -451,6 +452,7 @@ def _row_scores(forecasts: pd.DataFrame, actual: np.ndarray, point: np.ndarray, 
     per_row = {
         "abs": np.abs(err), "sq": err**2, "sqlog": log_err**2,
         "scaled": np.abs(err) / scale, "point": point, "actual": actual,
+        **({"mean": numeric_column(forecasts, "mean")} if "mean" in forecasts else {}),
     }
     if not levels:
         return per_row
@@ -495,8 +497,9 @@ def _group_means(forecasts: pd.DataFrame, by: list[str], scored: np.ndarray,
         result[f"coverage{name}"] = mean(f"coverage{name}")
         result[f"width{name}"] = mean(f"width{name}")
     total_actual = sums["actual"]
-    result["level_ratio"] = np.divide(sums["point"], total_actual, out=np.full(n_groups, np.nan),
-                                      where=total_actual != 0)
+    for name, key in (("level_ratio", "point"), ("mean_level_ratio", "mean")):
+        if key in sums:
+            result[name] = np.divide(sums[key], total_actual, out=np.full(n_groups, np.nan), where=total_actual != 0)
     return result
 
 

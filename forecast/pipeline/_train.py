@@ -12,7 +12,7 @@ from sklearn.base import clone
 
 from forecast._names import AREA, TIME
 from forecast.backtest import (MIN_CALIBRATION, SIZE_BINS, Progress, RollingOrigin, backtest, conformal_shifts,
-                               mase_scale, progress_bar, quantile_column, recent_level, size_bins)
+                               mase_scale, progress_bar, quantile_column, recent_level, size_bins, total_ratio)
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.models import ModelSpec, Naive, fit_horizons, predict_horizons
@@ -32,6 +32,9 @@ class TrainedModel:
         unfitted estimator (they refit on the history they are given).
     shifts : dict of int to ndarray
         Per horizon, the conformal shift of each quantile in units of the area's scale.
+    total_ratios : dict of int to float
+        Per horizon, the outcomes' total over the point forecasts' total on the calibration
+        origins (:func:`~forecast.backtest.total_ratio`): ``mean`` is the point times it.
     size_shifts : dict of (int, str) to ndarray
         Per horizon and size bin (:data:`~forecast.backtest.SIZE_BINS`), the shifts calibrated on
         that bin's errors alone (``interval_calibration: size``); a bin with too few errors is
@@ -51,6 +54,7 @@ class TrainedModel:
     n_calibration: dict[int, int] = field(default_factory=dict)
     triggers: list = field(default_factory=list)
     size_shifts: dict = field(default_factory=dict)
+    total_ratios: dict = field(default_factory=dict)
     trigger_calibration: dict = field(default_factory=dict)
 
     def prioritize(self, cube: xr.Dataset, trigger: str | None = None, lead: int | None = None, *,
@@ -92,7 +96,8 @@ class TrainedModel:
         Returns
         -------
         DataFrame
-            ``area, origin, horizon, time, point, q...`` (one row per area × horizon).
+            ``area, origin, horizon, time, point, mean, q...`` (one row per area × horizon; ``mean``:
+            the point times the horizon's ``total_ratios``, the forecast whose totals hold).
         """
         spec = self.spec
         fm = spec.feature_matrix(cube)  # as it was trained: its families, less what it excludes
@@ -124,6 +129,8 @@ class TrainedModel:
         quant = np.stack([raw[:, j] + self.shift_rows(np.full(n_a, h), bins) * scale[:, None]
                           for j, h in enumerate(spec.horizons)], axis=1)
         quant = np.maximum(np.sort(quant, axis=2), 0.0)
+        ratios = getattr(self, "total_ratios", {})  # a model pickled before means has none
+        frame["mean"] = (point * np.array([ratios.get(h, np.nan) for h in spec.horizons])[None, :]).ravel()
         for k, q in enumerate(spec.quantiles):
             frame[quantile_column(q)] = quant[:, :, k].ravel()
         assessed = (~np.isnan(panel.y)).any(axis=1)
@@ -241,7 +248,7 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
     result = backtest(cube, [spec], folds=calibration, baselines=False, progress=report or False)
     rows = result.forecasts
     levels = np.asarray(spec.quantiles)
-    shifts, counts, sized = {}, {}, {}
+    shifts, counts, sized, ratios = {}, {}, {}, {}
     for h in spec.horizons:
         part = rows[(rows["horizon"] == h) & np.isfinite(rows["actual"])]
         if len(part) < MIN_CALIBRATION:
@@ -250,6 +257,7 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
         resid = (part["actual"].to_numpy()[:, None] - base) / part["scale"].to_numpy()[:, None]
         shifts[h] = conformal_shifts(resid, levels)
         counts[h] = len(part)
+        ratios[h] = total_ratio(part["actual"].to_numpy(), part["point"].to_numpy())
         if spec.interval_calibration == "size":  # each size bin on its own errors, when it has enough
             for b in SIZE_BINS:
                 own = (part["size_bin"] == b).to_numpy()
@@ -270,7 +278,7 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
     if report:
         report(step, 1, 1)
     model = TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns, cube_hash=cube_hash(cube),
-                         n_calibration=counts, triggers=list(triggers), size_shifts=sized)
+                         n_calibration=counts, triggers=list(triggers), size_shifts=sized, total_ratios=ratios)
     model.trigger_calibration = _trigger_calibration(result, cube, triggers, model, report)
     return model
 
