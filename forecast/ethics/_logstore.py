@@ -8,7 +8,7 @@ and serialises writers. Two stores exist:
   registered model per entry, where the server's unique model names make an append a
   compare-and-swap (the tracking layer owns it: only it talks to MLflow).
 
-A store implements :class:`LogStore`. ``append(make)`` must call ``make(current_bytes)`` with
+A store implements :class:`LogStore`. ``append(make, timeout)`` must call ``make(current_bytes)`` with
 the whole log as it stands and write the returned line as entry ``seq`` only if no other writer
 took ``seq`` meanwhile; a store that cannot lock retries with a fresh read, so ``make`` may run
 more than once and must depend on nothing but its argument.

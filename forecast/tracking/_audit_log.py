@@ -97,8 +97,6 @@ class RegistryLogStore:
         reads as a line that is not JSON, so :meth:`AuditLog.verify` reports it where it stands."""
         try:
             found = self._search()
-        except AuditLogError:
-            raise
         except Exception as error:  # MlflowException, RestException, a refused connection
             raise self._fail("read", error) from None
         out = []
