@@ -71,6 +71,11 @@ def main(
     """
 
 
+def command_group(name: str, help: str) -> typer.Typer:
+    """A group of subcommands (``forecast audit ...``), shown as the main app shows its commands."""
+    return typer.Typer(name=name, help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+
+
 LogOpt = Annotated[str | None, typer.Option(
     "--log", help="The audit log: a JSON Lines file, or mlflow:audit for the team's shared log on the tracking "
                   "server [default: mlflow:audit when the tracking URI is a server, else ethics/audit.log.jsonl].",

@@ -12,17 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from forecast.cli import _console as console
-from forecast.cli._app import LogOpt, TrackingOpt, app, fail, open_log
+from forecast.cli._app import LogOpt, TrackingOpt, app, command_group, fail, open_log
 from forecast.errors import ForecastError
 from forecast.ethics import generate_key, keyring_problems
 
-audit_app = typer.Typer(
-    name="audit",
-    help="The tamper-evident audit log of sign-offs, releases and refusals: verify it, show it, make signing keys.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+audit_app = command_group(
+    "audit", "The tamper-evident audit log of sign-offs, releases and refusals: verify it, show it, make signing keys.")
 app.add_typer(audit_app, name="audit")
 
 #: Problems listed in full by `verify`; the rest are counted.
@@ -57,8 +52,8 @@ def verify(
     try:
         rules = load_policy(policy).review
         audit = open_log(log, tracking_uri, public_keys=keys, require_signatures=require_signatures)
-        problems = audit.verify()
-        n_entries = len(audit.entries(check=False))
+        entries, problems = audit.inspect()
+        n_entries = len(entries)
         if n_entries:
             root = rules.signatures.keyring_root if rules else None
             problems = sorted(problems + keyring_problems(audit, root=root), key=lambda p: (p.line, p.severity != "error"))
@@ -105,8 +100,8 @@ def show(
     """
     try:
         audit = open_log(log, tracking_uri)
-        entries = audit.entries(check=False)
-        errors = [p for p in audit.verify() if p.severity == "error"]
+        entries, errors = audit.inspect()
+        errors = [p for p in errors if p.severity == "error"]
     except ForecastError as error:
         fail(error)
     flagged: dict[int, list[str]] = {}

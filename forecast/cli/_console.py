@@ -104,7 +104,7 @@ def print_backtest(result) -> None:
         for m in metrics:
             for h in horizons:
                 v = row[m].get(h, float("nan"))
-                text = "-" if v != v else f"{v:,.3f}" if m != "crps" else f"{v:,.0f}"
+                text = _cell(v, m)
                 cells.append(f"[bold]{text}[/]" if m != "coverage80" and v == best[(m, h)] else text)
         table.add_row(name, *cells)
     for name in result.skipped:

@@ -13,18 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from forecast.cli import _console as console
-from forecast.cli._app import LogOpt, app, fail, open_log
+from forecast.cli._app import LogOpt, app, command_group, fail, open_log
 from forecast.errors import ForecastError
 
-review_app = typer.Typer(
-    name="review",
-    help="The ethics review of a train run: start it, answer the checklist items (one or many at once), sign off, "
-         "see where it stands (status, or checklist: one HTML page); who may sign (keyring) and the policy in force "
-         "(approve-policy).",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+review_app = command_group(
+    "review", "The ethics review of a train run: start it, answer the checklist items (one or many at once), sign "
+              "off, see where it stands (status, or checklist: one HTML page); who may sign (keyring) and the "
+              "policy in force (approve-policy).")
 app.add_typer(review_app, name="review")
 
 
@@ -246,15 +241,10 @@ def checklist(
 
 # --- who may sign, and the policy in force --------------------------------------------------------
 
-keyring_app = typer.Typer(
-    name="keyring",
-    help="Who may sign reviews: each reviewer's name, roles and public key, declared by signed entries of the audit "
-         "log. The first key signs its own entry (pin its id in the policy: review.signatures.keyring_root); every "
-         "later change is signed by an ethics reviewer's key.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+keyring_app = command_group(
+    "keyring", "Who may sign reviews: each reviewer's name, roles and public key, declared by signed entries of the "
+               "audit log. The first key signs its own entry (pin its id in the policy: "
+               "review.signatures.keyring_root); every later change is signed by an ethics reviewer's key.")
 review_app.add_typer(keyring_app, name="keyring")
 SignerOpt = Annotated[Path, typer.Option("--key", help="The signer's private key (`forecast audit keygen`): the new "
                                          "member's own for the first key, else an ethics reviewer's.",

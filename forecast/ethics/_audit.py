@@ -533,6 +533,11 @@ class AuditLog:
         required = self.require_signatures if require_signatures is None else require_signatures
         return _analyse(self._read(), keys, required)[1]
 
+    def inspect(self) -> tuple[list[Entry], list[Problem]]:
+        """Every readable entry and every problem (as :meth:`verify` gives them), from one read of
+        the log: for a shared log on a tracking server, one request instead of two."""
+        return _analyse(self._read(), self.public_keys, self.require_signatures)
+
     def entries(self, *, check: bool = True) -> list[Entry]:
         """The entries in file order.
 

@@ -357,9 +357,9 @@ def _log_intact(log: AuditLog, citations: tuple[Citation, ...], ring: Keyring) -
     """The chain verifies, its keyring refused no change, and every release the registry says it
     recorded in this log is still in it (a chain cannot show that lines were cut from its end;
     the registry's ``audit_entry`` and ``audit_log`` tags can)."""
-    problems = [str(p) for p in log.verify() if p.severity == "error"]
+    entries, found = log.inspect()
+    problems = [str(p) for p in found if p.severity == "error"]
     problems += [f"seq {seq}: {message}" for seq, message in ring.problems]
-    entries = log.entries(check=False)
     if not problems:
         present = {e.hash for e in entries}
         here = log.citation

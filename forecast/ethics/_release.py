@@ -78,8 +78,8 @@ def verify_release(claim: ReleaseStatus, entry_hash: str | None, model_digest: s
     if not entry_hash:
         return refused(f"{what} cites no audit-log entry: the alias was set outside `forecast release`")
     try:
-        problems = [p for p in audit.verify() if p.severity == "error"]
-        entries = audit.entries(check=False)
+        entries, problems = audit.inspect()
+        problems = [p for p in problems if p.severity == "error"]
     except AuditLogError as error:
         return refused(f"the audit log cannot be read to confirm {what}: {error}")
     if problems:

@@ -439,7 +439,8 @@ def _sign_offs(subject, review, log, policy, now, valid) -> tuple[list[str], dic
     do not count, which matter only while the role lacks approvals (a reviewer who forgot --key
     signs again)."""
     notes: dict[str, list[str]] = {role: [] for role in ROLES}
-    problems = [p for p in log.verify() if p.severity == "error"]
+    entries, problems = log.inspect()
+    problems = [p for p in problems if p.severity == "error"]
     if problems:
         return [f"the audit log {log.location} fails to verify ({len(problems)} problem(s), first: {problems[0]}); "
                 "its sign-offs cannot be trusted: run `forecast audit verify`"], {}, notes
@@ -448,7 +449,7 @@ def _sign_offs(subject, review, log, policy, now, valid) -> tuple[list[str], dic
     expire_days = rules.expire_days if rules is not None else None
     required = rules is not None and rules.signatures.required(subject.sensitivity)
     ring = keyring(log, root=rules.signatures.keyring_root if rules is not None else None)
-    for entry in log.entries(check=False):
+    for entry in entries:
         p = entry.payload
         if entry.kind != SIGN_KIND or p.get("run_id") != review.run_id or p.get("review_started") != review.started:
             continue  # another run, or a review before the current one

@@ -117,11 +117,12 @@ def check_lowering(log: AuditLog | str | Path | None, approval: str | None, file
                             f"decision, not a reason typed here: ask one to run {_HOW}, then ingest again with "
                             "--sensitivity LEVEL --approval HASH")
     log = AuditLog.of(log)
-    errors = [p for p in log.verify() if p.severity == "error"]
+    entries, problems = log.inspect()
+    errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ForecastError(f"{log.location} fails to verify ({errors[0]}): its approvals cannot be trusted; run "
                             "`forecast audit verify`")
-    entry = next((e for e in log.entries(check=False) if e.hash == approval.strip()), None)
+    entry = next((e for e in entries if e.hash == approval.strip()), None)
     if entry is None or entry.kind != LOWER_KIND:
         raise ForecastError(f"{log.location} has no sensitivity.lower entry {approval.strip()[:16]}: pass --audit-log, "
                             f"the log it was written to, or ask for one with {_HOW}")
