@@ -79,11 +79,15 @@ def print_levels(levels) -> None:
     for (level, kind), part in scores.groupby(["level", "forecast"], sort=False):
         row = part.set_index("horizon")
         cells = [_cell(row[m].get(h, float("nan")), m) for m in metrics for h in horizons]
-        table.add_row(f"admin{level}" if level else "national", escape(str(kind)), *cells)
+        table.add_row(_level_name(level), escape(str(kind)), *cells)
     out.print(table)
     for level, notes in levels.notes.items():
         for note in notes:
-            out.print(f"[yellow]admin{level}[/]: {escape(note)}", soft_wrap=True)
+            out.print(f"[yellow]{_level_name(level)}[/]: {escape(note)}", soft_wrap=True)
+
+
+def _level_name(level: int) -> str:
+    return f"admin{level}" if level else "national"
 
 
 def _cell(value: float, metric: str) -> str:
