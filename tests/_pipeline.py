@@ -223,7 +223,8 @@ def hand_made_evidence(*, model: str = "tiny_lgbm", card_md: bytes | None = b"# 
     horizons = [1, 2, 3]
     metrics = pd.DataFrame([
         {"model": m, "horizon": h, "n": 60, "mase": mase + 0.1 * h, "rmsle": 0.5, "crps": 40.0 + h,
-         "coverage80": 0.8, "width80": 120.0, "level_ratio": 1.1, "skill_mase_vs_seasonal_naive": skill}
+         "coverage80": 0.8, "width80": 120.0, "level_ratio": 0.3, "mean_level_ratio": 1.1,
+         "skill_mase_vs_seasonal_naive": skill}
         for h in horizons
         for m, mase, skill in ((model, 0.7, 0.2), ("naive", 1.0, 0.0), ("seasonal_naive", 0.9, 0.0))])
     triggers = pd.DataFrame([

@@ -303,7 +303,7 @@ def test_the_card_shows_skill_against_the_gate_s_reference_for_the_target_s_kind
     card = card_from_evidence(_with_target(hand_made_evidence(), target), CardInputs.model_validate(_inputs()))
     assert card.evaluation["skill_reference"] == reference.replace(" ", "_") and card.evaluation["target_kind"] == kind
     md, html = card.to_markdown(), card.to_html()
-    assert f"| level ratio | skill vs {reference} |" in md
+    assert f"| level ratio | mean level ratio | skill vs {reference} |" in md
     assert f"skill = 1 - MASE / MASE of {reference}, the release gate's\nreference for a {kind} target" in md
     assert f"<th>skill vs {reference}</th>" in html
     assert re.search(rf"^\| 1 \| \*\*tiny_lgbm\*\* \|.* \| {skill} \|$", md, flags=re.M), md

@@ -236,22 +236,40 @@ def test_automated_checks_pass_fail_and_lack_evidence_per_horizon():
     policy = load_policy()
     metrics = pd.DataFrame({"model": ["m"] * 3 + ["seasonal_naive"] * 3, "horizon": [1, 2, 3] * 2,
                             "mase": [0.9, 1.1, None, 1.0, 1.0, 1.0], "coverage80": [0.8, 0.95, 0.8, 0.8, 0.8, 0.8],
-                            "level_ratio": [0.5, 0.5, 0.5, 1, 1, 1]})
+                            "level_ratio": [0.5, 0.5, 0.5, 1, 1, 1], "mean_level_ratio": [1.0, 1.2, 0.8, 1, 1, 1]})
     skill, coverage, level = _automated(policy, metrics, "m", "")
     assert skill.verdict == UNKNOWN and "no mase at horizon(s) 3" in skill.measured
     assert coverage.verdict == FAIL and "outside at h2" in coverage.measured
-    assert level.verdict == PASS
+    assert (level.check, level.verdict) == ("level ratio (mean_level_ratio)", PASS)
     metrics.loc[2, "mase"] = 0.5
     skill, _, _ = _automated(policy, metrics, "m", "")
     assert skill.verdict == FAIL and "below at h2" in skill.measured
     assert [c.verdict for c in _automated(policy, None, "m", "no backtest")] == [UNKNOWN] * 3
 
 
+def test_totals_are_judged_on_the_forecast_the_policy_names():
+    """The shipped policy judges the mean forecast's totals; the median's quarter-sized totals
+    would fail the same band, and a backtest from before the mean is evidence missing, not a pass."""
+    policy = load_policy()
+    metrics = pd.DataFrame({"model": ["m"] * 3, "horizon": [1, 2, 3], "mase": [0.9] * 3, "coverage80": [0.8] * 3,
+                            "level_ratio": [0.26, 0.25, 0.2], "mean_level_ratio": [0.98, 1.1, 1.4]})
+    level = _automated(policy, metrics, "m", "")[2]
+    assert (level.verdict, level.required) == (FAIL, "0.75-1.33 at every horizon")
+    assert level.measured.startswith("h1 0.98, h2 1.10, h3 1.40") and "outside at h3" in level.measured
+    median = policy.model_copy(update={"release": policy.release.model_copy(update={
+        "level_ratio": policy.release.level_ratio.model_copy(update={"metric": "level_ratio"})})})
+    level = _automated(median, metrics, "m", "")[2]
+    assert (level.check, level.verdict) == ("level ratio (level_ratio)", FAIL)
+    assert "h1 0.26" in level.measured
+    old = _automated(policy, metrics.drop(columns="mean_level_ratio"), "m", "")[2]
+    assert old.verdict == UNKNOWN and "predates the mean forecast" in old.measured
+
+
 def _between_the_baselines() -> pd.DataFrame:
     """A model that beats seasonal naive at every horizon but loses to naive."""
     return pd.DataFrame({"model": ["m"] * 3 + ["naive"] * 3 + ["seasonal_naive"] * 3, "horizon": [1, 2, 3] * 3,
                          "mase": [0.9] * 3 + [0.8] * 3 + [1.0] * 3, "coverage80": [0.8] * 9,
-                         "level_ratio": [1.0] * 9})
+                         "level_ratio": [1.0] * 9, "mean_level_ratio": [1.0] * 9})
 
 
 def test_a_stock_is_judged_against_naive_and_a_flow_against_seasonal_naive():
@@ -373,7 +391,7 @@ def test_the_gate_judges_a_hand_made_bundle_without_any_tracking_store(tmp_path)
     report = judge_gate(hand_made_evidence(), reviews_dir=tmp_path / "reviews", log=tmp_path / "log.jsonl",
                         policy=policy)
     verdicts = _verdicts(report)
-    for check in ("skill vs seasonal_naive (mase)", "coverage80", "level ratio", "hit_rate by access",
+    for check in ("skill vs seasonal_naive (mase)", "coverage80", "level ratio (mean_level_ratio)", "hit_rate by access",
                   "no identifying columns or microdata", "small cells (k=5) withheld",
                   "admin level allowed by sensitivity", "model card unchanged", "audit log verifies"):
         assert verdicts[check] == PASS, (check, report.to_frame())

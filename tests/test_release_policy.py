@@ -31,6 +31,8 @@ def test_shipped_policy_states_every_release_threshold_with_its_reason():
     assert checks.skill.reference == {"flow": "seasonal_naive", "stock": "naive"} and checks.skill.min_skill[1] == 0.0
     assert (checks.coverage.interval, checks.coverage.low, checks.coverage.high) == (80, 0.70, 0.90)
     assert checks.small_cell.k == 5
+    # totals are judged on the mean forecast, the one planners add up (the median totals a quarter)
+    assert (checks.level_ratio.metric, checks.level_ratio.low, checks.level_ratio.high) == ("mean_level_ratio", 0.75, 1.33)
     assert checks.admin_level.finest == {"low": 3, "moderate": 3, "high": 2, "severe": 1}
     assert checks.fairness.route == "forecast" and "region" not in checks.fairness.groups
     for check in (checks.skill, checks.coverage, checks.level_ratio, checks.small_cell, checks.admin_level,
@@ -46,7 +48,10 @@ def test_policy_without_a_release_section_loads_with_release_none_so_the_gate_ca
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda r: r["coverage"].pop("rationale"), "release.coverage.rationale: Field required"),
     (lambda r: r["coverage"].update(rationale="short"), "release.coverage.rationale: String should have at least 10 characters"),
-    (lambda r: r["level_ratio"].update(low=3.0), "release.level_ratio: low (3.0) must be below high (2.0)"),
+    (lambda r: r["level_ratio"].update(low=3.0), "release.level_ratio: low (3.0) must be below high (1.33)"),
+    (lambda r: r["level_ratio"].pop("metric"), "release.level_ratio.metric: Field required"),
+    (lambda r: r["level_ratio"].update(metric="mase"),
+     "release.level_ratio.metric: Input should be 'mean_level_ratio' or 'level_ratio'"),
     (lambda r: r["admin_level"]["finest"].pop("severe"), "release.admin_level: finest needs every sensitivity level; missing ['severe']"),
     (lambda r: r["skill"].update(reference="mean"), "release.skill.reference: Input should be 'seasonal_naive' or 'naive'"),
     (lambda r: r.pop("small_cell"), "release.small_cell: Field required"),

@@ -42,8 +42,8 @@ TEMPLATES = ethics_file("templates")
 BASELINE_NAMES = ("naive", "seasonal_naive", "moving_average", "ewm", "historical_mean")
 #: Text that marks an unfinished field; matched case-insensitively anywhere in a string.
 _PLACEHOLDER = re.compile(r"\b(?:todo|tbd|fixme|xxx)\b|\.\.\.|…|lorem|<fill", re.IGNORECASE)
-_METRIC_COLUMNS = ("mase", "rmsle", "crps", "coverage80", "width80", "level_ratio", "skill_mase_vs_seasonal_naive",
-                   "skill_mase_vs_naive")
+_METRIC_COLUMNS = ("mase", "rmsle", "crps", "coverage80", "width80", "level_ratio", "mean_level_ratio",
+                   "skill_mase_vs_seasonal_naive", "skill_mase_vs_naive")
 
 
 def _check_text(cls, value, info):
@@ -386,6 +386,9 @@ def _evaluation(backtest: RunRecord, table: pd.DataFrame, model: str) -> tuple[d
     rows = table[table["model"].isin(order)].copy()
     rows["order"] = rows["model"].map(order)
     rows = rows.sort_values(["horizon", "order"])
+    for column in _METRIC_COLUMNS:  # a backtest from before a metric existed: its cells say "-"
+        if column not in rows:
+            rows[column] = float("nan")
     return evaluation, _records(rows, ("horizon", "model", "n", *_METRIC_COLUMNS))
 
 

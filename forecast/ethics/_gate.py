@@ -159,15 +159,18 @@ def _automated(policy, metrics: pd.DataFrame | None, model: str, evidence: str,
              checks.skill.rationale),
             (f"coverage{checks.coverage.interval}", "", f"{checks.coverage.low:g}-{checks.coverage.high:g}",
              checks.coverage.rationale),
-            ("level ratio", "", f"{checks.level_ratio.low:g}-{checks.level_ratio.high:g}",
-             checks.level_ratio.rationale))]
+            (f"level ratio ({checks.level_ratio.metric})", "",
+             f"{checks.level_ratio.low:g}-{checks.level_ratio.high:g}", checks.level_ratio.rationale))]
     mine = metrics[metrics["model"] == model]
     out = [_skill(checks.skill, reference, mine, metrics[metrics["model"] == reference], group, unsaid)]
     column = f"coverage{checks.coverage.interval}"
     out.append(_band(group, column, _by_horizon(mine, column), checks.coverage, f"no {column} in the backtest "
                      "metrics: backtest a spec with the interval's quantiles"))
-    out.append(_band(group, "level ratio", _by_horizon(mine, "level_ratio"), checks.level_ratio,
-                     "no level_ratio in the backtest metrics"))
+    ratio = checks.level_ratio.metric
+    why = ("; the backtest predates the mean forecast: backtest the spec again" if ratio == "mean_level_ratio"
+           and "level_ratio" in mine else "")
+    out.append(_band(group, f"level ratio ({ratio})", _by_horizon(mine, ratio), checks.level_ratio,
+                     f"no {ratio} in the backtest metrics{why}"))
     return out
 
 

@@ -182,6 +182,13 @@ class CoverageCheck(Band):
     interval: int = Field(gt=0, lt=100)
 
 
+class LevelRatioCheck(Band):
+    """Totals: ``metric`` (``mean_level_ratio``: the sum of the ``mean`` forecasts, what totals
+    read; ``level_ratio``: the sum of the point forecasts) over the sum of outcomes, per horizon."""
+
+    metric: Literal["mean_level_ratio", "level_ratio"]
+
+
 class SmallCellCheck(_Check):
     """Observed counts from 1 to ``k - 1`` are withheld from anything published."""
 
@@ -219,7 +226,7 @@ class ReleaseChecks(BaseModel):
 
     skill: SkillCheck
     coverage: CoverageCheck
-    level_ratio: Band
+    level_ratio: LevelRatioCheck
     small_cell: SmallCellCheck
     admin_level: AdminLevelCheck
     fairness: FairnessGate
