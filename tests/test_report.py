@@ -34,7 +34,7 @@ from forecast.report import (
 
 from _pipeline import card_inputs, copy_run, hand_made_evidence, policy_file, review_and_sign, tiny_pipeline
 
-SECTIONS = ["headline", "changes", "map", "fans", "track-record", "fairness", "data", "model-card"]
+SECTIONS = ["headline", "changes", "totals", "map", "fans", "track-record", "fairness", "data", "model-card"]
 
 
 def _small_cells(cube):
@@ -102,6 +102,30 @@ def test_report_has_every_section_in_the_order_an_aa_team_reads_them(report):
     assert positions == sorted(positions)
     assert 'id="map-image"' in html and "data:image/png;base64," in html
     assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
+
+
+def test_the_report_shows_region_totals_beside_the_districts_and_they_add_up_to_the_country(pipeline, report):
+    totals, lead, k = report.totals, report.meta["lead"], report.k
+    regions, country = totals[totals["level"] == "admin1"].set_index("group"), totals[totals["level"] == "national"].iloc[0]
+    assert list(totals["level"]) == ["admin1", "admin1", "national"]  # regions first, the country last
+    assert country["expected"] == pytest.approx(regions["expected"].sum())
+    assert country["n_areas"] == 12 and regions["n_areas"].tolist() == [6, 6]
+    assert regions["signals"].sum() == country["signals"] == len(report.headline)
+    forecasts = rank_areas(pipeline["trained"], pipeline["cube"], pipeline["train"]).forecasts
+    assert country["expected"] == pytest.approx(forecasts.loc[forecasts["horizon"] <= lead, "mean"].sum())
+    # what was observed over as many months: XY02 has a district without them, and says so
+    cube = pipeline["cube"]
+    recent = cube["arrivals"].values[:, -lead:]
+    xy02 = [i for i, a in enumerate(cube["area"].values) if a.startswith("XY02")]
+    assert regions.loc["XY02", "observed"] == pytest.approx(np.nansum(recent[xy02]))
+    seen = int(np.isfinite(recent[xy02]).sum())
+    assert (regions.loc["XY02", "recorded"], regions.loc["XY02", "cells"]) == (seen, 6 * lead) and seen <= 5 * lead
+    assert country["observed"] == pytest.approx(np.nansum(recent))
+    html = to_html(report)
+    row = _row(html, "totals-table", str(country["name"]))
+    assert people(country["expected"], k) in row and people(country["lower"], k) in row
+    assert f"({seen} of {6 * lead} district-months recorded)" in _row(html, "totals-table", "XY02")
+    assert "the districts' mean forecasts added up" in html
 
 
 def test_report_headline_lists_exactly_the_areas_whose_probability_reaches_the_trigger(report):
@@ -432,6 +456,10 @@ def test_cli_writes_html_and_pdf_and_logs_the_headline(pipeline, files, tmp_path
         result = _cli(pipeline, "--run", pipeline["train"], *files, "--out", str(tmp_path / f"r.{suffix}"))
         assert result.exit_code == 0, result.output
         assert NOT_RELEASED in result.output and f"r.{suffix}" in result.output
+        text = " ".join(result.output.split())
+        # 12 districts in 2 regions over 6 calibration origins: too few totals for an interval, said so
+        assert re.search(r"totals, \w+ to \w+ \d{4}: Synthetic Country [\d,]+ arrivals expected \(no interval; "
+                         r"the districts' means added up\); largest regions: Region 0\d [\d,]+, Region 0\d", text), text
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
     logged = {a.path for a in pipeline["client"].list_artifacts(pipeline["train"], "report")}
     assert "report/r.html" in logged and any(p.startswith("report/headline_") for p in logged)

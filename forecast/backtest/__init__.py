@@ -36,6 +36,17 @@ from forecast.backtest._reconcile import (
     reconcile_means,
     shrunk_covariance,
 )
+from forecast.backtest._totals import (
+    TOTAL_COLUMNS,
+    TotalCalibration,
+    apply_total_shifts,
+    calibrate_totals,
+    group_totals,
+    level_groups,
+    score_totals,
+    total_shifts,
+    window_totals,
+)
 from forecast.backtest._run import CONTRIBUTION_KEYS, BacktestResult, backtest, tidy_contributions
 
 __all__ = [
@@ -45,6 +56,9 @@ __all__ = [
     "SIZE_BINS", "LEVEL_MONTHS", "recent_level", "size_bins",
     # a mean whose totals hold: the point scaled by earlier outcomes' total over its own
     "total_ratio",
+    # totals of regions and the country over a window, intervals from earlier totals' errors
+    "window_totals", "group_totals", "total_shifts", "apply_total_shifts", "TOTAL_COLUMNS", "level_groups",
+    "calibrate_totals", "TotalCalibration", "score_totals",
     # every admin level, reconciled: districts that add up to regions and the country
     "backtest_levels", "LevelsResult", "reconcile", "reconcile_means", "shrunk_covariance", "hierarchy_of",
     "Hierarchy", "coherence_error", "METHODS",

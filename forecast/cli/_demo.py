@@ -30,6 +30,7 @@ import typer
 
 from forecast.cli import _console as console
 from forecast.cli._app import app
+from forecast.cli._report import totals_line
 
 #: The shipped specs and triggers, by name: the demo runs the same from a checkout and from an
 #: installed toolkit (forecast.policy.models_folder).
@@ -272,6 +273,9 @@ def _demo_report(train_run: str, folder: Path, lead: int, scenario: str, cube_th
         console.out.print(f"data to {r.meta['data_month']}, window {r.meta['window']}: {len(r.headline)} district(s) "
                           f"expected to cross the trigger: {names or 'none'}{more}; {len(r.unassessed)} unassessed",
                           soft_wrap=True)
+    said = totals_line(report)
+    if said:
+        console.out.print(said, soft_wrap=True, highlight=False, markup=False)
     changes = report.changes
     if changes is not None:
         counts = changes["change"].value_counts()

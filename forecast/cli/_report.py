@@ -83,11 +83,33 @@ def report_command(
     names = ", ".join(f"{r.area_name} ({r.probability:.0%})" for r in report.headline.itertuples()) or "none"
     screen.print(f"{len(report.headline)} district(s) expected to cross '{m['trigger']}' within {m['lead']} months "
                   f"of {m['data_month']}: {names}", soft_wrap=True, highlight=False, markup=False)
+    said = totals_line(report)
+    if said:
+        screen.print(said, soft_wrap=True, highlight=False, markup=False)
     if report.scenario is not None:
         s = report.scenario
         screen.print(f"beside scenario {s['name']}: {s['moved']['started']} district(s) would start signalling, "
                      f"{s['moved']['stopped']} would stop", soft_wrap=True, highlight=False, markup=False)
     screen.print(f"report: {path.resolve()}", soft_wrap=True, highlight=False, markup=False)
+
+
+def totals_line(report, regions: int = 3) -> str | None:
+    """The report's totals in one line: the country's expected total and interval, then the
+    ``regions`` largest regions' (None when the report has no totals)."""
+    from forecast.report import people
+
+    totals = getattr(report, "totals", None)
+    if totals is None or totals.empty:
+        return None
+    m, k = report.meta, report.k
+    country = totals[totals["level"] == "national"].iloc[0]
+    interval = ("no interval" if country["lower"] != country["lower"] else
+                f"80% interval {people(country['lower'], k)} to {people(country['upper'], k)}"
+                + (", from the regions' errors: wide" if country["calibrated_by"] == "finer" else ""))
+    largest = totals[totals["level"] == "admin1"].nlargest(regions, "expected")
+    named = ", ".join(f"{r.name} {people(r.expected, k)}" for r in largest.itertuples())
+    return (f"totals, {m['window']}: {country['name']} {people(country['expected'], k)} {m['target']} expected "
+            f"({interval}; the districts' means added up)" + (f"; largest regions: {named}" if named else ""))
 
 
 @app.command("report-check")

@@ -11,8 +11,9 @@ import xarray as xr
 from sklearn.base import clone
 
 from forecast._names import AREA, TIME
-from forecast.backtest import (MIN_CALIBRATION, SIZE_BINS, Progress, RollingOrigin, backtest, conformal_shifts,
-                               mase_scale, progress_bar, quantile_column, recent_level, size_bins, total_ratio)
+from forecast.backtest import (MIN_CALIBRATION, SIZE_BINS, Progress, RollingOrigin, apply_total_shifts, backtest,
+                               calibrate_totals, conformal_shifts, group_totals, level_groups, mase_scale,
+                               progress_bar, quantile_column, recent_level, size_bins, total_ratio)
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.models import ModelSpec, Naive, fit_horizons, predict_horizons
@@ -39,6 +40,9 @@ class TrainedModel:
         Per horizon and size bin (:data:`~forecast.backtest.SIZE_BINS`), the shifts calibrated on
         that bin's errors alone (``interval_calibration: size``); a bin with too few errors is
         absent and takes ``shifts``.
+    total_calibration : dict of (str, int) to TotalCalibration
+        Per level (``admin1``, ``national``) and window length, the interval of totals over
+        the level's groups (:meth:`totals`), from the calibration origins' totals.
     columns : list of str
         The feature columns the global model was fitted on.
     cube_hash : str
@@ -56,6 +60,7 @@ class TrainedModel:
     size_shifts: dict = field(default_factory=dict)
     total_ratios: dict = field(default_factory=dict)
     trigger_calibration: dict = field(default_factory=dict)
+    total_calibration: dict = field(default_factory=dict)
 
     def prioritize(self, cube: xr.Dataset, trigger: str | None = None, lead: int | None = None, *,
                    weight: str | None = None, max_staleness: int | None = None) -> pd.DataFrame:
@@ -135,6 +140,60 @@ class TrainedModel:
             frame[quantile_column(q)] = quant[:, :, k].ravel()
         assessed = (~np.isnan(panel.y)).any(axis=1)
         return frame[np.repeat(assessed, n_h)].reset_index(drop=True)
+
+    def totals(self, cube: xr.Dataset, lead: int, forecasts: pd.DataFrame | None = None) -> pd.DataFrame:
+        """What the areas add up to over the ``lead`` months after the cube's last month, per
+        region (``admin1``) and for the country (``national``): the sum of the areas' ``mean``
+        forecasts, with the 80% interval calibrated on the calibration origins' totals
+        (:func:`~forecast.backtest.calibrate_totals`; the country's on the regions' when it has too
+        few of its own).
+
+        Parameters
+        ----------
+        cube : xarray.Dataset
+        lead : int
+            Months in the window (at most the model's last consecutive horizon).
+        forecasts : DataFrame, optional
+            :meth:`predict` of ``cube``, when it was made already.
+
+        Returns
+        -------
+        DataFrame
+            ``level, group, name, n_areas, of_areas, lead, mean, point, lower, upper,
+            n_calibration, calibrated_by``; ``point`` sums the areas' medians (a fraction of the
+            total, shown for comparison). ``n_areas`` of the group's ``of_areas`` areas have a
+            forecast (an area never observed has none) and are added up.
+        """
+        from forecast.features import Panel
+
+        spec = self.spec
+        if lead not in self._window_leads():
+            raise ForecastError(f"no {lead}-month total: model {spec.name!r} forecasts horizons {list(spec.horizons)}")
+        forecasts = self.predict(cube) if forecasts is None else forecasts
+        panel = Panel.from_cube(cube, spec.target, missing_target=spec.resolved_missing_target)
+        scale = pd.Series(mase_scale(panel.y), index=panel.areas.astype(str))
+        forecasts = forecasts.assign(scale=forecasts[AREA].astype(str).map(scale).to_numpy(float))
+        frames = []
+        for level, (groups, names) in level_groups(cube).items():
+            table = group_totals(forecasts, groups.reindex(forecasts[AREA].astype(str).unique()), lead)
+            size = groups.value_counts()
+            calibration = getattr(self, "total_calibration", {}).get((level, lead))  # older pickles have none
+            shifts = None if calibration is None else calibration.shifts
+            table["lower"], table["upper"] = apply_total_shifts(table["mean"], table["scale"], shifts)
+            table["n_calibration"] = 0 if calibration is None else calibration.n
+            table["calibrated_by"] = None if calibration is None else calibration.calibrated_by
+            table["of_areas"] = table["group"].map(size).to_numpy()
+            frames.append(table.assign(level=level, name=table["group"].map(names)))
+        out = pd.concat(frames, ignore_index=True)
+        return out[["level", "group", "name", "n_areas", "of_areas", "lead", "mean", "point", "lower", "upper",
+                     "n_calibration", "calibrated_by"]]
+
+    def _window_leads(self) -> list[int]:
+        """Window lengths whose every month the model forecasts (1, 2, ... up to the first gap)."""
+        horizons, out = set(int(h) for h in self.spec.horizons), []
+        while len(out) + 1 in horizons:
+            out.append(len(out) + 1)
+        return out
 
     def shift_rows(self, horizons: np.ndarray, bins: np.ndarray) -> np.ndarray:
         """The calibrated shifts of forecasts at ``horizons`` of areas in size ``bins``: their bin's
@@ -280,7 +339,19 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
     model = TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns, cube_hash=cube_hash(cube),
                          n_calibration=counts, triggers=list(triggers), size_shifts=sized, total_ratios=ratios)
     model.trigger_calibration = _trigger_calibration(result, cube, triggers, model, report)
+    model.total_calibration = _total_calibration(rows, cube, model._window_leads())
     return model
+
+
+def _total_calibration(rows: pd.DataFrame, cube: xr.Dataset, leads: list[int]) -> dict:
+    """Per level and window length, the interval of totals from the calibration origins' own
+    (out-of-sample ``mean``) totals; each level falls back on the finer one's errors."""
+    out, finer = {}, None
+    for level, (groups, _) in level_groups(cube).items():
+        for lead in leads:
+            out[(level, lead)] = calibrate_totals(rows, groups, lead, finer=finer)
+        finer = groups
+    return out
 
 
 def _trigger_calibration(result, cube, triggers, model, report=None) -> dict:

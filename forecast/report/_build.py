@@ -19,6 +19,7 @@ import pandas as pd
 
 from forecast._names import AREA, AREA_NAME, ARRIVALS, TIME, target_kind
 from forecast.errors import ForecastError
+from forecast.backtest import level_groups
 from forecast.ethics import NOT_RELEASED, Evidence, ModelCard, ReleaseStatus
 from forecast.models import has_contributions
 from forecast.policy import admin_level_allowed, finest_admin_level, release_checks, small_cell_k
@@ -29,7 +30,7 @@ from forecast.report._reasons import area_reasons
 from forecast.triggers import monthly_outlook
 
 __all__ = ["ForecastReport", "Ranking", "rank_areas", "assemble_report", "check_admin_level", "headline_rows", "one_ranking",
-           "HEADLINE_COLUMNS", "NEXT_ON_RANKING"]
+           "region_totals", "HEADLINE_COLUMNS", "TOTALS_COLUMNS", "NEXT_ON_RANKING"]
 
 #: What a report keeps of each area, and what the next report compares against. ``reason``: for
 #: each district in the headline, its largest drivers said with facts from the data (else empty).
@@ -38,6 +39,11 @@ __all__ = ["ForecastReport", "Ranking", "rank_areas", "assemble_report", "check_
 HEADLINE_COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper",
                     "threshold", "last_data", "status", "reason", "likeliest_month", "month_probability",
                     "month_expected", "month_lower", "month_upper"]
+#: A report's totals, one row per region then the country: ``expected`` adds up the districts'
+#: ``mean`` forecasts over the window; ``observed`` the target over as many months up to the
+#: data month, of the ``recorded`` district-months of ``cells`` (NaN when none was recorded).
+TOTALS_COLUMNS = ["level", "group", "name", "n_areas", "of_areas", "signals", "expected", "lower", "upper", "observed",
+                  "recorded", "cells", "calibrated_by", "n_calibration"]
 #: The headline table goes on this many districts past the last one expected to cross.
 NEXT_ON_RANKING = 5
 
@@ -70,6 +76,10 @@ class ForecastReport:
         PNG images: ``map``, ``fans``, ``skill``, ``reliability`` (``map`` only with boundaries).
     scenario : dict or None
         A scenario shown beside the baseline (:func:`scenario_section`); None without one.
+    totals : DataFrame or None
+        Per region, then the country (:data:`TOTALS_COLUMNS`): the window's expected total (the
+        districts' ``mean`` forecasts added up) and its 80% interval, the districts signalling,
+        and the total observed over the same number of months up to the data month.
     """
 
     meta: dict
@@ -82,6 +92,7 @@ class ForecastReport:
     card: dict
     figures: dict = field(default_factory=dict)
     scenario: dict | None = None
+    totals: pd.DataFrame | None = None
 
     @property
     def released(self) -> bool:
@@ -125,6 +136,9 @@ class Ranking:
     outlook : DataFrame
         Month by month through the window (:func:`forecast.triggers.monthly_outlook`): each
         month's probability of reaching the threshold and its forecast.
+    totals : DataFrame or None
+        What the districts add up to over the window, per region and for the country
+        (``TrainedModel.totals``); None for a model that cannot total the window.
     """
 
     trigger: object
@@ -133,6 +147,7 @@ class Ranking:
     table: pd.DataFrame
     month: str
     outlook: pd.DataFrame | None = None
+    totals: pd.DataFrame | None = None
 
 
 def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: int | None = None,
@@ -179,8 +194,12 @@ def rank_areas(trained, data, run_id: str, *, trigger: str | None = None, lead: 
     reasons = area_reasons(explanation, data, list(flagged), target=trained.spec.target,
                            horizons=range(1, lead + 1))
     table["reason"] = [reasons.get(str(a), "") for a in table[AREA]]
+    try:
+        totals = trained.totals(data, lead, forecasts)
+    except ForecastError:  # horizons that do not cover the window: no totals, the rest stands
+        totals = None
     return Ranking(trigger=spec, lead=lead, forecasts=forecasts, table=table[HEADLINE_COLUMNS],
-                   month=f"{pd.Timestamp(data[TIME].values[-1]):%Y-%m}", outlook=outlook)
+                   month=f"{pd.Timestamp(data[TIME].values[-1]):%Y-%m}", outlook=outlook, totals=totals)
 
 
 def _likeliest(table: pd.DataFrame, outlook: pd.DataFrame) -> pd.DataFrame:
@@ -278,7 +297,32 @@ def assemble_report(evidence: Evidence, card: ModelCard, ranking: Ranking, train
                           data={**_data(card, ranked, data, trained.spec.target, sensitivity),
                                 "age": data_age(data, manifest, trained.spec.target, now, lead)},
                           card=_card_summary(card, tags), figures=figures,
-                          scenario=scenario)
+                          scenario=scenario, totals=region_totals(ranking.totals, ranked, data, trained.spec.target))
+
+
+def region_totals(totals: pd.DataFrame | None, ranked: pd.DataFrame, data, target: str) -> pd.DataFrame | None:
+    """The report's totals (:data:`TOTALS_COLUMNS`) from ``TrainedModel.totals``: the districts
+    signalling in each group (from the ranking) and what was observed over the last ``lead``
+    months, beside what is expected over the next."""
+    if totals is None or totals.empty:
+        return None
+    lead = int(totals["lead"].iloc[0])
+    signalling = set(ranked.loc[ranked["rank"].notna() & ranked["signal"].astype(bool), AREA].astype(str))
+    recent = data[target].transpose(AREA, TIME).values[:, -lead:].astype(float)
+    areas = data[AREA].values.astype(str)
+    rows = []
+    for level, (groups, _) in level_groups(data).items():
+        members = groups.groupby(groups.to_numpy()).groups
+        for group, index in members.items():
+            inside = recent[np.isin(areas, list(index))]
+            seen = np.isfinite(inside)
+            rows.append({"level": level, "group": group, "signals": len(signalling & set(index)),
+                         "observed": float(inside[seen].sum()) if seen.any() else np.nan,
+                         "recorded": int(seen.sum()), "cells": int(inside.size)})
+    extra = pd.DataFrame(rows)
+    out = totals.rename(columns={"mean": "expected"}).merge(extra, on=["level", "group"], how="left")
+    out["order"] = out["level"].map({"admin1": 0, "national": 1})
+    return out.sort_values(["order", "name"], kind="stable")[TOTALS_COLUMNS].reset_index(drop=True)
 
 
 def check_admin_level(cube, sensitivity: str, policy) -> None:
@@ -333,6 +377,9 @@ def _skill(metrics: list[dict], model: str) -> pd.DataFrame:
     cov = table[table["model"] == model].set_index("horizon")
     out["coverage80"] = out["horizon"].map(cov["coverage80"]) if "coverage80" in cov else np.nan
     out["n"] = out["horizon"].map(cov["n"]) if "n" in cov else np.nan
+    # the totals' track record: the means' total over the outcomes' (NaN: a backtest before means)
+    out["mean_level_ratio"] = (out["horizon"].map(cov["mean_level_ratio"]) if "mean_level_ratio" in cov
+                               else np.nan)
     return out
 
 

@@ -12,6 +12,7 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecast.errors import ForecastError
@@ -81,7 +82,16 @@ def _context(report) -> dict:
             "unassessed": _records(report.unassessed), "last_by_region": _group(last),
             "skill": _records(report.track["skill"]), "fig": {k: _data_uri(report.figures.get(k)) for k in FIGURES},
             "fair": report.fairness, "data": report.data, "card": report.card, "track": report.track,
-            "scenario": report.scenario}
+            "scenario": report.scenario, "totals": _records(getattr(report, "totals", None)),
+            "ratios": _total_ratios(report.track["skill"], int(report.meta["lead"]))}
+
+
+def _total_ratios(skill: pd.DataFrame, lead: int) -> list[float]:
+    """The backtest's ``mean_level_ratio`` at horizons 1..lead (what the totals' track record says)."""
+    if "mean_level_ratio" not in skill:
+        return []
+    values = skill.loc[skill["horizon"] <= lead, "mean_level_ratio"].to_numpy(float)
+    return [float(v) for v in values if np.isfinite(v)]
 
 
 def _group(frame: pd.DataFrame) -> dict[str, list[dict]]:
