@@ -53,6 +53,15 @@ def _tables(hierarchy, n_origins=8, horizons=(1, 2, 3), seed=0):
     return {level: pd.concat(parts, ignore_index=True) for level, parts in by_level.items()}
 
 
+def _with_means(tables, factor=None, seed=21):
+    """The tables with a ``mean`` column: ``factor`` times the point, or a random factor per row
+    (means that do not add up)."""
+    rng = np.random.default_rng(seed)
+    return {level: table.assign(mean=table["point"] * (factor if factor is not None
+                                                        else rng.uniform(1.1, 1.6, len(table))))
+            for level, table in tables.items()}
+
+
 @pytest.fixture(scope="module")
 def small():
     return hierarchy_of(_cube())
@@ -226,15 +235,59 @@ def test_reconcile_means_confines_nan_to_its_column_or_its_ancestors(small):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_reconcile_makes_every_origin_coherent_and_keeps_quantiles_ordered(small, method):
-    tables = _tables(small)
+    tables = _with_means(_tables(small))
     base = pd.concat([t.assign(level=k) for k, t in tables.items()])
-    assert coherence_error(base, small) > 1
+    assert coherence_error(base, small) > 1 and coherence_error(base, small, "mean") > 1
     out = reconcile(tables, small, method, n_samples=200)
     assert len(out) == sum(map(len, tables.values()))
     assert coherence_error(out, small) < 1e-6
-    np.testing.assert_array_equal(out["base_point"].to_numpy(), base.sort_values(
-        ["origin", "horizon", "level", "area"])["point"].to_numpy())
+    assert coherence_error(out, small, "mean") < 1e-6  # the means that hold totals add up too
+    ordered = base.sort_values(["origin", "horizon", "level", "area"])
+    np.testing.assert_array_equal(out["base_point"].to_numpy(), ordered["point"].to_numpy())
+    np.testing.assert_array_equal(out["base_mean"].to_numpy(), ordered["mean"].to_numpy())
     assert (out["q0.1"] <= out["q0.5"]).all() and (out["q0.5"] <= out["q0.9"]).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_reconcile_moves_the_means_with_the_same_projection_as_the_points(small, method):
+    # the projection is linear: means 1.5 times the points reconcile to 1.5 times the reconciled
+    # points only when both go through the same method and the same W at each origin and horizon
+    out = reconcile(_with_means(_tables(small), factor=1.5), small, method, n_samples=50)
+    assert out["reconciled_by"].nunique() == (2 if method == "mint_shrink" else 1)
+    np.testing.assert_allclose(out["mean"], 1.5 * out["point"], rtol=1e-9)
+    assert not np.allclose(out["mean"], out["base_mean"])
+
+
+def test_a_series_without_a_mean_takes_the_sum_of_its_districts_means(small):
+    tables = _with_means(_tables(small))
+    tables[0] = tables[0].assign(mean=np.nan)  # the national series: too few errors for a mean
+    out = reconcile(tables, small, "mint_shrink", n_samples=50)
+    national = out[out["level"] == 0].set_index(["origin", "horizon"])["base_mean"].sort_index()
+    districts = out[out["level"] == 2].groupby(["origin", "horizon"])["base_mean"].sum().sort_index()
+    np.testing.assert_allclose(national, districts, rtol=1e-12)
+    assert out["mean"].notna().all() and coherence_error(out, small, "mean") < 1e-6
+
+
+def test_without_means_the_means_stay_missing_and_the_points_are_reconciled_as_before(small):
+    tables = _tables(small)
+    out = reconcile(tables, small, "mint_shrink", n_samples=50)
+    assert out["mean"].isna().all() and out["base_mean"].isna().all()
+    with_means = reconcile(_with_means(tables), small, "mint_shrink", n_samples=50)
+    pd.testing.assert_frame_equal(out.drop(columns=["mean", "base_mean"]),
+                                  with_means.drop(columns=["mean", "base_mean"]))
+
+
+def test_a_district_without_a_mean_leaves_only_its_origin_and_horizon_without_means(small):
+    tables = _with_means(_tables(small))
+    tables[0] = tables[0].assign(mean=np.nan)
+    origin = pd.Timestamp("2020-03-01")
+    bottom = tables[2].copy()
+    bottom.loc[(bottom["origin"] == origin) & (bottom["horizon"] == 2) & (bottom["area"] == "D4"), "mean"] = np.nan
+    out = reconcile({**tables, 2: bottom}, small, "mint_shrink", n_samples=50)
+    missing = out[out["mean"].isna()]
+    assert len(missing) == small.n_series  # every series of that one origin and horizon, under a projection
+    assert (missing["origin"] == origin).all() and (missing["horizon"] == 2).all()
+    assert out["point"].notna().all()
 
 
 def test_reconcile_falls_back_to_wls_where_too_few_past_errors(small):
@@ -288,7 +341,7 @@ def test_reconcile_is_reproducible_for_a_seed(small):
 
 
 def test_reconcile_never_uses_outcomes_after_the_origin(small):
-    tables = _tables(small)
+    tables = _with_means(_tables(small))
     origin = pd.Timestamp("2020-05-01")
     rng = np.random.default_rng(12)
 
@@ -302,7 +355,7 @@ def test_reconcile_never_uses_outcomes_after_the_origin(small):
         return out
 
     def at_origin(frame):
-        columns = ["point", "q0.1", "q0.5", "q0.9", "reconciled_by"]
+        columns = ["point", "mean", "q0.1", "q0.5", "q0.9", "reconciled_by"]
         return frame.loc[frame["origin"] == origin, columns].reset_index(drop=True)
 
     before = reconcile(tables, small, "mint_shrink", n_samples=100)
@@ -312,6 +365,7 @@ def test_reconcile_never_uses_outcomes_after_the_origin(small):
     # the check can fail: outcomes known at the origin do move its forecasts
     changed = at_origin(reconcile(altered(False), small, "mint_shrink", n_samples=100))
     assert not np.allclose(changed["point"], at_origin(before)["point"])
+    assert not np.allclose(changed["mean"], at_origin(before)["mean"])
 
 
 @pytest.mark.parametrize(("method", "nan_areas"), [("ols", {"XY", "R1", "R2", "D0", "D1", "D2", "D3", "D4"}),

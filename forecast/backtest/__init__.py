@@ -11,7 +11,7 @@ from forecast.backtest._conformal import (
     total_ratio,
 )
 from forecast.backtest._folds import RollingOrigin
-from forecast.backtest._levels import LevelsResult, backtest_levels
+from forecast.backtest._levels import LevelsResult, backtest_levels, calibrate_by_level
 from forecast.backtest._metrics import (
     add_skill,
     check_scale,
@@ -60,8 +60,8 @@ __all__ = [
     "window_totals", "group_totals", "total_shifts", "apply_total_shifts", "TOTAL_COLUMNS", "level_groups",
     "calibrate_totals", "TotalCalibration", "score_totals",
     # every admin level, reconciled: districts that add up to regions and the country
-    "backtest_levels", "LevelsResult", "reconcile", "reconcile_means", "shrunk_covariance", "hierarchy_of",
-    "Hierarchy", "coherence_error", "METHODS",
+    "backtest_levels", "LevelsResult", "calibrate_by_level", "reconcile", "reconcile_means", "shrunk_covariance",
+    "hierarchy_of", "Hierarchy", "coherence_error", "METHODS",
     # metrics
     "score", "add_skill", "metrics_by_horizon", "mase_scale", "pinball_loss",
     "crps_from_quantiles", "interval_bounds", "quantile_column", "quantile_levels",

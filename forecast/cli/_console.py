@@ -68,11 +68,13 @@ def print_cube(cube, manifest) -> None:
     out.print(f"cube hash:   {manifest.cube_hash}")
 
 
-def print_levels(levels) -> None:
-    """Every admin level of one spec, base and reconciled: MASE, 80% coverage and level ratio."""
+def print_levels(levels, triggers=None) -> None:
+    """Every admin level of one spec, base and reconciled: MASE, 80% coverage, level ratio of the
+    point and of the mean; with ``triggers`` (:func:`forecast.triggers.level_trigger_metrics`),
+    each trigger's hit rate and false alarms per level."""
     scores = levels.scores()
     horizons = [h for h in (1, 3, 6) if h in set(scores["horizon"])] or sorted(set(scores["horizon"]))[:3]
-    metrics = [m for m in ("mase", "coverage80", "level_ratio") if m in scores]
+    metrics = [m for m in ("mase", "coverage80", "level_ratio", "mean_level_ratio") if m in scores]
     table = Table("level", "forecast", *[f"{m} h{h}" for m in metrics for h in horizons],
                   title=f"{levels.spec.name} at every admin level, reconciled by {levels.method} (forecasts add up; "
                         "level_ratio should be near 1)")
@@ -80,10 +82,22 @@ def print_levels(levels) -> None:
         row = part.set_index("horizon")
         cells = [_cell(row[m].get(h, float("nan")), m) for m in metrics for h in horizons]
         table.add_row(_level_name(level), escape(str(kind)), *cells)
+    if not out.is_terminal:
+        out.width = max(out.width, 230)
     out.print(table)
     for level, notes in levels.notes.items():
         for note in notes:
             out.print(f"[yellow]{_level_name(level)}[/]: {escape(note)}", soft_wrap=True)
+    if triggers is None or triggers.empty:
+        return
+    table = Table("level", "forecast", "trigger", "lead", "events", "signals", "hit rate", "false alarms",
+                  title=f"triggers at every admin level (forecast route, {levels.method}); hit rate: share of "
+                        "crossings signalled; false alarms: share of signals with no crossing; - : no interval")
+    for _, r in triggers.iterrows():
+        table.add_row(_level_name(int(r["level"])), escape(str(r["forecast"])), escape(str(r["trigger"])),
+                      str(r["lead"]), str(r["events"]), str(r["signals"]), _num(r["hit_rate"]),
+                      _num(r["false_alarm_ratio"]))
+    out.print(table)
 
 
 def _level_name(level: int) -> str:

@@ -61,6 +61,7 @@ def backtest(
     reconcile: Annotated[str | None, typer.Option("--reconcile", help="Also backtest the first spec at every coarser "
                                                   "admin level (regions, national) and reconcile the levels so that "
                                                   "districts add up: mint_shrink, wls_struct, ols or bottom_up. "
+                                                  "With --triggers, also scores the triggers at every level. "
                                                   "Logged under levels/.", show_default=False)] = None,
     policy: Annotated[Path | None, typer.Option(help="Fairness policy YAML (default: ethics/policy.yaml).")] = None,
     mitigate: Annotated[str | None, typer.Option(help="With --triggers: also try group-aware thresholds for this group column (e.g. region) and report the trade-off.")] = None,
@@ -109,20 +110,24 @@ def backtest(
             levels = None if reconcile is None else backtest_levels(
                 data, specs[0], folds=folds, method=reconcile, bottom=result,
                 progress=console.tracker(bar))
-            evaluation = fairness = tradeoff = None
+            evaluation = fairness = tradeoff = level_triggers = None
             if triggers:
                 from forecast.pipeline import assess
 
                 evaluation, fairness, tradeoff = assess(result, data, trigger_specs, routes, k, policy,
                                                           console.tracker(bar), mitigate)
+                if levels is not None:  # each trigger at every level: the regions' and the country's crossings
+                    from forecast.triggers import level_trigger_metrics
+
+                    level_triggers = level_trigger_metrics(levels, data, trigger_specs, k=k)
         run_id = _logged(log_backtest, result, manifest=_manifest_for(cube), experiment=experiment,
                          tracking_uri=tracking_uri, triggers=evaluation, fairness=fairness, mitigation=tradeoff,
-                         levels=levels)
+                         levels=levels, level_triggers=level_triggers)
     except ForecastError as error:
         fail(error)
     console.print_backtest(result)
     if levels is not None:
-        console.print_levels(levels)
+        console.print_levels(levels, level_triggers)
     if evaluation is not None:
         console.print_triggers(evaluation)
         console.print_fairness(fairness)

@@ -35,7 +35,7 @@ __all__ = ["release_checks", "small_cell_k", "suppress_small_cells", "count_smal
 #: a frequency). Quantile columns (``q0.1``, ``raw_q0.9``) are matched by :data:`QUANTILE_COLUMN`,
 #: and a ``month_`` prefix (the headline's month of likeliest crossing) keeps a column's kind.
 COUNT_COLUMNS = ("actual", "last_value", "arrivals", "departures", "idps", "returnees", "individuals",
-                 "households", "idp_stock", "point", "base_point", "mean", "recent_mean",
+                 "households", "idp_stock", "point", "base_point", "mean", "base_mean", "recent_mean",
                  "expected", "forecast")
 QUANTILE_COLUMN = re.compile(r"^(raw_)?q(0?\.\d+|\d+)$")
 #: Bounds of an interval of people when the table has ``expected`` (in a reliability table the

@@ -48,6 +48,7 @@ def log_backtest(
     fairness=None,
     mitigation: pd.DataFrame | None = None,
     levels=None,
+    level_triggers: pd.DataFrame | None = None,
 ) -> str:
     """Log a backtest to MLflow and return the parent run's id.
 
@@ -83,6 +84,12 @@ def log_backtest(
     mitigation : DataFrame, optional
         :func:`forecast.fairness.mitigation_tradeoff` output, logged as
         ``fairness/mitigation_<group column>.csv``.
+    levels : LevelsResult, optional
+        :func:`forecast.backtest.backtest_levels` output: ``levels/metrics.csv`` (per level,
+        base and reconciled), ``levels/forecasts.parquet`` and the tag ``reconciliation``.
+    level_triggers : DataFrame, optional
+        :func:`forecast.triggers.level_trigger_metrics` output, logged as ``levels/triggers.csv``
+        (with ``levels``).
     """
     import mlflow
 
@@ -124,7 +131,7 @@ def log_backtest(
             if fairness is not None:
                 _log_fairness(fairness)
             if levels is not None:
-                _log_levels(levels, result.target, small_cell)
+                _log_levels(levels, result.target, small_cell, level_triggers)
             if mitigation is not None:
                 column = mitigation["group_column"].iloc[0] if len(mitigation) else "groups"
                 with tempfile.TemporaryDirectory() as tmp:
@@ -136,9 +143,10 @@ def log_backtest(
             return parent.info.run_id
 
 
-def _log_levels(levels, target: str, small_cell: int) -> None:
+def _log_levels(levels, target: str, small_cell: int, triggers: pd.DataFrame | None = None) -> None:
     """The spec at every admin level, reconciled: ``levels/metrics.csv`` (per level, base and
-    reconciled) and ``levels/forecasts.parquet`` (small cells withheld), tag ``reconciliation``."""
+    reconciled), ``levels/forecasts.parquet`` (small cells withheld), ``levels/triggers.csv``
+    (each trigger's scores per level, when given), tag ``reconciliation``."""
     import mlflow
 
     mlflow.set_tags({"reconciliation": levels.method, "reconciled_model": levels.spec.name})
@@ -148,6 +156,9 @@ def _log_levels(levels, target: str, small_cell: int) -> None:
         publishable(levels.forecasts, k=small_cell, target=target).to_parquet(tmp / "forecasts.parquet", index=False)
         mlflow.log_artifact(str(tmp / "metrics.csv"), "levels")
         mlflow.log_artifact(str(tmp / "forecasts.parquet"), "levels")
+        if triggers is not None:
+            write_csv(triggers, tmp / "triggers.csv", index=False)
+            mlflow.log_artifact(str(tmp / "triggers.csv"), "levels")
 
 
 TRIGGER_METRICS = ("hit_rate", "false_alarm_ratio", "brier", "brier_skill", "activations",

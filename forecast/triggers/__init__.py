@@ -3,6 +3,7 @@
 from forecast.triggers._classifier import CLASSIFIERS
 from forecast.triggers._scores import caught_table, drift_table, reliability_table, trigger_metrics
 from forecast.triggers._evaluation import TriggerEvaluation, evaluate_triggers
+from forecast.triggers._levels import level_trigger_metrics, level_trigger_signals
 from forecast.triggers._prioritize import OUTLOOK_COLUMNS, monthly_outlook, prioritize
 from forecast.triggers._probability import RECALIBRATE, PlattCalibrator, exceedance_probability, recalibrator
 from forecast.triggers._signals import DEFAULT_ROUTES, MAX_STALENESS, last_record_index, rank_areas, trigger_signals
@@ -46,4 +47,7 @@ __all__ = [
     "regional_signals",
     "regional_metrics",
     "REGION_COORDS",
+    # every admin level (backtest_levels): the country's and the regions' own crossings
+    "level_trigger_metrics",
+    "level_trigger_signals",
 ]
