@@ -30,7 +30,8 @@ FORECAST_TAGS = {
     "admin1_pcode": "#adm1+code", "admin1_name": "#adm1+name", "admin2_pcode": "#adm2+code",
     "admin2_name": "#adm2+name", "forecast_month": "#date+forecast", "horizon": "#meta+horizon",
     "arrivals_median": "#affected+arrivals+median", "arrivals_lower80": "#affected+arrivals+lower80",
-    "arrivals_upper80": "#affected+arrivals+upper80", "probability": "#indicator+probability+monthly",
+    "arrivals_upper80": "#affected+arrivals+upper80", "arrivals_mean": "#affected+arrivals+mean",
+    "probability": "#indicator+probability+monthly",
     "threshold": "#affected+arrivals+threshold", "status": "#status+assessment", "trigger": "#meta+trigger",
     "lead": "#meta+lead", "release_status": "#status+release"}
 RANKING_TAGS = {
@@ -38,10 +39,10 @@ RANKING_TAGS = {
     "admin1_pcode": "#adm1+code", "admin1_name": "#adm1+name", "admin2_pcode": "#adm2+code",
     "admin2_name": "#adm2+name", "probability": "#indicator+probability+window", "signal": "#indicator+signal",
     "arrivals_expected": "#affected+arrivals+expected", "arrivals_lower80": "#affected+arrivals+lower80",
-    "arrivals_upper80": "#affected+arrivals+upper80", "threshold": "#affected+arrivals+threshold",
-    "last_data": "#date+observed", "status": "#status+assessment", "trigger": "#meta+trigger", "lead": "#meta+lead",
+    "arrivals_upper80": "#affected+arrivals+upper80", "arrivals_mean": "#affected+arrivals+mean",
+    "threshold": "#affected+arrivals+threshold", "last_data": "#date+observed", "status": "#status+assessment", "trigger": "#meta+trigger", "lead": "#meta+lead",
     "release_status": "#status+release"}
-COUNTS = ["arrivals_median", "arrivals_lower80", "arrivals_upper80", "arrivals_expected", "threshold"]
+COUNTS = ["arrivals_median", "arrivals_lower80", "arrivals_upper80", "arrivals_expected", "arrivals_mean", "threshold"]
 
 
 def _planted(cube):
@@ -121,7 +122,8 @@ def test_exported_forecasts_and_ranking_equal_the_models_as_published(pipeline, 
     model = trained.predict(cube).assign(forecast_month=lambda f: f["time"].dt.strftime("%Y-%m"))
     both = forecasts.merge(model, left_on=["admin2_pcode", "forecast_month"], right_on=["area", "forecast_month"])
     assert len(both) == len(model) == len(forecasts) == 12 * 3
-    for published, q in (("arrivals_median", "q0.5"), ("arrivals_lower80", "q0.1"), ("arrivals_upper80", "q0.9")):
+    for published, q in (("arrivals_median", "q0.5"), ("arrivals_lower80", "q0.1"), ("arrivals_upper80", "q0.9"),
+                         ("arrivals_mean", "mean")):
         expected = both[q].round()
         shown = expected.where((expected < 1) | (expected >= K))  # 1..k-1 withheld
         np.testing.assert_allclose(both[published], shown, atol=0.5 + 1e-9)
@@ -133,6 +135,11 @@ def test_exported_forecasts_and_ranking_equal_the_models_as_published(pipeline, 
     assert ranking["signal"].fillna("").tolist() == [
         "" if not assessed else "yes" if s else "no" for assessed, s in zip(ok, ranked["signal"])]
     np.testing.assert_allclose(ranking["arrivals_expected"], ranked["expected"].round(), atol=0.5 + 1e-9)
+    # the window's mean adds up: each area's months of the forecasts file, summed
+    window = model[model["horizon"] <= 3].groupby("area")["mean"].sum().loc[ranking["admin2_pcode"]]
+    np.testing.assert_allclose(ranked["mean"], window.to_numpy(), rtol=1e-9)
+    shown = ranked["mean"].round().where(lambda v: (v < 1) | (v >= K))
+    np.testing.assert_allclose(ranking["arrivals_mean"], shown, atol=0.5 + 1e-9)
     stale = ranking.set_index("admin2_pcode").loc["XY0206"]
     assert np.isnan(stale["rank"]) and np.isnan(stale["probability"]) and stale["status"] != "ok"
     # unassessed in the ranking: its forecasts are shown, with its status and no probability that reads as safe

@@ -46,6 +46,10 @@ column                                hashtag                         meaning
                                                                       trigger's; blank: unassessed
 ``<target>_expected``                 ``#affected+<t>+expected``      sum of the medians over the window
 ``<target>_lower80``, ``_upper80``    as above                        the window's 80% interval (sums)
+``<target>_mean``                     ``#affected+<t>+mean``          the mean forecast (forecasts: the
+                                                                      month's; ranking: the window's sum):
+                                                                      what adds up to regional and
+                                                                      national totals
 ``last_data``                         ``#date+observed``              last month with a record
 ``status``                            ``#status+assessment``          ``ok``, or why the area is unassessed
                                                                       (then no probability in either file)
@@ -185,7 +189,8 @@ def build_export(trained, data, run_id: str, *, policy, sensitivity: str, status
                        "horizon": forecasts["horizon"].astype(int).to_numpy(),
                        f"{t}_median": forecasts[quantile_column(0.5) if 0.5 in levels else "point"].to_numpy(float),
                        f"{t}_lower80": forecasts[quantile_column(_BOUNDS[0])].to_numpy(float),
-                       f"{t}_upper80": forecasts[quantile_column(_BOUNDS[1])].to_numpy(float)})
+                       f"{t}_upper80": forecasts[quantile_column(_BOUNDS[1])].to_numpy(float),
+                       f"{t}_mean": forecasts["mean"].to_numpy(float) if "mean" in forecasts else np.nan})
     monthly = outlook.set_index([AREA, "horizon"])["probability"]
     fc["probability"] = [monthly.get((a, h), np.nan) for a, h in zip(fc[AREA], fc["horizon"])]
     by_area = ranked.set_index(AREA)
@@ -201,12 +206,13 @@ def build_export(trained, data, run_id: str, *, policy, sensitivity: str, status
                        "signal": np.where(assessed, np.where(ranked["signal"].astype(bool), "yes", "no"), ""),
                        f"{t}_expected": ranked["expected"].to_numpy(float),
                        f"{t}_lower80": ranked["lower"].to_numpy(float), f"{t}_upper80": ranked["upper"].to_numpy(float),
+                       f"{t}_mean": ranked["mean"].to_numpy(float),
                        "threshold": ranked["threshold"].to_numpy(float), "last_data": ranked["last_data"].to_numpy(),
                        "status": ranked["status"].to_numpy(), "trigger": spec.name, "lead": lead})
     rk = keys.merge(rk, on=AREA, how="right")
     rk = rk[["rank", *[c for c in rk.columns if c != "rank"]]]
-    fc, fc_withheld = _publish(fc, [f"{t}_median", f"{t}_lower80", f"{t}_upper80", "threshold"], k)
-    rk, rk_withheld = _publish(rk, [f"{t}_expected", f"{t}_lower80", f"{t}_upper80", "threshold"], k)
+    fc, fc_withheld = _publish(fc, [f"{t}_median", f"{t}_lower80", f"{t}_upper80", f"{t}_mean", "threshold"], k)
+    rk, rk_withheld = _publish(rk, [f"{t}_expected", f"{t}_lower80", f"{t}_upper80", f"{t}_mean", "threshold"], k)
     rk["rank"] = rk["rank"].round().astype("Int64")
     if not status.released:
         fc["release_status"] = rk["release_status"] = status.label
@@ -313,6 +319,7 @@ def _tags(target: str, trigger_target: str) -> dict:
     return {"forecast_month": "#date+forecast", "horizon": "#meta+horizon",
             f"{target}_median": f"#affected+{t}+median", f"{target}_lower80": f"#affected+{t}+lower80",
             f"{target}_upper80": f"#affected+{t}+upper80", f"{target}_expected": f"#affected+{t}+expected",
+            f"{target}_mean": f"#affected+{t}+mean",
             "threshold": f"#affected+{u}+threshold", "trigger": "#meta+trigger", "lead": "#meta+lead",
             "rank": "#indicator+rank", "signal": "#indicator+signal", "last_data": "#date+observed",
             "status": "#status+assessment", "release_status": "#status+release",

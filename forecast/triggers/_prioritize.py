@@ -28,7 +28,10 @@ from forecast.triggers._thresholds import threshold_matrix
 
 __all__ = ["prioritize", "monthly_outlook", "COLUMNS", "OUTLOOK_COLUMNS"]
 
-COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper",
+#: :func:`prioritize`'s columns. ``expected, lower, upper``: the window's sums of the median and of
+#: the 80% interval's bounds (what ranks); ``mean``: the window's sum of the ``mean`` forecasts,
+#: what adds up across areas to a region's or the country's total (NaN when the forecasts have none).
+COLUMNS = ["rank", AREA, AREA_NAME, "region", "probability", "signal", "expected", "lower", "upper", "mean",
            "threshold", "trigger", "lead", "last_data", "status", "weight", "score"]
 #: :func:`monthly_outlook`'s columns: one row per area and month of the window.
 OUTLOOK_COLUMNS = [AREA, "horizon", "month", "probability", "median", "lower", "upper", "threshold"]
@@ -80,6 +83,7 @@ def prioritize(
     frame = frame.set_index(AREA).reindex(panel.areas).reset_index().assign(origin=time[o])
     a = panel.areas.get_indexer(frame[AREA])
     frame["threshold"] = thr[a, o]
+    frame["mean"] = frame[AREA].map(_window_means(forecasts, lead)).to_numpy(float)
     p = frame["probability_raw"].to_numpy(float)
     frame["probability"] = calibrator.transform(p) if calibrator is not None else p
     frame["signal"] = frame["probability"] >= trigger.probability
@@ -107,6 +111,16 @@ def prioritize(
     frame["trigger"], frame["lead"] = trigger.name, lead
     frame = frame.sort_values(["rank", "probability", AREA], ascending=[True, False, True], na_position="last")
     return frame[COLUMNS].reset_index(drop=True)
+
+
+def _window_means(forecasts: pd.DataFrame, lead: int) -> pd.Series:
+    """Per area, the sum of its ``mean`` forecasts over horizons ``1..lead`` (NaN when a month
+    has none, or the forecasts carry no ``mean``)."""
+    if "mean" not in forecasts:
+        return pd.Series(dtype=float)
+    part = forecasts[forecasts["horizon"].between(1, lead)]
+    g = part.groupby(AREA)["mean"]
+    return g.sum(min_count=1).where(g.count() == lead)
 
 
 def _signal_first(frame: pd.DataFrame) -> pd.Series:
