@@ -1,5 +1,6 @@
 """Rolling-origin backtests: folds, the runner, conformal intervals, metrics, and every admin level reconciled."""
 
+from forecast.backtest._combine import COMBINATION_METHODS, combination_weights, combine
 from forecast.backtest._conformal import (
     LEVEL_MONTHS,
     MIN_CALIBRATION,
@@ -52,6 +53,7 @@ from forecast.backtest._run import CONTRIBUTION_KEYS, BacktestResult, backtest, 
 __all__ = [
     # running
     "backtest", "BacktestResult", "RollingOrigin", "calibrate", "conformal_shifts", "MIN_CALIBRATION",
+    "combine", "combination_weights", "COMBINATION_METHODS",  # models combined, weights from earlier origins
     # intervals conditional on an area's size (Mondrian): its tercile of recent level at the origin
     "SIZE_BINS", "LEVEL_MONTHS", "recent_level", "size_bins",
     # a mean whose totals hold: the point scaled by earlier outcomes' total over its own

@@ -84,8 +84,8 @@ def combine(forecasts: pd.DataFrame, models: Sequence[str], *, name: str = "comb
     Examples
     --------
     >>> result = backtest(cube, [ets, sarimax, lightgbm_median], baselines=False)  # doctest: +SKIP
-    >>> both = combine(result.forecasts, ["ets", "sarimax", "lightgbm_median"])     # doctest: +SKIP
-    >>> score(both[both["role"] == "scored"])                                       # doctest: +SKIP
+    >>> combined = combine(result.forecasts, ["ets", "sarimax", "lightgbm_median"]) # doctest: +SKIP
+    >>> score(combined[combined["role"] == "scored"])                               # doctest: +SKIP
     """
     models = _check_models(forecasts, models)
     if name in set(forecasts["model"].astype(str)):
@@ -96,7 +96,9 @@ def combine(forecasts: pd.DataFrame, models: Sequence[str], *, name: str = "comb
     combined["model"] = name
     combined["point"] = _weighted(points, weights)
     raw = np.column_stack([_weighted(raws[:, :, j], weights) for j in range(len(levels))])
-    keep = [c for c in combined.columns if not _is_quantile(c) and c not in ("calibrated_by", "mean")]
+    made = {"calibrated_by", "mean", *(quantile_column(q) for q in levels)}
+    made |= {f"raw_{c}" for c in made}
+    keep = [c for c in combined.columns if c not in made]  # calibrate makes them afresh
     out = calibrate(combined[keep], raw, levels, nonnegative=nonnegative, min_calibration=min_calibration,
                     by_size=by_size)
     order = [c for c in forecasts.columns if c in out.columns]
@@ -127,8 +129,8 @@ def combination_weights(forecasts: pd.DataFrame, models: Sequence[str], *, metho
     -------
     DataFrame
         ``origin, horizon, model, weight, origins``: one row per origin × horizon × member,
-        ``origins`` the number of earlier origins learned from (0 where the weights are equal
-        because fewer than ``min_origins`` were known).
+        ``origins`` the number of earlier origins learned from (0 where nothing was learned:
+        ``equal``, one member, or fewer than ``min_origins`` known).
     """
     models = _check_models(forecasts, models)
     base, points, _, _ = _aligned(forecasts, models)
@@ -261,13 +263,6 @@ def _weighted(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     total = w.sum(axis=1)
     summed = (np.where(finite, values, 0.0) * w).sum(axis=1)
     return np.divide(summed, total, out=np.full(len(values), np.nan), where=total > 0)
-
-
-def _is_quantile(column) -> bool:
-    if not isinstance(column, str):
-        return False
-    bare = column[4:] if column.startswith("raw_") else column
-    return bare.startswith("q") and bare[1:].replace(".", "", 1).isdigit()
 
 
 def _month(value) -> str:
