@@ -97,3 +97,22 @@ def test_fit_binned_checks_its_inputs_as_fit_does(data):
         LightGBMForecaster(**SMALL, quantiles=(0.0, 0.5)).fit_binned(bins, np.arange(100), y[:100])
     with pytest.raises(ValueError, match="non-negative targets"):
         LightGBMForecaster(**SMALL).fit_binned(bins, np.arange(100), -np.ones(100))
+
+
+def test_the_outer_quantile_models_can_take_fewer_rounds_than_the_point_model(data):
+    """quantile_n_estimators: the 0.1 and 0.9 models stop early, the median (the point) does not,
+    so the point forecast is exactly the full model's; on shared bins and on a plain fit alike."""
+    X, y = data
+    full = LightGBMForecaster(**SMALL, point="median").fit(X, y)
+    short = LightGBMForecaster(**SMALL, point="median", quantile_n_estimators=5).fit(X, y)
+    assert [m.booster.num_trees() for m in short.quantile_models_] == [5, 30, 5]
+    assert [m.booster.num_trees() for m in full.quantile_models_] == [30, 30, 30]
+    np.testing.assert_array_equal(short.predict(X), full.predict(X))
+    assert not np.array_equal(short.predict_quantiles(X)[:, 0], full.predict_quantiles(X)[:, 0])
+    bins = short.shared_bins(X, slice(0, 2000))
+    binned = LightGBMForecaster(**SMALL, point="median", quantile_n_estimators=5).fit_binned(bins, np.arange(2000), y[:2000])
+    assert [m.booster.num_trees() for m in binned.quantile_models_] == [5, 30, 5]
+    mean = LightGBMForecaster(**SMALL, quantile_n_estimators=5).fit(X, y)  # a Poisson point keeps its rounds
+    assert mean.model_.booster.num_trees() == 30 and [m.booster.num_trees() for m in mean.quantile_models_] == [5] * 3
+    with pytest.raises(ValueError, match="quantile_n_estimators must be at least 1, got 0"):
+        LightGBMForecaster(**SMALL, quantile_n_estimators=0).fit(X, y)

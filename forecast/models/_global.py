@@ -125,6 +125,12 @@ class LightGBMForecaster(_GlobalForecaster):
     quantiles : tuple of float, default (0.1, 0.5, 0.9)
     n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree,
     reg_lambda, max_bin : LightGBM's parameters of the same names.
+    quantile_n_estimators : int, optional
+        Boosting rounds of the quantile models other than the point model (default:
+        ``n_estimators``). Their quantiles are shifted by the conformal calibration anyway, so
+        fewer rounds cost little: on the Somalia sample, 30 instead of 100 for the 0.1 and 0.9
+        models left 80% coverage within 2 points at h1-6 and CRPS within 1%, and cut the
+        backtest's fitting time by about 40% (benchmarks/README.md).
     tweedie_variance_power : float, default 1.5
         Used with ``objective="tweedie"``.
     random_state : int, default 0
@@ -144,7 +150,7 @@ class LightGBMForecaster(_GlobalForecaster):
     def __init__(self, objective="poisson", point="mean", quantiles=(0.1, 0.5, 0.9), n_estimators=300,
                  learning_rate=0.05, num_leaves=31, min_child_samples=20, subsample=0.8,
                  colsample_bytree=0.8, reg_lambda=1.0, max_bin=255, tweedie_variance_power=1.5,
-                 random_state=0, n_jobs=1):
+                 random_state=0, n_jobs=1, quantile_n_estimators=None):
         self.objective = objective
         self.point = point
         self.quantiles = quantiles
@@ -159,6 +165,7 @@ class LightGBMForecaster(_GlobalForecaster):
         self.tweedie_variance_power = tweedie_variance_power
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.quantile_n_estimators = quantile_n_estimators
 
     def _loss(self):
         return self.objective
@@ -222,12 +229,16 @@ class LightGBMForecaster(_GlobalForecaster):
 
         median = self.point == "median"
         rounds = int(self.n_estimators)
+        outer = getattr(self, "quantile_n_estimators", None)  # a model pickled before the option: None
+        outer = rounds if outer is None else int(outer)
+        if outer < 1:
+            raise ValueError(f"quantile_n_estimators must be at least 1, got {self.quantile_n_estimators!r}")
         threads = int(self.n_jobs)
         self.model_ = _Booster(lgb.train(self._first_params(), data, num_boost_round=rounds), threads)
         self.quantile_models_ = [
             self.model_ if median and abs(q - 0.5) < 1e-12
             else _Booster(lgb.train(self._booster_params({"objective": "quantile", "alpha": float(q)}), data,
-                                    num_boost_round=rounds), threads)
+                                    num_boost_round=outer), threads)
             for q in quantiles]
 
     def _booster_params(self, objective: dict) -> dict:
