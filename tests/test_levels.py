@@ -66,6 +66,24 @@ def test_every_level_reports_the_level_ratio_of_its_means(levels):
     np.testing.assert_allclose(national, districts, rtol=1e-12)
 
 
+def test_coverage_is_read_per_size_bin_at_every_level(levels):
+    """Each reconciled forecast carries its series' size bin from its level's own backtest (the
+    tail is where money goes: a level's intervals must hold for its largest areas too)."""
+    table = levels.forecasts
+    for level in (1, 2):
+        own = levels.base[level].forecasts
+        own = own[own["model"] == "tiny"].set_index(["area", "origin", "horizon"])["size_bin"]
+        mine = table[table["level"] == level].set_index(["area", "origin", "horizon"])["size_bin"]
+        pd.testing.assert_series_equal(mine.sort_index(), own.reindex(mine.index).sort_index(), check_names=False)
+    by_size = levels.scores(by=("horizon", "size_bin"))
+    districts = by_size[(by_size["level"] == 2) & (by_size["forecast"] == "mint_shrink")]
+    assert set(districts["size_bin"]) == {"small", "medium", "large"}
+    done = table[(table["level"] == 2) & (table["role"] == "scored") & (table["size_bin"] == "large")]
+    inside = ((done["actual"] >= done["q0.1"]) & (done["actual"] <= done["q0.9"])).groupby(done["horizon"]).mean()
+    large = districts[districts["size_bin"] == "large"].set_index("horizon")["coverage80"]
+    np.testing.assert_allclose(large.loc[inside.index], inside, rtol=1e-12)
+
+
 def test_a_district_without_a_region_is_named_before_anything_runs():
     cube = make_panel(6, 40, seed=3)
     orphan = str(cube["area"].values[2])

@@ -59,7 +59,8 @@ class LevelsResult:
         :func:`~forecast.backtest.reconcile`'s table: one row per series (``level``, ``area``),
         origin and horizon, with ``base_point``, ``base_mean`` and the reconciled ``point``,
         ``mean`` and quantiles; calibrated by level (:func:`calibrate_by_level`), also the
-        paths' own quantiles (``raw_q...``) and ``calibrated_by``.
+        paths' own quantiles (``raw_q...``) and ``calibrated_by``; ``size_bin``: the series'
+        bin in its level's own backtest (``scores(by=("horizon", "size_bin"))``).
     base : dict of int to BacktestResult
         Each level's own backtest (admin level -> result).
     hierarchy : Hierarchy
@@ -142,7 +143,19 @@ def backtest_levels(cube: xr.Dataset, spec: ModelSpec, *, folds: RollingOrigin |
     table = reconcile(by_level, hierarchy, method, quantiles=spec.quantiles, n_samples=n_samples, seed=seed)
     if calibrate_levels:
         table = calibrate_by_level(table, spec.quantiles)
+    table = _with_size_bins(table, by_level)
     return LevelsResult(forecasts=table, base=base, hierarchy=hierarchy, method=method, spec=spec, notes=notes)
+
+
+def _with_size_bins(table: pd.DataFrame, by_level: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """Each reconciled forecast's size bin: its series' bin at the origin in its level's own
+    backtest (a tercile among that level's areas), so that coverage can be read per bin."""
+    keys = ["level", "area", "origin", "horizon"]
+    sizes = [f[keys[1:] + ["size_bin"]].assign(level=level) for level, f in by_level.items() if "size_bin" in f]
+    if not sizes:
+        return table
+    bins = pd.concat(sizes, ignore_index=True).drop_duplicates(keys)
+    return table.merge(bins[keys + ["size_bin"]], on=keys, how="left", validate="many_to_one")
 
 
 def calibrate_by_level(forecasts: pd.DataFrame, quantiles, *, min_calibration: int = MIN_CALIBRATION) -> pd.DataFrame:

@@ -145,7 +145,7 @@ def log_backtest(
 
 def _log_levels(levels, target: str, small_cell: int, triggers: pd.DataFrame | None = None) -> None:
     """The spec at every admin level, reconciled: ``levels/metrics.csv`` (per level, base and
-    reconciled), ``levels/forecasts.parquet`` (small cells withheld), ``levels/triggers.csv``
+    reconciled; ``metrics_by_size.csv`` per size bin too), ``levels/forecasts.parquet`` (small cells withheld), ``levels/triggers.csv``
     (each trigger's scores per level, when given), tag ``reconciliation``."""
     import mlflow
 
@@ -155,6 +155,9 @@ def _log_levels(levels, target: str, small_cell: int, triggers: pd.DataFrame | N
         write_csv(levels.scores(), tmp / "metrics.csv", index=False)
         publishable(levels.forecasts, k=small_cell, target=target).to_parquet(tmp / "forecasts.parquet", index=False)
         mlflow.log_artifact(str(tmp / "metrics.csv"), "levels")
+        if "size_bin" in levels.forecasts:
+            write_csv(levels.scores(by=("horizon", "size_bin")), tmp / "metrics_by_size.csv", index=False)
+            mlflow.log_artifact(str(tmp / "metrics_by_size.csv"), "levels")
         mlflow.log_artifact(str(tmp / "forecasts.parquet"), "levels")
         if triggers is not None:
             write_csv(triggers, tmp / "triggers.csv", index=False)
