@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from forecast.backtest import RollingOrigin, level_groups, score_totals, window_totals
+from forecast.backtest import NO_PARENT, RollingOrigin, level_groups, score_totals, window_totals
 from forecast.datasets import make_panel
 from forecast.errors import ForecastError
 from forecast.models import ModelSpec
@@ -107,6 +107,10 @@ def test_level_groups_reads_the_cube_s_parent_codes():
     regions, names = groups["admin1"]
     assert regions.to_dict() == dict(zip(cube["area"].values.astype(str), cube["admin1_pcode"].values.astype(str)))
     assert set(names) == set(regions) and all(isinstance(v, str) for v in names.values())
+    # a district whose region is not known is totalled apart, never dropped
+    orphaned = cube.assign_coords(admin1_pcode=("area", np.where(np.arange(12) == 4, "", cube["admin1_pcode"].values)))
+    regions, names = level_groups(orphaned)["admin1"]
+    assert regions.iloc[4] == NO_PARENT and names[NO_PARENT] == NO_PARENT and (regions != NO_PARENT).sum() == 11
     bare = cube.drop_vars(["admin1_pcode", "admin1_name", "admin0_pcode", "admin0_name"])
     assert list(level_groups(bare)) == ["national"] and level_groups(bare)["national"][0].eq("all areas").all()
 

@@ -38,6 +38,7 @@ from forecast.backtest._reconcile import (
     shrunk_covariance,
 )
 from forecast.backtest._totals import (
+    NO_PARENT,
     TOTAL_COLUMNS,
     TotalCalibration,
     apply_total_shifts,
@@ -60,7 +61,7 @@ __all__ = [
     "total_ratio",
     # totals of regions and the country over a window, intervals from earlier totals' errors
     "window_totals", "group_totals", "total_shifts", "apply_total_shifts", "TOTAL_COLUMNS", "level_groups",
-    "calibrate_totals", "TotalCalibration", "score_totals",
+    "calibrate_totals", "TotalCalibration", "score_totals", "NO_PARENT",
     # every admin level, reconciled: districts that add up to regions and the country
     "backtest_levels", "LevelsResult", "calibrate_by_level", "reconcile", "reconcile_means", "shrunk_covariance",
     "hierarchy_of", "Hierarchy", "coherence_error", "METHODS",

@@ -33,9 +33,11 @@ from forecast.backtest._conformal import MIN_CALIBRATION, conformal_shifts
 from forecast.backtest._metrics import numeric_column, require_columns
 from forecast.errors import ForecastError
 
-__all__ = ["window_totals", "total_shifts", "apply_total_shifts", "group_totals", "level_groups", "TotalCalibration",
+__all__ = ["NO_PARENT", "window_totals", "total_shifts", "apply_total_shifts", "group_totals", "level_groups", "TotalCalibration",
            "calibrate_totals", "score_totals", "TOTAL_COLUMNS"]
 
+#: The group of an area whose parent code is missing (totalled, never dropped).
+NO_PARENT = "(no code)"
 #: One row per group and origin. ``mean``: the total of the areas' ``mean`` forecasts over the
 #: window; ``point``: of their point forecasts (a median's sum, for comparison); ``actual``: the
 #: outcomes' total (NaN while a month is unknown); ``lower, upper``: the 80% interval (NaN
@@ -48,21 +50,31 @@ def level_groups(cube: xr.Dataset) -> dict[str, tuple[pd.Series, dict[str, str]]
     """The groupings to total a cube's areas in, finest first: ``admin1`` (the areas'
     ``admin1_pcode``, when the areas are finer than regions) and ``national`` (``admin0_pcode``,
     else one group, ``all areas``). Each comes with its groups' names (``admin1_name``,
-    ``admin0_name``; the code where there is none)."""
+    ``admin0_name``; the code where there is none). An area without a code is totalled in the
+    group :data:`NO_PARENT`, never dropped: the totals still add up to every area's."""
     areas = cube["area"].values.astype(str)
     out = {}
 
-    def names(code: str, name: str, groups: pd.Series) -> dict[str, str]:
-        if name not in cube.coords:
-            return {g: g for g in groups.unique()}
-        return dict(zip(cube[code].values.astype(str).tolist(), cube[name].values.astype(str).tolist()))
+    def codes(coord: str) -> pd.Series | None:
+        if coord not in cube.coords or cube[coord].dims != ("area",):
+            return None
+        values = pd.Series(cube[coord].values, index=areas, dtype=object)
+        blank = values.isna() | values.astype(str).str.strip().isin(["", "nan", "None"])
+        return values.astype(str).str.strip().where(~blank, NO_PARENT)
 
-    if "admin1_pcode" in cube.coords and cube["admin1_pcode"].dims == ("area",):
-        regions = pd.Series(cube["admin1_pcode"].values.astype(str), index=areas)
-        if not regions.index.equals(pd.Index(regions.to_numpy())):  # areas that are the regions themselves
-            out["admin1"] = (regions, names("admin1_pcode", "admin1_name", regions))
-    if "admin0_pcode" in cube.coords and cube["admin0_pcode"].dims == ("area",):
-        country = pd.Series(cube["admin0_pcode"].values.astype(str), index=areas)
+    def names(code: str, name: str, groups: pd.Series) -> dict[str, str]:
+        found = {g: g for g in groups.unique()}
+        if name in cube.coords and cube[name].dims == ("area",):
+            for g, n in zip(groups.to_numpy(), pd.Series(cube[name].values, dtype=object)):
+                if g != NO_PARENT and isinstance(n, str) and n.strip():
+                    found[g] = n.strip()
+        return found
+
+    regions = codes("admin1_pcode")
+    if regions is not None and not regions.index.equals(pd.Index(regions.to_numpy())):  # not the regions themselves
+        out["admin1"] = (regions, names("admin1_pcode", "admin1_name", regions))
+    country = codes("admin0_pcode")
+    if country is not None:
         out["national"] = (country, names("admin0_pcode", "admin0_name", country))
     else:
         out["national"] = (pd.Series("all areas", index=areas), {"all areas": "all areas"})
