@@ -1,0 +1,106 @@
+"""What a user waits on: the shipped backtest command against mlforecast's cross-validation, in one run.
+
+    pip install -e '.[bench]'                     # adds mlforecast
+    python benchmarks/user_path.py                # ~4 min on 2 cores
+    python benchmarks/user_path.py --variants shipped
+
+Each variant runs ``forecast backtest --cube <the Somalia sample> --spec ...`` as a user types it
+(a fresh process: imports, five baselines, 12 scored + 12 calibrating origins, MLflow logging to
+a temporary sqlite store), timed end to end. Variants (issue 21's levers):
+
+- ``shipped``: ``models/lightgbm_median.yaml`` as it is;
+- ``outer30``: the same with ``quantile_n_estimators: 30`` (the 0.1 and 0.9 models' rounds);
+- ``outer30_refit2``: that, with ``--refit-every 2``.
+
+mlforecast's side is ``MLForecast.cross_validation`` of the same LightGBM median model on the
+same panel and origins (``benchmarks/backtest_vs_mlforecast.py``'s setup), timed in the same run.
+Accuracy comes from each run's logged metrics (MASE, CRPS, 80% coverage at h1 / h3 / h6).
+Prints a table and one JSON line last: each variant's time over mlforecast's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CUBE = ROOT / "forecast" / "datasets" / "data" / "somalia" / "somalia.nc"
+SPEC = ROOT / "models" / "lightgbm_median.yaml"
+VARIANTS = {"shipped": ({}, []), "outer30": ({"quantile_n_estimators": 30}, []),
+            "outer30_refit2": ({"quantile_n_estimators": 30}, ["--refit-every", "2"])}
+METRICS = [f"{m}_h{h}" for m in ("mase", "crps", "coverage80") for h in (1, 3, 6)]
+
+
+def run_variant(name: str, folder: Path) -> dict:
+    params, extra = VARIANTS[name]
+    spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    spec["params"] = {**spec["params"], **params}
+    spec_file = folder / f"{name}.yaml"
+    spec_file.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    uri = f"sqlite:///{folder / name}.db"
+    command = [str(Path(sys.executable).parent / "forecast"), "backtest", "--cube", str(CUBE), "--spec",
+               str(spec_file), "--tracking-uri", uri, *extra]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"})
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{name}: forecast backtest failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    run_id = re.search(r"MLflow run ([0-9a-f]{32})", done.stdout).group(1)
+    return {"wall_s": round(wall, 1), **_metrics(uri, run_id)}
+
+
+def _metrics(uri: str, run_id: str) -> dict:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    children = client.search_runs([client.get_run(run_id).info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{run_id}' and tags.model = 'lightgbm_median'")
+    values = children[0].data.metrics
+    return {m: round(values[m], 4) for m in METRICS if m in values}
+
+
+def mlforecast_seconds() -> float:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from backtest_vs_mlforecast import long_frame, mlforecast_model
+
+    import forecast
+
+    df = long_frame(forecast.load_somalia())
+    start = time.perf_counter()
+    mlforecast_model().cross_validation(df, n_windows=12, h=6, step_size=1, max_horizon=6)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}")
+    args = parser.parse_args(argv)
+    names = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    t_mlf = mlforecast_seconds()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {name: run_variant(name, Path(tmp)) for name in names}
+    print(f"{'variant':16} {'wall':>7} {'x mlforecast':>13}  " + "  ".join(f"{m:>13}" for m in METRICS))
+    for name, r in results.items():
+        print(f"{name:16} {r['wall_s']:6.1f}s {r['wall_s'] / t_mlf:12.1f}x  "
+              + "  ".join(f"{r.get(m, float('nan')):13.3f}" for m in METRICS))
+    line = {"mlforecast_cv_s": round(t_mlf, 2), "load_average_at_end": round(os.getloadavg()[0], 2),
+            **{f"{name}_over_mlforecast": round(r["wall_s"] / t_mlf, 2) for name, r in results.items()},
+            "variants": results}
+    print(json.dumps(line))
+    return line
+
+
+if __name__ == "__main__":
+    main()
