@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'                     # adds mlforecast
     python benchmarks/user_path.py                # ~4 min on 2 cores
-    python benchmarks/user_path.py --variants shipped
+    python benchmarks/user_path.py --variants shipped,outer30
 
 Each variant runs ``forecast backtest --cube <the Somalia sample> --spec ...`` as a user types it
 (a fresh process: imports, five baselines, 12 scored + 12 calibrating origins, MLflow logging to
@@ -10,7 +10,10 @@ a temporary sqlite store), timed end to end. Variants (issue 21's levers):
 
 - ``shipped``: ``models/lightgbm_median.yaml`` as it is;
 - ``outer30``: the same with ``quantile_n_estimators: 30`` (the 0.1 and 0.9 models' rounds);
-- ``outer30_refit2``: that, with ``--refit-every 2``.
+- ``outer30_refit2``: that, with ``--refit-every 2``;
+- ``outer30_pooled``: ``outer30`` with one model over every horizon (``strategy: pooled``, the
+  horizon a feature) instead of one per horizon. (``strategy: recursive`` cannot take the
+  spec's covariate families: it rebuilds only the target's own features from its forecasts.)
 
 mlforecast's side is ``MLForecast.cross_validation`` of the same LightGBM median model on the
 same panel and origins (``benchmarks/backtest_vs_mlforecast.py``'s setup), timed in the same run.
@@ -35,15 +38,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CUBE = ROOT / "forecast" / "datasets" / "data" / "somalia" / "somalia.nc"
 SPEC = ROOT / "models" / "lightgbm_median.yaml"
-VARIANTS = {"shipped": ({}, []), "outer30": ({"quantile_n_estimators": 30}, []),
-            "outer30_refit2": ({"quantile_n_estimators": 30}, ["--refit-every", "2"])}
+#: name: (params changed, spec fields changed, command-line options added)
+VARIANTS = {"shipped": ({}, {}, []), "outer30": ({"quantile_n_estimators": 30}, {}, []),
+            "outer30_refit2": ({"quantile_n_estimators": 30}, {}, ["--refit-every", "2"]),
+            "outer30_pooled": ({"quantile_n_estimators": 30}, {"strategy": "pooled"}, [])}
 METRICS = [f"{m}_h{h}" for m in ("mase", "crps", "coverage80") for h in (1, 3, 6)]
 
 
 def run_variant(name: str, folder: Path) -> dict:
-    params, extra = VARIANTS[name]
+    params, fields, extra = VARIANTS[name]
     spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     spec["params"] = {**spec["params"], **params}
+    spec.update(fields)
     spec_file = folder / f"{name}.yaml"
     spec_file.write_text(yaml.safe_dump(spec), encoding="utf-8")
     uri = f"sqlite:///{folder / name}.db"
