@@ -24,12 +24,22 @@ from forecast.datasets import load_somalia
 from forecast.models import load_spec
 
 
+def _leads(text: str) -> list[int]:
+    try:
+        leads = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        leads = []
+    if not leads or min(leads) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole months of at least 1, comma-separated (1,3,6)")
+    return leads
+
+
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="lightgbm_median", help="a shipped spec's name or a spec YAML")
-    parser.add_argument("--leads", default="1,3,6", help="window lengths in months, comma-separated")
+    parser.add_argument("--leads", default=[1, 3, 6], type=_leads, help="window lengths in months, comma-separated")
     args = parser.parse_args(argv)
-    leads = [int(x) for x in args.leads.split(",")]
+    leads = args.leads
     cube = load_somalia()
     start = time.perf_counter()
     result = backtest(cube, [load_spec(args.spec)], baselines=False,

@@ -191,14 +191,11 @@ def window_totals(forecasts: pd.DataFrame, groups: pd.Series, lead: int, *, fine
     count, used = np.zeros(len(out), dtype=int), np.full(len(out), np.nan, dtype=object)
     for o in np.unique(origin):
         rows = origin == o
-        for name, error, end in errors:
-            past = (end <= o) & np.isfinite(error)  # windows wholly known at the origin
-            shifts = total_shifts(error[past], levels, min_calibration)
-            if shifts is not None or name == errors[-1][0]:
-                count[rows] = int(past.sum())
-                lower[rows], upper[rows] = apply_total_shifts(out.loc[rows, "mean"], out.loc[rows, "scale"], shifts)
-                used[rows] = name if shifts is not None else np.nan
-                break
+        # windows wholly known at the origin
+        chosen = _first_enough([(name, error[end <= o]) for name, error, end in errors], levels, min_calibration)
+        count[rows] = chosen.n
+        lower[rows], upper[rows] = apply_total_shifts(out.loc[rows, "mean"], out.loc[rows, "scale"], chosen.shifts)
+        used[rows] = chosen.calibrated_by if chosen.calibrated_by is not None else np.nan
     out["lower"], out["upper"], out["n_calibration"], out["calibrated_by"] = lower, upper, count, used
     columns = [*TOTAL_COLUMNS, "calibrated_by"]
     if "role" in forecasts:
@@ -225,9 +222,15 @@ def calibrate_totals(forecasts: pd.DataFrame, groups: pd.Series, lead: int, *, f
     model's calibration backtest, every outcome in the past) pooled, the ``finer`` grouping's
     where ``groups`` have too few (as :func:`window_totals`)."""
     pools = [("own", groups)] + ([("finer", finer)] if finer is not None else [])
+    return _first_enough([(name, _scaled_errors(group_totals(forecasts, grouping, lead)))
+                          for name, grouping in pools], levels, min_calibration)
+
+
+def _first_enough(pools: list[tuple[str, np.ndarray]], levels, min_calibration: int) -> TotalCalibration:
+    """The first pool of errors (``own``, then ``finer``) with enough finite ones for an interval;
+    with none, no shifts and the last pool's count."""
     n = 0
-    for name, grouping in pools:
-        error = _scaled_errors(group_totals(forecasts, grouping, lead))
+    for name, error in pools:
         n = int(np.isfinite(error).sum())
         shifts = total_shifts(error, levels, min_calibration)
         if shifts is not None:
