@@ -301,7 +301,7 @@ def test_the_headline_names_the_window_s_months_and_each_district_s_likeliest_mo
     assert m["window"] in html
     for row in table.itertuples():
         cells = _row(html, "headline-table", row.area)
-        month_words = f"{pd.Period(row.likeliest_month, 'M'):%B %Y}"
+        month_words = pd.Period(row.likeliest_month, "M").strftime("%B %Y")
         assert month_words in cells and people(row.month_expected, report.k) in cells
         assert people(row.threshold, report.k) in cells
 
@@ -344,7 +344,7 @@ def test_the_fan_charts_mark_the_trigger_window_and_each_month_s_probability(pip
                     lead=ranking.lead)
     for ax, area in zip(fig.axes, areas):
         months = ranking.outlook[ranking.outlook["area"] == area].sort_values("horizon")
-        assert [t.get_text() for t in ax.texts] == [f"{pd.Period(m, 'M'):%b %Y}: {p:.0%}"
+        assert [t.get_text() for t in ax.texts] == [f"{pd.Period(m, 'M').strftime('%b %Y')}: {p:.0%}"
                                                     for m, p in zip(months["month"], months["probability"])]
         assert "trigger window (3 months)" in ax.get_legend_handles_labels()[1]
         assert "trigger threshold (a month)" in ax.get_legend_handles_labels()[1]
@@ -534,7 +534,7 @@ def test_chromium_shows_the_headline_the_map_and_the_watermark_on_every_page(pip
     expect = [
         f"Headline: districts expected to cross the trigger in {report.meta['window']}",  # the window's months
         *[f"{int(r.rank)} {r.area_name}" for r in table.itertuples()],  # one ranking, 1, 2, 3... no gap
-        *[f"{pd.Period(r.likeliest_month, 'M'):%B %Y}" for r in flagged.itertuples()],  # likeliest month
+        *[pd.Period(r.likeliest_month, "M").strftime("%B %Y") for r in flagged.itertuples()],  # likeliest month
         *[" ".join(r.reason.split()[:2]) for r in flagged.itertuples()],  # and a reason per flagged district
         "the numbers are the ranks in the headline table",  # the labelled map's key
         f"the trigger window ({report.meta['window']}, shaded)",  # the fan charts' windows

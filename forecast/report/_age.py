@@ -37,11 +37,12 @@ def window_months(month: str, lead: int) -> str:
     """
     first = pd.Period(month, freq="M") + 1
     last = first + (int(lead) - 1)
+    # Period.strftime: pandas 2 has no format spec for a Period (f"{p:%B}" fails there)
     if first == last:
-        return f"{first:%B %Y}"
+        return first.strftime("%B %Y")
     if first.year == last.year:
-        return f"{first:%B} to {last:%B %Y}"
-    return f"{first:%B %Y} to {last:%B %Y}"
+        return f"{first.strftime('%B')} to {last.strftime('%B %Y')}"
+    return f"{first.strftime('%B %Y')} to {last.strftime('%B %Y')}"
 
 
 def months_between(earlier: str, later: pd.Timestamp) -> int:

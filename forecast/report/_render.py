@@ -56,7 +56,8 @@ def _num(value, digits: int = 2) -> str:
 def _month(value) -> str:
     """``2024-02`` as ``February 2024``; ``-`` when unknown."""
     try:
-        return f"{pd.Period(str(value), freq='M'):%B %Y}" if value is not None and str(value) not in ("", "nan") else "-"
+        # Period.strftime: pandas 2 has no format spec for a Period
+        return pd.Period(str(value), freq="M").strftime("%B %Y") if value is not None and str(value) not in ("", "nan") else "-"
     except ValueError:
         return "-"
 
