@@ -4,7 +4,9 @@ The cube is an ``xarray.Dataset``:
 
 * dims ``area`` (P-code, or a name key when no gazetteer was given) and ``time``
   (``datetime64[ns]``, the first day of each month, contiguous);
-* ``flows`` has dims ``origin``, ``destination``, ``time`` (labels drawn from ``area``);
+* ``flows`` is stored sparsely, one record per observed route and month (dim ``flow``, with
+  coordinates ``flow_origin``, ``flow_destination`` and ``flow_time``; see
+  :mod:`forecast.cube._flows`); its dense view has dims ``origin``, ``destination``, ``time``;
 * ``arrivals_by_reason`` has dims ``area``, ``time``, ``reason``;
 * every observed variable ``X`` on (area, time) is float64 with NaN where the cell was not
   observed (never 0), and a boolean companion ``X_observed``;
@@ -27,6 +29,11 @@ DEPARTURES = "departures"
 IDP_STOCK = "idp_stock"
 RETURNS = "returns"
 FLOWS = "flows"
+FLOW = "flow"                          # the dim of the flow records
+FLOW_AREA = "flow_area"                # the area labels the records' positions refer to
+FLOW_ORIGIN = "flow_origin"
+FLOW_DESTINATION = "flow_destination"
+FLOW_TIME = "flow_time"
 ARRIVALS_BY_REASON = "arrivals_by_reason"
 CONFLICT_EVENTS = "conflict_events"
 CONFLICT_FATALITIES = "conflict_fatalities"

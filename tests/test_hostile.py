@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 import forecast
 from forecast.cli import app
+from forecast.cube import flow_table
 from forecast.errors import CubeError, ForecastError, UnusableFileError
 from forecast.io import Gazetteer, Limits, read_dtm, using_limits
 
@@ -116,13 +117,20 @@ def test_a_small_file_spanning_a_century_is_refused_naming_the_rows_at_either_en
     assert result.exit_code == 2 and "--limit max_months=N" in result.output
 
 
-def test_a_flow_array_past_the_cell_limit_is_refused_with_its_size(tmp_path):
+def test_flows_past_the_cell_limit_are_refused_with_their_size(tmp_path):
     path = tmp_path / "flows.csv"
     path.write_text(FLOWS_HEADER + "Bay,Baidoa,Gedo,Luuq,Conflict,2020-01-31,10\n"
-                    "Bay,Baidoa,Gedo,Luuq,Conflict,2020-12-31,10\n")
-    with pytest.raises(CubeError, match=r"the flows would need 2 x 2 x 12 = 48 cells .* max_flow_cells=40"):
-        forecast.ingest([path], "flows", limits={"max_flow_cells": 40})
-    assert forecast.ingest([path], "flows").cube.sizes["time"] == 12
+                    "Bay,Baidoa,Gedo,Luuq,Conflict,2020-12-31,10\n"
+                    "Gedo,Luuq,Bay,Baidoa,Conflict,2020-06-30,10\n")
+    # stored as 3 records, but the flow features work on routes x months: 2 x 12
+    with pytest.raises(CubeError, match=r"the flows would need 2 x 12 = 24 cells \(routes x months.* "
+                                        r"max_flow_cells=20"):
+        forecast.ingest([path], "flows", limits={"max_flow_cells": 20})
+    cube = forecast.ingest([path], "flows").cube
+    assert (cube.sizes["time"], cube.sizes["flow"]) == (12, 3)
+    with using_limits({"max_flow_cells": 20}), pytest.raises(CubeError, match=r"a dense view of the flows would "
+                                                                             r"need 2 x 2 x 12 = 48 cells"):
+        flow_table(cube).dense()
 
 
 def _workbook(extra_text: str = "") -> bytes:

@@ -19,11 +19,11 @@ from forecast._names import (
     CONFLICT_EVENTS,
     CONFLICT_FATALITIES,
     DEPARTURES,
-    DESTINATION,
+    FLOW,
+    FLOW_AREA,
     FLOWS,
     GROUP_COLUMNS,
     IDP_STOCK,
-    ORIGIN,
     PARENT_PCODE,
     RETURNS,
     TIME,
@@ -31,6 +31,7 @@ from forecast._names import (
     admin_pcode,
     observed_name,
 )
+from forecast.cube import flow_table
 from forecast.datasets._synthetic import DTM_FIELDS, dtm_export, make_panel
 
 VARIABLES = (ARRIVALS, DEPARTURES, IDP_STOCK, RETURNS, CONFLICT_EVENTS, CONFLICT_FATALITIES,
@@ -83,10 +84,10 @@ def check_layout(p: xr.Dataset, n_areas: int, n_months: int, flows: bool) -> Non
     assert p[observed_name(IDP_STOCK)].any(AREA).sum() >= 1
     assert (FLOWS in p) == flows
     if flows:
-        assert p[FLOWS].dims == (ORIGIN, DESTINATION, TIME)
-        assert (p[ORIGIN].values == codes).all() and (p[DESTINATION].values == codes).all()
-        inflow = p[FLOWS].sum(ORIGIN, skipna=False).transpose(DESTINATION, TIME).values
-        np.testing.assert_array_equal(inflow, p[ARRIVALS].values)
+        table = flow_table(p)
+        assert p[FLOWS].dims == (FLOW,) and len(table) == p.sizes[FLOW]  # records, not cells
+        assert (p[FLOW_AREA].values == codes).all()
+        np.testing.assert_array_equal(table.arrivals(), p[ARRIVALS].values)
     assert p.attrs == {"area_key": "pcode", "admin_level": 2, "sensitivity": "low",
                        "source": "synthetic", "seed": p.attrs["seed"]}
 
@@ -146,17 +147,16 @@ def test_make_panel_observes_stock_only_in_round_months_when_rounds_are_drawn(ro
 
 
 def test_make_panel_flows_add_up_to_arrivals_and_departures_when_observed(gappy):
-    flows = gappy[FLOWS]
-    inflow = flows.sum(ORIGIN, skipna=False).values
-    np.testing.assert_array_equal(inflow, gappy[ARRIVALS].values)  # NaN exactly where unassessed
-    outflow = flows.sum(DESTINATION).values
+    table = flow_table(gappy)
+    np.testing.assert_array_equal(table.arrivals(), gappy[ARRIVALS].values)  # NaN exactly where unassessed
+    outflow = np.nan_to_num(table.departures())
     seen = gappy[observed_name(DEPARTURES)].values
     np.testing.assert_array_equal(outflow[seen], gappy[DEPARTURES].values[seen])
-    assert np.isnan(flows.values[:, ~gappy[observed_name(ARRIVALS)].values]).all()
+    assert gappy[observed_name(ARRIVALS)].values[table.destination, table.time].all()  # none into unassessed
 
 
 def test_make_panel_flows_only_link_neighbours_when_simulated(panel):
-    linked = (panel[FLOWS].fillna(0) > 0).any(TIME).values
+    linked = (flow_table(panel).dense().fillna(0) > 0).any(TIME).values
     assert linked.sum(axis=1).max() <= 5                       # self + 4 grid neighbours
     assert linked.diagonal().all()
 
@@ -166,9 +166,8 @@ def test_make_panel_spreads_shocks_when_shock_rate_is_high():
     assert float(shocked[ARRIVALS].mean()) > 1.5 * float(calm[ARRIVALS].mean())
 
 
-def test_make_panel_skips_flows_when_areas_exceed_500_by_default():
-    assert FLOWS not in make_panel(501, 2)
-    assert FLOWS in make_panel(501, 2, with_flows=True)
+def test_make_panel_adds_flows_unless_asked_not_to():
+    assert FLOWS in make_panel(20, 2)
     assert FLOWS not in make_panel(20, 2, with_flows=False)
 
 
@@ -198,16 +197,11 @@ def test_make_panel_holds_layout_when_size_is_small(n_areas, n_months, seed, lo,
     ({"round_every": (0, 2)}, "got (0, 2)"),
     ({"start": "not a month"}, "start must be a month such as '2016-01'; got 'not a month'"),
     ({"start": "2016-01-15"}, "start must name a month ('2016-01') or its first day; got '2016-01-15'"),
-    ({"with_flows": "yes"}, "with_flows must be True, False or None; got 'yes'"),
+    ({"with_flows": "yes"}, "with_flows must be True or False; got 'yes'"),
 ])
 def test_make_panel_raises_when_argument_is_invalid(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         make_panel(**{"n_areas": 10, "n_months": 5, **kwargs})
-
-
-def test_make_panel_refuses_dense_flows_when_areas_exceed_2000():
-    with pytest.raises(ValueError, match=r"with_flows=True needs n_areas <= 2000 .* got n_areas=2001"):
-        make_panel(2001, 12, with_flows=True)
 
 
 def test_make_panel_starts_at_first_day_when_start_is_a_date():
@@ -262,7 +256,9 @@ def test_dtm_export_raises_when_panel_lacks_idp_stock(panel):
         dtm_export(panel.drop_vars(IDP_STOCK))
 
 
-def test_make_panel_builds_national_scale_when_flows_are_skipped():
+def test_make_panel_builds_national_scale_with_flows_as_records():
     p = make_panel(10_000, 120)
-    assert dict(p.sizes) == {AREA: 10_000, TIME: 120}
-    assert FLOWS not in p
+    assert (p.sizes[AREA], p.sizes[TIME]) == (10_000, 120)
+    # about 5 routes per area and month (stays and the 4 neighbours), not 10,000² x 120 cells
+    assert 4 * 10_000 * 120 < p.sizes[FLOW] <= 5 * 10_000 * 120
+    assert p.nbytes < 2**30

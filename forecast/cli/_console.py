@@ -37,7 +37,7 @@ def tracker(bar):
 
 
 def print_cube(cube, manifest) -> None:
-    from forecast._names import OBSERVED_SUFFIX
+    from forecast._names import DESTINATION, FLOW, OBSERVED_SUFFIX, ORIGIN
 
     times = cube["time"].values
     out.print(f"[bold]cube[/] {cube.sizes['area']} areas (admin{cube.attrs.get('admin_level')}, keyed by "
@@ -47,8 +47,12 @@ def print_cube(cube, manifest) -> None:
     for name, var in cube.data_vars.items():
         if name.endswith(OBSERVED_SUFFIX):
             continue
+        dims = " x ".join(var.dims)
         observed = float(var.notnull().mean()) if var.size else 0.0
-        table.add_row(name, " x ".join(var.dims), f"{observed:.0%}", f"{float(var.sum()):,.0f}")
+        if var.dims == (FLOW,):  # sparse flow records: the share of the dense cells they fill
+            dims = f"{ORIGIN} x {DESTINATION} x time ({var.size:,} records)"
+            observed = var.size / max(cube.sizes["area"] ** 2 * cube.sizes["time"], 1)
+        table.add_row(name, dims, f"{observed:.0%}", f"{float(var.sum()):,.0f}")
     out.print(table)
     if manifest is None:
         return

@@ -20,13 +20,13 @@ from forecast._names import (
     ARRIVALS,
     ARRIVALS_BY_REASON,
     DEPARTURES,
-    DESTINATION,
     FLOWS,
     ORIGIN,
     REASON,
     TIME,
     observed_name,
 )
+from forecast.cube._flows import FlowTable, check_flow_cells, with_flows
 from forecast.errors import CubeError
 from forecast.io import current_limits, highest
 
@@ -67,7 +67,7 @@ def build_cube(results: Sequence[ReadResult], resolver: Resolver, *, sensitivity
             _merge(grids, variable, grid, res.ledger.source_file)
         flows = table[table["variable"] == FLOWS]
         if len(flows):
-            _add_flows(cube, grids, flows, index, time, res.ledger.source_file)
+            cube = _add_flows(cube, grids, flows, index, time, res.ledger.source_file)
     for variable in sorted(grids):
         values = grids[variable][0]
         cube[variable] = ((AREA, TIME), values)
@@ -95,15 +95,6 @@ def _check_span(results: Sequence[ReadResult], first: pd.Timestamp, last: pd.Tim
                 break
     raise CubeError(f"the rows span {span} months ({' to '.join(ends)}), more than the limit max_months={most}; "
                     "fix the dates of those rows, or raise it with --limit max_months=N")
-
-
-def _check_cells(source: str, what: str, shape: tuple[int, ...], dims: str) -> None:
-    cells = int(np.prod(shape, dtype=np.float64))
-    most = current_limits().max_flow_cells
-    if cells > most:
-        raise CubeError(f"{source}: {what} would need {' x '.join(f'{n:,}' for n in shape)} = {cells:,} cells "
-                        f"({dims}; {cells * 8 / 2**30:.1f} GiB), more than the limit max_flow_cells={most:,}; "
-                        "ingest a shorter period or fewer areas, or raise it with --limit max_flow_cells=N")
 
 
 def _refusals(res: ReadResult) -> str:
@@ -141,7 +132,9 @@ def _merge(grids: dict, variable: str, grid: np.ndarray, source: str) -> None:
 
 
 def _add_flows(cube: xr.Dataset, grids: dict, flows: pd.DataFrame, areas: pd.Index,
-               time: pd.DatetimeIndex, source: str) -> None:
+               time: pd.DatetimeIndex, source: str) -> xr.Dataset:
+    """The flow rows as sparse records (one per route and month), and the arrivals and
+    departures they add up to (NaN where no row was recorded)."""
     if FLOWS in cube:
         raise CubeError(f"{source}: only one flow-monitoring file per cube (flows were already read)")
     d = areas.get_indexer(flows[AREA])
@@ -150,30 +143,23 @@ def _add_flows(cube: xr.Dataset, grids: dict, flows: pd.DataFrame, areas: pd.Ind
     if (d < 0).any() or (o < 0).any():
         raise CubeError(f"{source}: flow origins/destinations outside the area list")
     n, m = len(areas), len(time)
-    _check_cells(source, "the flows", (n, n, m), "origins x destinations x months")
-    cube_flows = np.full((n, n, m), np.nan)
-    totals = np.bincount((o * n + d) * m + t, weights=flows["value"].to_numpy(), minlength=n * n * m)
-    seen = np.bincount((o * n + d) * m + t, minlength=n * n * m) > 0
-    cube_flows.reshape(-1)[seen] = totals[seen]
-    cube[FLOWS] = ((ORIGIN, DESTINATION, TIME), cube_flows)
-    cube.coords[ORIGIN] = areas.to_numpy().astype(str)
-    cube.coords[DESTINATION] = areas.to_numpy().astype(str)
-    arrivals = np.nansum(cube_flows, axis=0)
-    arrivals[~seen.reshape(n, n, m).any(axis=0)] = np.nan
-    departures = np.nansum(cube_flows, axis=1)
-    departures[~seen.reshape(n, n, m).any(axis=1)] = np.nan
-    _merge(grids, ARRIVALS, arrivals, source)
-    _merge(grids, DEPARTURES, departures, source)
+    routes = len(np.unique(o.astype(np.int64) * n + d))
+    check_flow_cells(f"{source}: the flows", (routes, m), "routes x months")
+    table = FlowTable.from_positions(o, d, t, flows["value"].to_numpy(), areas, time)
+    _merge(grids, ARRIVALS, table.arrivals(), source)
+    _merge(grids, DEPARTURES, table.departures(), source)
+    cube = with_flows(cube, table)
     if REASON in flows.columns:
         reasons = sorted(flows[REASON].unique())
         r = pd.Index(reasons).get_indexer(flows[REASON])
         k = len(reasons)
-        _check_cells(source, "arrivals by reason", (n, m, k), "areas x months x reasons")
+        check_flow_cells(f"{source}: arrivals by reason", (n, m, k), "areas x months x reasons")
         by = np.bincount((d * m + t) * k + r, weights=flows["value"].to_numpy(), minlength=n * m * k)
         hit = np.bincount((d * m + t) * k + r, minlength=n * m * k) > 0
         grid = np.where(hit, by, np.nan).reshape(n, m, k)
         cube[ARRIVALS_BY_REASON] = ((AREA, TIME, REASON), grid)
         cube.coords[REASON] = np.asarray(reasons, dtype=str)
+    return cube
 
 
 __all__ = ["build_cube"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from forecast._names import FLOW_DESTINATION, FLOW_ORIGIN, FLOW_TIME
 from forecast.errors import UnusableFileError
 from forecast.io import (
     encrypts,
@@ -69,6 +70,9 @@ def save_cube(cube: xr.Dataset, path: str | Path, *, sensitivity: str | None = N
     out = cube.copy()
     out.attrs[HASH_ATTR] = digest
     encoding = {name: {"zlib": True, "complevel": 4} for name, v in out.data_vars.items() if v.dtype.kind == "f"}
+    # the flow records' positions and months: millions of values at admin3, compressed like the data
+    encoding.update({name: {"zlib": True, "complevel": 4} for name in (FLOW_ORIGIN, FLOW_DESTINATION, FLOW_TIME)
+                     if name in out.variables})
     if encrypts(level):  # serialised and encrypted in memory: the plaintext never reaches the disk
         write_output(path, bytes(out.to_netcdf(engine=_ENGINE, encoding=encoding)), level, encrypt=True)
         return digest

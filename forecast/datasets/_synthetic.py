@@ -22,11 +22,9 @@ from forecast._names import (
     CONFLICT_EVENTS,
     CONFLICT_FATALITIES,
     DEPARTURES,
-    DESTINATION,
     FLOWS,
     GROUP_COLUMNS,
     IDP_STOCK,
-    ORIGIN,
     PARENT_PCODE,
     RAIN_ANOMALY,
     RAINFALL,
@@ -36,11 +34,11 @@ from forecast._names import (
     admin_pcode,
     observed_name,
 )
+from forecast.cube import FlowTable
+from forecast.cube import with_flows as add_flows  # `with_flows` is make_panel's argument
 
 REGION, ACCESS, SETTLEMENT = GROUP_COLUMNS
 COUNTRY_PCODE, COUNTRY_NAME = "XY", "Synthetic Country"
-AUTO_FLOWS_MAX_AREAS = 500      # with_flows=None builds dense flows up to this many areas
-DENSE_FLOWS_MAX_AREAS = 2000    # dense flows are n_areas**2 * n_months float64 cells
 DTM_FIELDS = (
     "admin0Name", "admin0Pcode", "admin1Name", "admin1Pcode", "admin2Name", "admin2Pcode",
     "numPresentIdpInd", "reportingDate", "yearReportingDate", "monthReportingDate",
@@ -60,7 +58,7 @@ def make_panel(
     round_every: tuple[int, int] = (2, 3),
     gap_rate: float = 0.05,
     shock_rate: float = 0.02,
-    with_flows: bool | None = None,
+    with_flows: bool = True,
 ) -> xr.Dataset:
     """Build a seeded synthetic admin2 x month panel in the canonical cube layout.
 
@@ -85,18 +83,20 @@ def make_panel(
     gap_rate : mean share of ``arrivals`` / ``departures`` cells not assessed (NaN), in [0, 1);
         hard-to-reach areas are missed twice as often as the others.
     shock_rate : monthly chance that a shock starts in an area, in [0, 1).
-    with_flows : add dense ``flows(origin, destination, time)``; None means only when
-        ``n_areas <= 500``. Refused above 2000 areas (n_areas**2 * n_months cells).
+    with_flows : add ``flows``, one record per route and month into an assessed destination
+        (about 5 per area and month: stays and moves to the 4 neighbours), stored sparsely as
+        :func:`forecast.cube.flow_table` reads them.
 
     Returns
     -------
     xarray.Dataset
         Counts ``arrivals``, ``departures``, ``idp_stock``, ``returns``, ``conflict_events``,
         ``conflict_fatalities``; ``rainfall`` (mm) and ``rain_anomaly`` (standard normal);
-        each float64 on (area, time) with a boolean ``<name>_observed``. Flows to an assessed
-        destination are 0 outside its neighbours and NaN when it was not assessed, so they
-        sum over origin to ``arrivals``; reported ``departures`` count flows to assessed
-        destinations. ``returns``, conflict and rainfall are observed everywhere.
+        each float64 on (area, time) with a boolean ``<name>_observed``. Flows into an assessed
+        destination are recorded from itself and its neighbours (0 included) and not at all
+        when it was not assessed, so they sum over origin to ``arrivals``; reported
+        ``departures`` count flows to assessed destinations. ``returns``, conflict and
+        rainfall are observed everywhere.
 
     Examples
     --------
@@ -109,14 +109,9 @@ def make_panel(
     gap_rate = _check_rate("gap_rate", gap_rate)
     shock_rate = _check_rate("shock_rate", shock_rate)
     first = _parse_start(start)
-    if with_flows not in (None, True, False):
-        raise ValueError(f"with_flows must be True, False or None; got {with_flows!r}")
-    if with_flows and n > DENSE_FLOWS_MAX_AREAS:
-        raise ValueError(
-            f"with_flows=True needs n_areas <= {DENSE_FLOWS_MAX_AREAS} (dense flows hold "
-            f"n_areas**2 * n_months cells: {n}**2 * {m} here); got n_areas={n}. "
-            "Use with_flows=False or fewer areas")
-    keep_flows = n <= AUTO_FLOWS_MAX_AREAS if with_flows is None else with_flows
+    if with_flows not in (True, False):
+        raise ValueError(f"with_flows must be True or False; got {with_flows!r}")
+    keep_flows = bool(with_flows)
 
     rng = np.random.default_rng(seed)
     coords, neighbours, region, hard, urban = _geography(n, n_regions, rng)
@@ -133,8 +128,8 @@ def make_panel(
         panel[name] = ((AREA, TIME), sim[name])
         panel[observed_name(name)] = ((AREA, TIME), ~np.isnan(sim[name]))
     if keep_flows:
-        panel[FLOWS] = ((ORIGIN, DESTINATION, TIME), sim[FLOWS])
-        panel = panel.assign_coords({ORIGIN: panel[AREA].values, DESTINATION: panel[AREA].values})
+        o, d, t, people = sim[FLOWS]
+        panel = add_flows(panel, FlowTable.from_positions(o, d, t, people, panel[AREA].values, time))
     panel.attrs.update(area_key="pcode", admin_level=2, sensitivity="low", source="synthetic",
                        seed=seed)
     return panel
@@ -344,7 +339,7 @@ def _simulate(neighbours, region, hard, urban, m, month0, gap_rate, shock_rate, 
             flows[:, :, t] = moves
     out.update({k: v[:, _BURN_IN:] for k, v in drivers.items()})   # drop the burn-in months
     if flows is not None:
-        out[FLOWS] = _dense_flows(flows, has, dest, arr_seen)
+        out[FLOWS] = _flow_records(flows, has, dest, arr_seen)
     return out
 
 
@@ -361,14 +356,14 @@ def _routes(neighbours: np.ndarray, urban: np.ndarray):
     return has, dest, shares
 
 
-def _dense_flows(moves: np.ndarray, has: np.ndarray, dest: np.ndarray, arr_seen: np.ndarray) -> np.ndarray:
-    """(origin, destination, time) flows: 0 between non-neighbours, NaN into unassessed cells."""
+def _flow_records(moves: np.ndarray, has: np.ndarray, dest: np.ndarray, arr_seen: np.ndarray):
+    """Positions (origin, destination, month) and people of the routes into assessed destinations."""
     n, k, m = moves.shape
-    dense, keep = np.zeros((n, n, m)), has.ravel()
-    origin = np.repeat(np.arange(n), k)[keep]
-    dense[origin, dest.ravel()[keep], :] = moves.reshape(n * k, m)[keep]
-    dense[:, ~arr_seen] = np.nan
-    return dense
+    origin = np.broadcast_to(np.arange(n)[:, None, None], moves.shape)
+    to = np.broadcast_to(dest[:, :, None], moves.shape)
+    month = np.broadcast_to(np.arange(m)[None, None, :], moves.shape)
+    keep = has[:, :, None] & arr_seen[to, month]
+    return origin[keep], to[keep], month[keep], moves[keep]
 
 
 __all__ = ["make_panel", "dtm_export", "DTM_FIELDS"]

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast._names import AREA, DESTINATION, FLOWS, ORIGIN, PARENT_PCODE, TIME
+from forecast._names import AREA, FLOWS, PARENT_PCODE, TIME
+from forecast.cube import flow_table
 from forecast.errors import DataQualityWarning, ForecastError
 from forecast.features import _drivers  # noqa: F401  (registers the driver families named in ALL)
 from forecast.features._families import DEFAULT_PARAMS, FAMILIES, LOOKS_FOR, Inputs
@@ -161,7 +162,7 @@ def build_features(
     inputs = Inputs(
         y=panel.y, exog=panel.exog, time=panel.time, target=target,
         parents=_parents(cube), neighbours=_neighbour_index(cube, panel.areas, neighbours),
-        flows=None if FLOWS in withheld else _flows(cube, panel.areas),
+        flows=None if FLOWS in withheld else flow_table(cube, panel.areas),
         observed={target: observed_mask(cube, target)},
     )
     exclude = set(exclude)
@@ -242,11 +243,3 @@ def _neighbour_index(cube, areas: pd.Index, neighbours) -> list[np.ndarray]:
     return [np.array(sorted(pos[n] for n in table.get(a, ()) if n in pos), dtype=int) for a in areas]
 
 
-def _flows(cube: xr.Dataset, areas: pd.Index) -> np.ndarray | None:
-    if FLOWS not in cube:
-        return None
-    flows = cube[FLOWS].transpose(ORIGIN, DESTINATION, TIME)
-    if not (np.array_equal(flows[ORIGIN].values.astype(str), areas)
-            and np.array_equal(flows[DESTINATION].values.astype(str), areas)):
-        flows = flows.reindex({ORIGIN: areas, DESTINATION: areas})
-    return flows.values

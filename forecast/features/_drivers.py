@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from forecast.cube import Routes
 from forecast.errors import ForecastError
 from forecast.features import _windows as w
 from forecast.features._families import Inputs, _either, register_family
@@ -188,18 +189,18 @@ def food_security(inputs: Inputs, params) -> dict[str, np.ndarray]:
 
 # -- origin pressure ------------------------------------------------------------------------
 
-def _window_flows(flows: np.ndarray, n: int) -> np.ndarray:
-    """Arrivals from each origin at each destination over months (t − n, t]; NaN is unrecorded."""
-    padded = np.pad(np.nan_to_num(flows, nan=0.0), ((0, 0), (0, 0), (n - 1, 0)))
-    return np.lib.stride_tricks.sliding_window_view(padded, n, axis=2).sum(axis=3)
+def _window_flows(routes: Routes, n: int) -> np.ndarray:
+    """Arrivals along each route (route, month) over months (t − n, t]; no record counts 0."""
+    padded = np.pad(routes.monthly, ((0, 0), (n - 1, 0)))
+    return np.lib.stride_tricks.sliding_window_view(padded, n, axis=1).sum(axis=2)
 
 
-def _from_origins(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _from_origins(routes: Routes, weights: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Mean of x over origins weighted by the window's arrivals, over origins where x is known;
     NaN where the destination recorded no arrivals from such origins."""
     known = ~np.isnan(x)
-    num = np.einsum("odt,ot->dt", weights, np.where(known, x, 0.0))
-    den = np.einsum("odt,ot->dt", weights, known.astype(float))
+    num = routes.to_destinations(weights * routes.at_origins(np.where(known, x, 0.0)))
+    den = routes.to_destinations(weights * routes.at_origins(known.astype(float)))
     return w.safe_divide(num, np.where(den > 0, den, np.nan))
 
 
@@ -246,5 +247,6 @@ def pressure(inputs: Inputs, params) -> dict[str, np.ndarray]:
     indicators = _origin_indicators(inputs, params)
     if not indicators:
         return {}
-    weights = _window_flows(inputs.flows, _int_param(params, "pressure_window", 1))
-    return {f"from_{name}": _from_origins(weights, x) for name, x in indicators.items()}
+    routes = inputs.flows.routes
+    weights = _window_flows(routes, _int_param(params, "pressure_window", 1))
+    return {f"from_{name}": _from_origins(routes, weights, x) for name, x in indicators.items()}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from forecast.cube import FlowTable, Routes
 from forecast.features import _windows as w
 from forecast.features._windows import safe_divide
 
@@ -49,7 +50,7 @@ class Inputs:
     time: pd.DatetimeIndex
     parents: np.ndarray
     neighbours: list[np.ndarray]
-    flows: np.ndarray | None = None
+    flows: FlowTable | None = None    # the cube's flow records aligned to the panel's areas
     target: str = "arrivals"
     observed: Mapping[str, np.ndarray] = field(default_factory=dict)
 
@@ -198,18 +199,19 @@ def spatial(inputs: Inputs, params) -> dict[str, np.ndarray]:
         if name in cov:
             out[f"nb_{name}_mean3"] = _neighbour_mean(w.rolling_mean(cov[name], 3), inputs.neighbours)
     if inputs.flows is not None:
-        share = _origin_shares(inputs.flows)
+        routes = inputs.flows.routes
+        share = _origin_shares(routes)
         for name in ("conflict_events", "conflict_fatalities", "departures", "rain_anomaly"):
             if name in cov:
                 x = np.nan_to_num(w.rolling_mean(cov[name], 3))
-                out[f"from_{name}_mean3"] = np.einsum("odt,ot->dt", share, x)
+                out[f"from_{name}_mean3"] = routes.to_destinations(share * routes.at_origins(x))
     return out
 
 
-def _origin_shares(flows: np.ndarray) -> np.ndarray:
-    """share[o, d, t]: origin o's part of all arrivals at d in months up to t."""
-    cum = np.cumsum(np.nan_to_num(flows), axis=2)
-    total = cum.sum(axis=0, keepdims=True)
+def _origin_shares(routes: Routes) -> np.ndarray:
+    """share[p, t]: route p's part of all arrivals at its destination in months up to t."""
+    cum = np.cumsum(routes.monthly, axis=1)
+    total = routes.to_destinations(cum)[routes.destination]
     return np.divide(cum, total, out=np.zeros_like(cum), where=total > 0)
 
 

@@ -20,8 +20,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import sparse
 
-from forecast._names import AREA, FLOWS, PARENT_PCODE, TIME, observed_name
+from forecast._names import AREA, PARENT_PCODE, TIME, observed_name
+from forecast.cube import flow_table
 from forecast.features import column_drivers, neighbours_from_cube, variable_driver
 
 __all__ = ["area_reasons", "reason_for", "NO_BREAKDOWN"]
@@ -218,7 +220,7 @@ class _Facts:
         """The other districts' shares of the area's arrivals in flows; None without any."""
         if self.shares is None:
             return None
-        came = self.shares[i].copy()
+        came = self.shares[[i]].toarray()[0]
         came[i] = 0.0
         return came if came.sum() > 0 else None
 
@@ -298,12 +300,15 @@ def _rain_ratio(series: np.ndarray, time: pd.DatetimeIndex, window: list[int]) -
     return float(now.sum() / usual) if usual > 0 else np.nan
 
 
-def _origin_shares(cube: xr.Dataset, areas: list[str]) -> np.ndarray | None:
+def _origin_shares(cube: xr.Dataset, areas: list[str]) -> sparse.csr_array | None:
     """share[d, o]: origin o's part of the arrivals at d recorded in flows over the last 12 months."""
-    if FLOWS not in cube:
+    table = flow_table(cube, pd.Index(areas))
+    if table is None:
         return None
-    flows = cube[FLOWS].transpose("origin", "destination", TIME)
-    flows = flows.reindex(origin=areas, destination=areas)
-    recent = np.nansum(flows.values[:, :, -12:], axis=2).T
-    total = recent.sum(axis=1, keepdims=True)
-    return np.divide(recent, total, out=np.zeros_like(recent), where=total > 0)
+    recent = table.time >= len(table.months) - 12
+    n = len(areas)
+    came = sparse.coo_array((table.value[recent], (table.destination[recent], table.origin[recent])),
+                            shape=(n, n)).tocsr()  # routes over the months added up
+    total = np.repeat(np.asarray(came.sum(axis=1)).ravel(), np.diff(came.indptr))  # per stored value
+    came.data = np.divide(came.data, total, out=np.zeros_like(came.data), where=total > 0)
+    return came
