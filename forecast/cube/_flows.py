@@ -230,6 +230,24 @@ def _from_frame(frame: pd.DataFrame, areas: pd.Index, months: pd.DatetimeIndex) 
     return FlowTable.from_positions(o, d, t, value, areas, months)
 
 
+def trim_flows(cube: xr.Dataset) -> xr.Dataset:
+    """``cube`` with only the flow records its areas and months still hold.
+
+    Selecting months or areas of a cube (``cube.isel(time=slice(0, -1))``) leaves the records
+    along ``flow`` as they were; readers skip the ones outside, and :func:`save_cube` and
+    :func:`cube_hash` call this first, so a cube cut to earlier months is stored and named
+    without its later flows. The cube itself when nothing is outside.
+    """
+    if FLOWS not in cube or cube[FLOWS].dims != (FLOW,):
+        return cube
+    areas = cube[AREA].values.astype(str)
+    months = pd.DatetimeIndex(cube[TIME].values)
+    same_areas = np.array_equal(cube[FLOW_AREA].values.astype(str), areas)
+    if same_areas and (months.get_indexer(pd.DatetimeIndex(cube[FLOW_TIME].values)) >= 0).all():
+        return cube
+    return with_flows(cube, flow_table(cube))
+
+
 def check_flow_cells(what: str, shape: tuple[int, ...], dims: str) -> None:
     cells = int(np.prod(shape, dtype=np.float64))
     most = current_limits().max_flow_cells
@@ -239,4 +257,4 @@ def check_flow_cells(what: str, shape: tuple[int, ...], dims: str) -> None:
                         "use a shorter period or fewer areas, or raise it with --limit max_flow_cells=N")
 
 
-__all__ = ["FlowTable", "Routes", "check_flow_cells", "flow_table", "with_flows"]
+__all__ = ["FlowTable", "Routes", "check_flow_cells", "flow_table", "trim_flows", "with_flows"]

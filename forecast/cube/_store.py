@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from forecast._names import FLOW_DESTINATION, FLOW_ORIGIN, FLOW_TIME
+from forecast.cube._flows import trim_flows
 from forecast.errors import UnusableFileError
 from forecast.io import (
     encrypts,
@@ -30,8 +31,10 @@ def cube_hash(cube: xr.Dataset) -> str:
     """SHA-256 of a cube's content: names, dims, dtypes, values, coordinates and attributes.
 
     Independent of variable order and of the ``cube_hash`` attribute itself, so a cube saved
-    and loaded again has the same hash.
+    and loaded again has the same hash. Flow records outside the cube's areas and months (left
+    by a selection) are not part of it (:func:`trim_flows`).
     """
+    cube = trim_flows(cube)
     digest = hashlib.sha256()
     for name in sorted(map(str, cube.variables)):
         var = cube.variables[name]
@@ -66,6 +69,7 @@ def save_cube(cube: xr.Dataset, path: str | Path, *, sensitivity: str | None = N
     path = Path(path)
     level = sensitivity or cube.attrs.get("sensitivity")
     make_folder(path.parent, level)
+    cube = trim_flows(cube)  # a cube cut to earlier months is written without its later flows
     digest = cube_hash(cube)
     out = cube.copy()
     out.attrs[HASH_ATTR] = digest
