@@ -39,7 +39,8 @@ def _mlflow_default_tracking_uri():
         mlflow.set_tracking_uri(None)
 
 
-_SLOWEST_FIRST = ("tests/test_install.py",)  # builds a wheel, installs it, runs the demo: ~3 min
+# minutes each: the wheel installed and its demo run (~4 min), the notebooks that backtest and train
+_SLOWEST_FIRST = ("tests/test_install.py", "tests/test_notebooks.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -43,7 +43,9 @@ def _run(name: str, folder: Path) -> nbformat.NotebookNode:
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     client = NotebookClient(notebook, km=_kernel(folder), timeout=CELL_TIMEOUT,
                             resources={"metadata": {"path": str(work)}})
-    client.execute(env=env)  # raises CellExecutionError naming the cell and the traceback
+    # raises CellExecutionError naming the cell and the traceback; the kernel is shut down either way
+    # (nbclient keeps a kernel it was handed alive, holding its memory until the worker exits)
+    client.execute(env=env, cleanup_kc=True)
     return notebook
 
 
