@@ -129,6 +129,10 @@ def test_the_wheel_installed_in_a_fresh_venv_works_outside_any_checkout(tmp_path
                 if p.stat().st_mode & 0o077]
     assert readable == [], readable[:10]
     assert str(ROOT) not in demo.stdout
+    # each step says how long it took, and the end adds them up: what a user waits on
+    assert re.search(r"time: \d+ s in all; ingest \d+ s, backtest \d+ s, train \d+ s, prioritize \d+ s, "
+                     r"scenario \d+ s, model card \d+ s, review and gate \d+ s, report \d+ s",
+                     demo.stdout), demo.stdout[-1500:]
 
     # the README's Python blocks, verbatim, in order, in the folder the demo ran in
     runner = tmp_path / "run_readme.py"

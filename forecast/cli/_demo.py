@@ -71,7 +71,8 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
     console.out.rule("[bold]displacement-forecast demo: Somalia (UNHCR PRMN, FAO FSNAU, IPC)")
     console.out.print("1/8 ingest: " + ", ".join(p.name for k, p in files.items() if k not in ("areas", "aliases"))
                   + f" with gazetteer {files['areas'].name}")
-    start = time.perf_counter()
+    clock = _Clock()
+    clock.start("ingest")
     with console.out.status("ingesting the Somalia sample..."):
         result = ingest_sample()
         level = result.manifest.sensitivity.level  # the sample is high: OUT, if the demo makes it, is 0700
@@ -82,7 +83,7 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
     # the model in use was made a month ago, on the data to the month before the last: its report
     # of that month comes first, then this month's data arrive and the next report compares
     then, then_path, manifest_then = _month_before(result, out / "ingest")
-    console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
+    clock.done()
 
     import pandas as pd
 
@@ -111,7 +112,7 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
                       f"intervals), horizons 1-6, target {spec.target}; "
                       f"trigger '{triggers[0].name}' ({triggers[0].describe()}) and its fairness across groups of districts",
                       soft_wrap=True)
-    start = time.perf_counter()
+    clock.start("backtest")
     with console.bar() as bar:
         bt = backtest(then, [spec] if quick else [ets, spec], folds=folds, progress=console.tracker(bar))
     with console.out.status("evaluating the trigger and its fairness..."):
@@ -120,27 +121,28 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
     console.print_backtest(bt)
     console.print_triggers(evaluation)
     console.print_fairness(fairness)
-    console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
+    clock.done()
     console.out.print(f"3/8 train {spec.name} on every month to {month_then} (with the trigger) and log it as an "
                       "MLflow model", soft_wrap=True)
-    start = time.perf_counter()
+    clock.start("train")
     with console.bar() as bar:
         trained = train(then, spec, triggers=triggers, progress=console.tracker(bar),
                         calibration=RollingOrigin(n_origins=6, calibration_origins=0) if quick else None)
     with console.out.status("logging the model..."):
         train_run, model_uri = log_trained(trained, then, manifest=manifest_then, experiment="demo",
                                            cube_path=then_path)
-    console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
+    clock.done()
     lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
     console.out.print(f"4/8 {month_now}'s data arrive; prioritize: districts ranked for action within {lead} months "
                       f"of {month_now}, by the same model", soft_wrap=True)
+    clock.start("prioritize")
     ranking = trained.prioritize(result.cube, triggers[0].name, lead)
     ranking_path = out / "prioritize" / f"prioritize_{train_run[:8]}_{triggers[0].name}_lead{lead}.csv"
     make_folder(ranking_path.parent, level)
     write_csv(publishable(ranking), ranking_path, index=False, sensitivity=level)  # 1 to k-1 people withheld
     log_artifact(train_run, ranking_path, "prioritize")
     console.print_ranking(ranking, triggers[0], str(result.cube["time"].values[-1])[:7], 10)
-    console.out.print()
+    clock.done()
 
     from forecast.pipeline import run_scenario
     from forecast.tracking import log_scenario
@@ -150,6 +152,7 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
     console.out.print(f"5/8 scenario: what if the last season ({season}) had failed everywhere, each district's rain "
                       "as low as in its driest year in ten? The same model forecasts again from the same month",
                       soft_wrap=True)
+    clock.start("scenario")
     with console.out.status("forecasting the drought scenario..."):
         drought = run_scenario(trained, result.cube, DROUGHT, months=season, trigger=triggers[0].name, lead=lead,
                                name="drought")
@@ -157,24 +160,27 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
     console.print_scenario(drought, 8)
     for note in drought.notes:
         console.out.print(f"note: {note}", soft_wrap=True, highlight=False, markup=False)
-    console.out.print()
+    clock.done()
 
     from forecast.pipeline import build_card, write_card
     from forecast.policy import shipped_file
 
     console.out.print(f"6/8 model card of the trained model, from its MLflow runs and models/cards/{spec.name}.yaml")
+    clock.start("model card")
     card = build_card(train_run, shipped_file(spec.name, subfolder="cards", kind="model card input"))
     card_sha, card_uris = write_card(card, train_run)
     card_dir = out / "model_card"
     card_dir.mkdir(parents=True, exist_ok=True)
     (card_dir / "model_card.md").write_text(card.to_markdown(), encoding="utf-8")
     (card_dir / "model_card.html").write_text(card.to_html(), encoding="utf-8")
-    console.out.print(f"card SHA-256 {card_sha} (what reviewers will sign); status: not reviewed\n", soft_wrap=True)
+    console.out.print(f"card SHA-256 {card_sha} (what reviewers will sign); status: not reviewed", soft_wrap=True)
+    clock.done()
 
     console.out.print("7/8 review and release gate: DEMO reviewers answer the checklists and sign with DEMO keys; the "
                   "gate judges every condition under ethics/policy.yaml (its keyring root the DEMO keys', approved "
                   "in the audit log)")
     reviews, log = out / "ethics" / "reviews", out / "ethics" / "audit.log.jsonl"
+    clock.start("review and gate")
     outcome = _demo_review_and_release(train_run, reviews, log)
     console.print_gate(outcome.report)
     unmet = outcome.report.unmet
@@ -183,14 +189,15 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
     else:
         console.out.print(f"REFUSED: {len(unmet)} condition(s) unmet, nothing registered; every prediction and ranking "
                       f"from this model says '{NOT_RELEASED}'", soft_wrap=True)
-    console.out.print()
+    clock.done()
 
     console.out.print(f"8/8 forecast report for anticipatory-action teams (trigger '{triggers[0].name}', lead {lead}), "
                       "its trigger card and the exports to publish (HXL, GeoJSON)", soft_wrap=True)
-    start = time.perf_counter()
+    clock.start("report")
     report_paths = _demo_report(train_run, out / "report", lead, drought.name, then_path, paths["cube"])
     published = _demo_publish(train_run, out, paths["cube"], lead)
-    console.out.print(f"done in {time.perf_counter() - start:.1f} s\n")
+    clock.done()
+    console.out.print(clock.summary() + "\n", soft_wrap=True)
 
     console.out.print("[bold]where things are[/]", soft_wrap=True)
     console.out.print(f"  forecast report:   {report_paths['html']}  (open it in a browser; A4 PDF: {report_paths['pdf']})",
@@ -226,6 +233,27 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
                   f"{store} --reviews {reviews} --log {log} --policy {log.parent / 'policy.yaml'}", soft_wrap=True)
     console.out.print(f"\nlook at it: forecast info {paths['cube']}; make report-check (a Chromium screenshot of the "
                   "report)", soft_wrap=True)
+
+
+class _Clock:
+    """Each step's wall time, said as it ends and added up at the end: what a user waited on."""
+
+    def __init__(self) -> None:
+        self.began = time.perf_counter()
+        self.times: dict[str, float] = {}
+        self._step, self._start = "", self.began
+
+    def start(self, step: str) -> None:
+        self._step, self._start = step, time.perf_counter()
+
+    def done(self) -> None:
+        self.times[self._step] = time.perf_counter() - self._start
+        console.out.print(f"done in {self.times[self._step]:.1f} s\n")
+
+    def summary(self) -> str:
+        """``'time: 212 s in all; ingest 2 s, backtest 131 s, ...'``."""
+        steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in self.times.items())
+        return f"[bold]time[/]: {time.perf_counter() - self.began:.0f} s in all; {steps}"
 
 
 def _month_before(result, folder: Path):

@@ -36,8 +36,10 @@ class Limits:
     max_count : the most people one row may count in one area and month (50 million: more than
         any country's whole displaced population); above it the row is quarantined.
     max_months : the longest time axis a cube may have (600 months: 50 years).
-    max_flow_cells : origin x destination x month cells of the dense flow array (400 million,
-        3.2 GB of float64); more is refused with the pairs and months that ask for it.
+    max_flow_cells : routes x months of the flows (400 million, 3.2 GB of float64): the form
+        the flow features are computed on (flows are stored as records, one per route and
+        month, see ``forecast.cube.flow_table``); more is refused with the routes and months
+        that ask for it. It bounds a dense view of the flows and arrivals by reason alike.
     max_unpacked_bytes : the most an XLSX workbook may unpack to (256 MiB, some hundred thousand
         rows); a zip bomb is refused before it is opened.
     max_cell_chars : the longest text a kept cell may hold (10,000 characters); a longer one
