@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,11 @@ def test_info_on_a_cube_without_a_manifest_shows_the_cube_only(cli, tmp_path):
     result = cli("info", tmp_path / "panel.nc")
     assert result.exit_code == 0, result.output
     assert "cube 6 areas (admin2, keyed by pcode) x 4 months" in result.stdout
+    # flows are records: the table says how many, and what share of origins x destinations x months they fill
+    records = forecast.load_cube(tmp_path / "panel.nc").sizes["flow"]
+    share = f"{records / (6 * 6 * 4):.0%}"
+    assert re.search(rf"flows\s+│ origin x destination x time \({records:,} records\)\s+│ {share}", result.stdout), \
+        result.stdout
     assert "rows_in" not in result.stdout
 
 
