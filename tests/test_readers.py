@@ -9,12 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import forecast
 from forecast.cube import flow_table
 from forecast.datasets import dtm_export, make_panel, sample_files
 from forecast.errors import UnusableFileError
 from forecast.io import Gazetteer, read_acled, read_dtm, read_flows, read_table
+from forecast.io._areas import _distinct_rows
 from forecast.io._flows import canonical_reason
 from forecast.io._parse import DATE_FORMATS
 
@@ -480,3 +483,16 @@ def test_csv_in_excel_windows_encoding_with_semicolons_reads_like_utf8(tmp_path)
     result = read_dtm(tmp_path / "cp1252.csv")
     assert result.table["area"].tolist() == ["Bay/Baïdoa"]
     assert result.table["value"].tolist() == [10.0]
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "Baidoa", "baidoa ", "Luuq"]), st.sampled_from(["", "SO2401", "SO2606"]),
+                          st.sampled_from(["", "SO24"])), max_size=40))
+def test_area_combinations_are_resolved_once_each_in_order_of_appearance(rows):
+    """Readers resolve each distinct (name, P-code, parent) once and spread the answer to its rows."""
+    codes, distinct = _distinct_rows(pd.DataFrame(rows, columns=["n", "p", "q"], dtype=str))
+    first_seen: dict = {}
+    for row in rows:
+        first_seen.setdefault(row, len(first_seen))
+    assert list(codes) == [first_seen[row] for row in rows]
+    assert distinct == list(first_seen)

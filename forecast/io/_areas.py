@@ -49,8 +49,14 @@ def _distinct_rows(frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple]]:
     """
     if frame.empty:
         return np.zeros(0, dtype=np.intp), []
-    codes, uniq = pd.MultiIndex.from_frame(frame).factorize()
-    return codes, list(uniq)
+    # column by column: a row's key is its combination so far, renumbered after each column so
+    # that it stays below the number of rows (tuples of millions of rows take ten times longer)
+    key = np.zeros(len(frame), dtype=np.int64)
+    for column in frame.columns:
+        values, labels = pd.factorize(frame[column], use_na_sentinel=False)
+        key, _ = pd.factorize(key * len(labels) + values)
+    first = np.unique(key, return_index=True)[1]  # the keys count rows' combinations in order of appearance
+    return key.astype(np.intp), list(frame.iloc[first].itertuples(index=False, name=None))
 
 
 @dataclass

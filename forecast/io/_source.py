@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,7 +157,9 @@ def _read_csv_as(
             for fields in reader:
                 record += 1
                 if len(fields) == width and (fields[0] or any(f.strip() for f in fields)):
-                    rows.append(fields)
+                    # one string object per distinct value: a flow file repeats few codes and
+                    # dates over millions of rows, and each field read is a new object otherwise
+                    rows.append(list(map(sys.intern, fields)))
                     numbers.append(record)
                 elif not any(f.strip() for f in fields):
                     bad.append((record, "", "", "blank row"))
