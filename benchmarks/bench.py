@@ -570,20 +570,35 @@ def print_size(size: Size, results: dict[str, dict], fig: dict) -> None:
               f"peers {fig['best_peer_model']} {fig['best_peer_mase_mean']:.3f}")
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of ``name``, None when it is not installed."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str | None:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return platform.processor() or None
+    return next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")), platform.processor())
+
+
+def memory_gib() -> float | None:
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        return None
+    return next((int(line.split()[1]) / 2**20 for line in meminfo.read_text().splitlines()
+                 if line.startswith("MemTotal")), None)
+
+
 def machine() -> dict:
-    def ver(name):
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else None
-    mem = next((int(line.split()[1]) / 2**20 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), None) if Path("/proc/meminfo").exists() else None
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gb": mem, "platform": platform.platform(),
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "memory_gb": memory_gib(), "platform": platform.platform(),
             "python": platform.python_version(),
-            **{name: ver(name) for name in ("displacement-forecast", "lightgbm", "mlforecast", "statsforecast",
-                                            "statsmodels", "numpy", "pandas")},
+            **{name: package_version(name) for name in ("displacement-forecast", "lightgbm", "mlforecast",
+                                                        "statsforecast", "statsmodels", "numpy", "pandas")},
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "load_average_at_start": os.getloadavg()[0]}
 

@@ -49,8 +49,9 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from bench import cpu_model, memory_gib, package_version  # the machine, as bench.py records it
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "lightgbm_admin3.yaml"
@@ -115,20 +116,11 @@ def _current_rss_mib() -> float | None:
 
 
 def machine() -> dict:
-    def ver(name):
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
-    cpuinfo, meminfo = Path("/proc/cpuinfo"), Path("/proc/meminfo")
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                  if line.startswith("model name")), None) if cpuinfo.exists() else platform.processor()
-    mem = next((round(int(line.split()[1]) / 2**20, 1) for line in meminfo.read_text().splitlines()
-                if line.startswith("MemTotal")), None) if meminfo.exists() else None
-    return {"cores": os.cpu_count(), "cpu_model": model, "memory_gib": mem, "platform": platform.platform(),
-            "python": platform.python_version(),
-            **{name: ver(name) for name in ("displacement-forecast", "numpy", "pandas", "xarray", "lightgbm",
-                                            "dask", "distributed")},
+    mem = memory_gib()
+    return {"cores": os.cpu_count(), "cpu_model": cpu_model(), "memory_gib": None if mem is None else round(mem, 1),
+            "platform": platform.platform(), "python": platform.python_version(),
+            **{name: package_version(name) for name in ("displacement-forecast", "numpy", "pandas", "xarray",
+                                                        "lightgbm", "dask", "distributed")},
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "load_average_at_start": list(os.getloadavg())}
 
