@@ -143,9 +143,8 @@ def _add_flows(cube: xr.Dataset, grids: dict, flows: pd.DataFrame, areas: pd.Ind
     if (d < 0).any() or (o < 0).any():
         raise CubeError(f"{source}: flow origins/destinations outside the area list")
     n, m = len(areas), len(time)
-    routes = len(np.unique(o.astype(np.int64) * n + d))
-    check_flow_cells(f"{source}: the flows", (routes, m), "routes x months")
     table = FlowTable.from_positions(o, d, t, flows["value"].to_numpy(), areas, time)
+    check_flow_cells(f"{source}: the flows", (table.n_routes, m), "routes x months")
     _merge(grids, ARRIVALS, table.arrivals(), source)
     _merge(grids, DEPARTURES, table.departures(), source)
     cube = with_flows(cube, table)

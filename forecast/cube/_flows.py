@@ -78,6 +78,12 @@ class FlowTable:
         return len(self.value)
 
     @property
+    def n_routes(self) -> int:
+        """Routes (origin, destination pairs) with a record: counted on the ordered records."""
+        pair = self.origin * len(self.areas) + self.destination
+        return int(np.count_nonzero(np.diff(pair))) + (len(pair) > 0)
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """The dense view's shape: origins x destinations x months."""
         return len(self.areas), len(self.areas), len(self.months)
