@@ -50,10 +50,11 @@ from forecast.backtest._totals import (
     window_totals,
 )
 from forecast.backtest._run import CONTRIBUTION_KEYS, BacktestResult, backtest, tidy_contributions
+from forecast.backtest._subset import scored_part
 
 __all__ = [
     # running
-    "backtest", "BacktestResult", "RollingOrigin", "calibrate", "conformal_shifts", "MIN_CALIBRATION",
+    "backtest", "BacktestResult", "RollingOrigin", "scored_part", "calibrate", "conformal_shifts", "MIN_CALIBRATION",
     "combine", "combination_weights", "COMBINATION_METHODS",  # models combined, weights from earlier origins
     # intervals conditional on an area's size (Mondrian): its tercile of recent level at the origin
     "SIZE_BINS", "LEVEL_MONTHS", "recent_level", "size_bins",

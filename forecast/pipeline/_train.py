@@ -11,9 +11,9 @@ import xarray as xr
 from sklearn.base import clone
 
 from forecast._names import AREA, TIME
-from forecast.backtest import (MIN_CALIBRATION, SIZE_BINS, Progress, RollingOrigin, apply_total_shifts, backtest,
-                               calibrate_totals, conformal_shifts, group_totals, level_groups, mase_scale,
-                               progress_bar, quantile_column, recent_level, size_bins, total_ratio)
+from forecast.backtest import (MIN_CALIBRATION, SIZE_BINS, BacktestResult, Progress, RollingOrigin, apply_total_shifts,
+                               backtest, calibrate_totals, conformal_shifts, group_totals, level_groups, mase_scale,
+                               progress_bar, quantile_column, recent_level, scored_part, size_bins, total_ratio)
 from forecast.cube import cube_hash
 from forecast.errors import ForecastError
 from forecast.models import ModelSpec, Naive, fit_horizons, predict_horizons
@@ -280,7 +280,7 @@ class TrainedModel:
                             lead=lead, name=name)
 
 
-def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | None = None,
+def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | BacktestResult | None = None,
           triggers: Sequence = (), progress: Progress | bool | None = None) -> TrainedModel:
     """Fit ``spec`` on all of ``cube`` and calibrate its intervals on a backtest of the last months.
 
@@ -288,8 +288,13 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
     ----------
     cube : xarray.Dataset
     spec : ModelSpec
-    calibration : RollingOrigin, optional
+    calibration : RollingOrigin or BacktestResult, optional
         The origins whose errors calibrate the intervals (default: the last 12, every month).
+        A backtest of ``spec`` already run on this cube lends its scored origins' forecasts
+        instead (:func:`forecast.backtest.scored_part`), so nothing is fitted twice: with the
+        default 12 scored origins they are the default's origins. Its LightGBM bin edges were
+        found at its first (calibration) origin, so the shifts are close to, not identical with,
+        those of a calibration run of its own.
     triggers : sequence of TriggerSpec
         Triggers to prioritize with; their probabilities are recalibrated (Platt) on the same
         origins' known outcomes.
@@ -304,7 +309,11 @@ def train(cube: xr.Dataset, spec: ModelSpec, *, calibration: RollingOrigin | Non
 
 
 def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
-    result = backtest(cube, [spec], folds=calibration, baselines=False, progress=report or False)
+    digest = cube_hash(cube)
+    if isinstance(calibration, BacktestResult):
+        result = _lent(calibration, spec, digest)
+    else:
+        result = backtest(cube, [spec], folds=calibration, baselines=False, progress=report or False)
     rows = result.forecasts
     levels = np.asarray(spec.quantiles)
     shifts, counts, sized, ratios = {}, {}, {}, {}
@@ -324,7 +333,7 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
                     sized[(h, b)] = conformal_shifts(resid[own], levels)
     if not shifts:
         raise ForecastError(f"{spec.name}: too few observed outcomes in the last "
-                            f"{calibration.n_origins} origins to calibrate intervals")
+                            f"{result.folds.n_origins} origins to calibrate intervals")
     step = f"{spec.name}: fit on every month"
     if report:
         report(step, 0, 1)
@@ -336,11 +345,27 @@ def _train(cube, spec, calibration, triggers, report) -> TrainedModel:
         fitted, columns = spec.build(), []
     if report:
         report(step, 1, 1)
-    model = TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns, cube_hash=cube_hash(cube),
+    model = TrainedModel(spec=spec, fitted=fitted, shifts=shifts, columns=columns, cube_hash=digest,
                          n_calibration=counts, triggers=list(triggers), size_shifts=sized, total_ratios=ratios)
     model.trigger_calibration = _trigger_calibration(result, cube, triggers, model, report)
     model.total_calibration = _total_calibration(rows, cube, model._window_leads())
     return model
+
+
+def _lent(result: BacktestResult, spec: ModelSpec, digest: str) -> BacktestResult:
+    """The scored origins of a backtest of ``spec`` on the cube of hash ``digest``, as a calibration run."""
+    if result.cube_hash != digest:
+        raise ForecastError(f"the backtest given as calibration ran on another cube (hash {result.cube_hash[:12]}, "
+                            f"this cube {digest[:12]}); pass the cube it ran on, or a RollingOrigin to calibrate "
+                            "on a backtest of its own")
+    ran = next((s for s in result.specs if s.name == spec.name), None)
+    if ran is None:
+        raise ForecastError(f"the backtest given as calibration has no model {spec.name!r}; it has "
+                            f"{', '.join(result.models)}")
+    if ran != spec:
+        raise ForecastError(f"the backtest given as calibration ran another {spec.name!r} (its spec differs from "
+                            "the one to train); backtest this spec, or pass a RollingOrigin")
+    return scored_part(result, spec.name)
 
 
 def _total_calibration(rows: pd.DataFrame, cube: xr.Dataset, leads: list[int]) -> dict:
