@@ -112,7 +112,9 @@ def test_the_outer_quantile_models_can_take_fewer_rounds_than_the_point_model(da
     bins = short.shared_bins(X, slice(0, 2000))
     binned = LightGBMForecaster(**SMALL, point="median", quantile_n_estimators=5).fit_binned(bins, np.arange(2000), y[:2000])
     assert [m.booster.num_trees() for m in binned.quantile_models_] == [5, 30, 5]
-    mean = LightGBMForecaster(**SMALL, quantile_n_estimators=5).fit(X, y)  # a Poisson point keeps its rounds
-    assert mean.model_.booster.num_trees() == 30 and [m.booster.num_trees() for m in mean.quantile_models_] == [5] * 3
+    # a Poisson point keeps its rounds, and so does its median: the median spec's intervals, exactly
+    mean = LightGBMForecaster(**SMALL, quantile_n_estimators=5).fit(X, y)
+    assert mean.model_.booster.num_trees() == 30 and [m.booster.num_trees() for m in mean.quantile_models_] == [5, 30, 5]
+    np.testing.assert_array_equal(mean.predict_quantiles(X), short.predict_quantiles(X))
     with pytest.raises(ValueError, match="quantile_n_estimators must be at least 1, got 0"):
         LightGBMForecaster(**SMALL, quantile_n_estimators=0).fit(X, y)
