@@ -1,6 +1,6 @@
 """What the covariates are worth: one backtest of the sample with and without each covariate family.
 
-    python benchmarks/ablation.py                   # ~15 min on 2 cores; MLflow runs in ./mlflow.db
+    python benchmarks/ablation.py                   # ~5 min on 2 idle cores; MLflow runs in ./mlflow.db
     python benchmarks/ablation.py --tracking-uri sqlite:///out/ablation/mlflow.db --out out/ablation \
         --artifacts out/ablation/mlartifacts       # what `make ablation` runs
 
