@@ -199,13 +199,13 @@ def our_features(cube, spec):
     return spec.feature_matrix(cube)
 
 
-def _our_backtest(tool, cube, specs, baselines, origins):
+def _our_backtest(tool, cube, specs, baselines, origins, explain=True):
     import forecast
     from forecast.backtest import RollingOrigin
 
     folds = RollingOrigin(n_origins=N_WINDOWS, calibration_origins=0, step=1)
     start = time.perf_counter()
-    result = forecast.backtest(cube, specs, folds=folds, baselines=baselines)
+    result = forecast.backtest(cube, specs, folds=folds, baselines=baselines, explain=explain)
     wall = time.perf_counter() - start
     scored = result.scored
     check_origins(tool, scored["origin"].unique(), cube["time"].values[origins])
@@ -214,7 +214,9 @@ def _our_backtest(tool, cube, specs, baselines, origins):
 
 def run_ours_lightgbm(cube, panel, origins, args):
     spec = lgbm_spec(args.strategy)
-    wall, scored = _our_backtest("ours_lightgbm", cube, [spec], False, origins)
+    # like for like: the fits and forecasts mlforecast makes, without the drivers (TreeSHAP) of every
+    # forecast, which mlforecast does not compute (ours_whole, what a user runs, keeps them)
+    wall, scored = _our_backtest("ours_lightgbm", cube, [spec], False, origins, explain=False)
     times = []
     for _ in range(3):  # feature building alone, for its share of the backtest
         start = time.perf_counter()

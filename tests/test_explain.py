@@ -177,6 +177,16 @@ def test_backtest_keeps_a_breakdown_of_every_lightgbm_forecast(result):
     np.testing.assert_allclose(total[positive], merged.loc[positive, "point"], atol=1e-6)
 
 
+def test_backtest_without_explain_forecasts_the_same_and_keeps_no_breakdown(cube, result):
+    """explain=False (``forecast backtest --no-explain``) skips TreeSHAP, what costs most at scale,
+    and nothing else: the forecasts are the same."""
+    bare = backtest(cube, [SPEC], folds=FOLDS, explain=False)
+    assert bare.contributions.empty and list(bare.contributions.columns) == CONTRIBUTION_KEYS
+    pd.testing.assert_frame_equal(bare.forecasts, result.forecasts)
+    with pytest.raises(ForecastError, match="contributions"):
+        bare.explain(str(cube["area"].values[0]), bare.forecasts["origin"].max())
+
+
 @pytest.mark.parametrize("strategy", ["pooled", "recursive"])
 def test_backtest_of_a_poisson_model_adds_up_to_log_of_the_forecast_when_strategy_is(cube, strategy):
     families = ["lags", "rolling", "season"] if strategy == "recursive" else "all"  # what recursion can rebuild
@@ -450,3 +460,18 @@ def test_predict_explain_prints_the_drivers_and_writes_them_beside_the_forecasts
     assert len(explained) == len(pd.read_csv(out))
     res = _run(["predict", "--model", uri, "--cube", str(tmp_path / "cube.nc"), "--top", "3"], tmp_path, monkeypatch)
     assert res.exit_code == 0 and "what drives" not in res.output
+
+
+def test_backtest_no_explain_logs_the_forecasts_without_their_drivers(cube, tmp_path, monkeypatch):
+    save_cube(cube, tmp_path / "cube.nc")
+    (tmp_path / "spec.yaml").write_text("name: tiny_lgbm\nestimator: lightgbm\nhorizons: [1, 2]\n"
+                                        "params: {n_estimators: 10, num_leaves: 7, min_child_samples: 5, max_bin: 31}\n")
+    res = _run(["backtest", "--cube", str(tmp_path / "cube.nc"), "--spec", str(tmp_path / "spec.yaml"),
+                "--no-baselines", "--origins", "2", "--calibration-origins", "2", "--no-explain"], tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    parent = re.search(r"MLflow run ([0-9a-f]{32})", res.output).group(1)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    child = client.search_runs([client.get_run(parent).info.experiment_id],
+                               filter_string=f"tags.mlflow.parentRunId = '{parent}'")[0]
+    paths = [a.path for a in client.list_artifacts(child.info.run_id)]
+    assert "forecasts.parquet" in " ".join(paths) and "explanations" not in paths

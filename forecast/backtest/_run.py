@@ -187,6 +187,7 @@ def backtest(
     neighbours=None,
     progress: Progress | bool | None = None,
     dask=None,
+    explain: bool = True,
 ) -> BacktestResult:
     """Rolling-origin backtest of ``specs`` beside the baselines.
 
@@ -213,6 +214,11 @@ def backtest(
         Run the fits as Dask tasks: on a ``Client``, a ``LocalCluster`` (``"local"``) or the
         scheduler at an address (``"tcp://host:8786"``). The forecasts are identical to a
         local run's; features are built once here and sent to every worker.
+    explain : bool, default True
+        Keep each LightGBM forecast's contributions by driver family (TreeSHAP:
+        :attr:`BacktestResult.contributions`, :meth:`BacktestResult.explain`, MLflow's
+        ``explanations/contributions.parquet``). At scale they cost more than the fits (2,000
+        areas: 72 TreeSHAP passes took 3x the thread time of the 12 fits); False skips them.
 
     Returns
     -------
@@ -257,7 +263,8 @@ def backtest(
     frames, importance, explained, notes = [], {}, [], {}
     with progress_bar(progress) as report, _executor(dask) as client:
         for spec in specs:
-            table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, report, client)
+            table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, report, client,
+                                                               explain)
             table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
             spec_notes += _interval_notes(table[table["role"] == "scored"])
             spec_notes += _pooled_notes(table[table["role"] == "scored"], spec)
@@ -311,7 +318,7 @@ class _Runner:
             self._features[key] = spec.feature_matrix(self.cube, neighbours=self.neighbours)
         return self._features[key]
 
-    def run(self, spec, origins, refit_every, progress, client=None):
+    def run(self, spec, origins, refit_every, progress, client=None, explain=True):
         fm = self.features(spec)
         panel = fm.panel
         # a block is the origins one fit serves (refit_every of them): blocks are independent
@@ -323,7 +330,7 @@ class _Runner:
             if bins is not None:
                 bins = _shared_bins(spec, fm, bins)
             outputs = []
-            for out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles, bins):
+            for out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles, bins, explain):
                 outputs.append(out)
                 if progress:
                     progress(spec.name, min(len(origins), sum(len(o) for o, *_ in outputs)), len(origins))
@@ -331,7 +338,7 @@ class _Runner:
             from forecast.backtest._dask import map_blocks
 
             outputs = map_blocks(client, _forecast_block, spec, fm, blocks, self.horizons, self.quantiles,
-                                 bins, progress=progress)
+                                 bins, explain, progress=progress)
         rows, raws, explained = [], [], []
         notes = _row_notes(self.time, len(origins), [(out, n) for out, _, n in outputs if n is not None])
         for block_out, *_ in outputs:
@@ -354,7 +361,7 @@ class _Runner:
         return table, importance, contributions, notes
 
 
-def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None):
+def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None, explain=True):
     """The blocks' results in order. A recursive global model fits once per block, so blocks run
     side by side in threads (one OpenMP thread each: LightGBM releases the GIL); the direct
     strategy already fits its horizons side by side inside a block."""
@@ -362,10 +369,10 @@ def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None):
         with threadpool_limits(limits=1, user_api="openmp"):
             yield from Parallel(n_jobs=min(len(blocks), os.cpu_count() or 1), prefer="threads",
                                 return_as="generator")(
-                delayed(_forecast_block)(spec, fm, block, horizons, quantiles, bins) for block in blocks)
+                delayed(_forecast_block)(spec, fm, block, horizons, quantiles, bins, explain) for block in blocks)
         return
     for block in blocks:
-        yield _forecast_block(spec, fm, block, horizons, quantiles, bins)
+        yield _forecast_block(spec, fm, block, horizons, quantiles, bins, explain)
 
 
 def _shares_bins(spec: ModelSpec) -> bool:
@@ -379,7 +386,8 @@ def _shared_bins(spec: ModelSpec, fm: FeatureMatrix, first_origin: int, last_row
     return spec.build().shared_bins(X[: last_row], fm.rows_upto(first_origin))
 
 
-def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], horizons, quantiles, bins=None):
+def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], horizons, quantiles, bins=None,
+                    explain=True):
     """Fit ``spec`` at the block's first origin and forecast from each of its origins.
 
     ``bins``: a global model's :class:`~forecast.models.SharedBins`, or the backtest's first
@@ -403,7 +411,7 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
             gap = np.full((fm.n_areas, len(horizons)), np.nan)
             return [(o, gap, None, None) for o in block], None, error.n_rows
         importance = feature_importance(fitted, fm)
-        explains = all(has_contributions(m) for m in fitted.values())
+        explains = explain and all(has_contributions(m) for m in fitted.values())
         transform = spec.resolved_target_transform
         for o in block:
             point, raw = predict_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params, transform)

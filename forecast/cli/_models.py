@@ -68,6 +68,9 @@ def backtest(
     dask: Annotated[str | None, typer.Option("--dask", help="Run the fits as Dask tasks: 'local' (a LocalCluster "
                                              "of processes here) or a scheduler address, e.g. tcp://10.0.0.5:8786. "
                                              "Same forecasts as without.")] = None,
+    explain: Annotated[bool, typer.Option(help="Keep each LightGBM forecast's drivers (TreeSHAP) for the driver "
+                                          "charts and MLflow; --no-explain skips them (at scale they cost more "
+                                          "than the fits).")] = True,
     experiment: ExpOpt = "displacement-forecast",
     tracking_uri: TrackOpt = None,
 ) -> None:
@@ -106,7 +109,8 @@ def backtest(
         if reconcile is not None and reconcile not in METHODS:
             raise ForecastError(f"unknown --reconcile {reconcile!r}; choose one of {', '.join(METHODS)}")
         with console.bar() as bar:
-            result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=console.tracker(bar), dask=dask)
+            result = run_backtest(data, specs, folds=folds, baselines=baselines, progress=console.tracker(bar), dask=dask,
+                                  explain=explain)
             levels = None if reconcile is None else backtest_levels(
                 data, specs[0], folds=folds, method=reconcile, bottom=result,
                 progress=console.tracker(bar))
