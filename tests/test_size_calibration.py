@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forecast.backtest import (
     MIN_CALIBRATION,
@@ -15,6 +17,7 @@ from forecast.backtest import (
     RollingOrigin,
     backtest,
     calibrate,
+    conformal_shifts,
     quantile_column,
     recent_level,
     size_bins,
@@ -115,3 +118,46 @@ def test_a_trained_model_shifts_each_area_by_its_size_bin_at_the_origin(how):
         assert {b for _, b in model.size_shifts} == {"small", "medium", "large"}
     del model.size_shifts  # a model pickled before size bins: the pooled shifts, as before
     assert np.allclose(model.shift_rows(np.array([1]), np.array(["large"])), model.shifts[1])
+
+
+def _calibrate_by_masks(table, raw, levels, min_calibration, by_size):
+    """The definition, written with a boolean mask over the whole table per horizon x origin x bin
+    (what calibrate computed before it worked on index arrays): the shifts and `calibrated_by`."""
+    actual, scale = table["actual"].to_numpy(float), table["scale"].to_numpy(float)
+    resid = (actual[:, None] - raw) / scale[:, None]
+    origin, target, horizon = table["origin"].to_numpy(), table["time"].to_numpy(), table["horizon"].to_numpy()
+    bins = table["size_bin"].to_numpy() if by_size else np.full(len(table), "unknown", dtype=object)
+    out, used = np.full(raw.shape, np.nan), np.full(len(table), np.nan, dtype=object)
+    for h in np.unique(horizon):
+        for o in np.unique(origin[horizon == h]):
+            pool = (horizon == h) & (target <= o) & np.isfinite(actual)
+            if pool.sum() < min_calibration:
+                continue
+            rows = (horizon == h) & (origin == o)
+            for b in np.unique(bins[rows]):
+                mine, own = rows & (bins == b), pool & (bins == b)
+                sized = b in ("small", "medium", "large") and own.sum() >= min_calibration
+                delta = conformal_shifts(resid[own if sized else pool], np.asarray(levels))
+                out[mine], used[mine] = raw[mine] + delta * scale[mine, None], "size" if sized else "pooled"
+    return np.maximum(np.sort(out, axis=1), 0.0), used
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_areas=st.integers(1, 8), n_origins=st.integers(1, 10), horizons=st.integers(1, 3),
+       missing=st.floats(0.0, 0.5), min_calibration=st.integers(1, 12), by_size=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_calibrate_equals_its_definition_when_origins_horizons_bins_and_gaps_vary(
+        n_areas, n_origins, horizons, missing, min_calibration, by_size, seed):
+    rng = np.random.default_rng(seed)
+    origins = pd.date_range("2020-01-01", periods=n_origins, freq="MS")
+    rows = [{"origin": o, "horizon": h, "area": f"a{i}", "time": o + pd.DateOffset(months=h),
+             "point": float(rng.gamma(2.0, 50.0)), "scale": float(rng.uniform(0.5, 20.0)),
+             "size_bin": str(rng.choice(["small", "medium", "large", "unknown"])),
+             "actual": np.nan if rng.random() < missing else float(rng.gamma(2.0, 50.0))}
+            for o in origins for h in range(1, horizons + 1) for i in range(n_areas)]
+    table = pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)  # any row order
+    raw = table[["point"]].to_numpy() * np.array([0.6, 1.0, 1.5])
+    result = calibrate(table, raw, LEVELS, min_calibration=min_calibration, by_size=by_size)
+    expected, used = _calibrate_by_masks(table, raw, LEVELS, min_calibration, by_size)
+    np.testing.assert_array_equal(result[[quantile_column(q) for q in LEVELS]].to_numpy(), expected)
+    assert result["calibrated_by"].fillna("none").tolist() == pd.Series(used).fillna("none").tolist()

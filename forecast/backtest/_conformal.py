@@ -101,19 +101,30 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
     mean = np.full(len(table), np.nan)
     sized = by_size and "size_bin" in table
     bins = table["size_bin"].to_numpy() if sized else np.full(len(table), "unknown", dtype=object)
+    codes, names = pd.factorize(bins, use_na_sentinel=False)  # bins as integers: fast to compare
     used = np.full(len(table), np.nan, dtype=object)
-    for h in np.unique(table["horizon"].to_numpy()):
-        in_h = table["horizon"].to_numpy() == h
-        for o in np.unique(origin[in_h]):
-            pool = in_h & (target_time <= o) & np.isfinite(actual)  # outcomes known at the origin only
-            if pool.sum() < min_calibration:
+    horizon = table["horizon"].to_numpy()
+    known = np.isfinite(actual)
+    # per horizon, on index arrays: an origin's pool (outcomes known at the origin) is a prefix of
+    # the horizon's known rows sorted by target month; only the rows of one horizon are scanned
+    for h in np.unique(horizon):
+        in_h = np.flatnonzero(horizon == h)
+        seen = in_h[known[in_h]]
+        seen = seen[np.argsort(target_time[seen], kind="stable")]
+        seen_time = target_time[seen]
+        by_origin = in_h[np.argsort(origin[in_h], kind="stable")]
+        firsts = np.flatnonzero(origin[by_origin][1:] != origin[by_origin][:-1]) + 1
+        for rows in np.split(by_origin, firsts):
+            # table order, as a mask would give it: the totals are summed in the same order
+            pool = np.sort(seen[:np.searchsorted(seen_time, origin[rows[0]], side="right")])
+            if len(pool) < min_calibration:
                 continue
             pooled = conformal_shifts(resid[pool], levels)
-            rows = in_h & (origin == o)
             mean[rows] = point[rows] * total_ratio(actual[pool], point[pool])
-            for b in np.unique(bins[rows]):
-                mine, own = rows & (bins == b), pool & (bins == b)
-                if b in SIZE_BINS and own.sum() >= min_calibration:
+            row_codes, pool_codes = codes[rows], codes[pool]
+            for code in np.unique(row_codes):
+                mine, own = rows[row_codes == code], pool[pool_codes == code]
+                if names[code] in SIZE_BINS and len(own) >= min_calibration:
                     delta, used[mine] = conformal_shifts(resid[own], levels), "size"
                 else:
                     delta, used[mine] = pooled, "pooled"
