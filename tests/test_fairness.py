@@ -294,6 +294,28 @@ def test_fairness_report_group_counts_add_up_to_overall_when_groups_are_arbitrar
 
 # --------------------------------------------------------------------------- groups of areas
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=st.tuples(st.integers(3, 6), st.integers(3, 6), st.integers(3, 6)),
+       missed=st.sets(st.sampled_from("ABC"), max_size=2), seed=st.integers(0, 2**16))
+def test_fairness_report_equalized_odds_equals_fairlearns_functions_when_groups_vary(sizes, missed, seed):
+    from fairlearn.metrics import equalized_odds_difference, equalized_odds_ratio
+
+    signals = make_signals(dict(zip("ABC", sizes)), missed=tuple(missed), origins=8, seed=seed)
+    policy = Policy()
+    report = fairness_report(signals, None, groups_of(signals), policy=policy)
+    row = report.disparities.set_index("metric").loc["equalized_odds"]
+    if not row["n_groups_compared"] >= 2:
+        return
+    # the groups the report compared, as fairlearn's own functions take them
+    compared = row["groups_compared"].split(", ")
+    rows = signals[signals["area"].str[0].isin(compared)]
+    args = (rows["event"].astype(int), rows["signal"].astype(int))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert row["difference"] == equalized_odds_difference(*args, sensitive_features=rows["area"].str[0])
+        ratio = equalized_odds_ratio(*args, sensitive_features=rows["area"].str[0])
+    assert row["ratio"] == ratio or (np.isnan(row["ratio"]) and np.isnan(ratio))
+
+
 
 def test_area_groups_bins_numerics_and_maps_admin1_name_to_region_when_cube_has_no_region():
     cube = xr.Dataset(coords={
