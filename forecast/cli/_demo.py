@@ -5,24 +5,24 @@ rainfall, NDVI, prices, insecurity; IPC rounds; district attributes) into a cube
 manifest, quarantine and withheld values; backtest LightGBM and per-area ETS (statsmodels)
 against the baselines on rolling origins, evaluate the anticipatory-action trigger
 (models/triggers.yaml; the model's own probabilities beside a logistic classifier's) and its
-fairness across groups of districts, and log every run to MLflow; train the model and log it as an MLflow model; rank districts for action from the last
-month; ask what a failed last season would change (a drought scenario: each
-district's rain at its driest year in ten, logged under the train run); write the model card
-from those runs; answer the review as clearly marked DEMO reviewers and put the model through
-the release gate (ethics/policy.yaml), which registers it only when every condition passes;
-write the forecast report (HTML and PDF) that an anticipatory-action team reads, with the
-scenario beside the baseline, its trigger card and the exports an HDX page would carry (HXL and
-GeoJSON with their metadata). The model is the one a team would have in use: backtested and
-trained a month ago, on the data to the month before the last; its report of that month comes
-first, then the month's new data arrive and the second report says what changed. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite
-store in the output folder.
+fairness across groups of districts, and log every run to MLflow; train the model and log it as
+an MLflow model; rank districts for action from the last month; ask what a failed last season
+would change (a drought scenario: each district's rain at its driest year in ten, logged under
+the train run); write the model card from those runs; answer the review as clearly marked DEMO
+reviewers and put the model through the release gate (ethics/policy.yaml), which registers it
+only when every condition passes; write the forecast report (HTML and PDF) that an
+anticipatory-action team reads, with the scenario beside the baseline, its trigger card and the exports an
+HDX page would carry (HXL and GeoJSON with their metadata). The model is the one a team would
+have in use: backtested and trained a month ago, on the data to the month before the last; its
+report of that month comes first, then the month's new data arrive and the second report says
+what changed. Runs go to MLFLOW_TRACKING_URI when it is set, else to a sqlite store in the
+output folder.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -115,34 +115,28 @@ def _demo(out_dir: Path, quick: bool, scope: ExitStack) -> None:
                       f"{month_now}'s data arrive at step 4): {spec.name}"
                       f"{'' if quick else f', per-area {ets.name} (statsmodels)'} and five baselines, {folds.n_origins} scored origins (+{folds.calibration_origins} calibrating "
                       f"intervals), horizons 1-6, target {spec.target}; "
-                      f"trigger '{triggers[0].name}' ({triggers[0].describe()}), routes {' and '.join(ROUTES)}, and its fairness "
-                      "across groups of districts",
+                      f"trigger '{triggers[0].name}' ({triggers[0].describe()}), routes {' and '.join(ROUTES)}, "
+                      "and its fairness across groups of districts",
                       soft_wrap=True)
     clock.start("backtest")
     with console.bar() as bar:
         bt = backtest(then, [spec] if quick else [ets, spec], folds=folds, progress=console.tracker(bar))
     with console.out.status("evaluating the trigger and its fairness..."):
         evaluation, fairness, _ = assess(bt, then, triggers, routes=ROUTES)
+        run_id = log_backtest(bt, manifest=manifest_then, experiment="demo", triggers=evaluation, fairness=fairness)
     console.print_backtest(bt)
     console.print_triggers(evaluation)
     console.print_fairness(fairness)
     clock.done()
     console.out.print(f"3/8 train {spec.name} on every month to {month_then} (with the trigger), its intervals "
-                      f"calibrated on step 2's {folds.n_origins} scored origins, and log it as an MLflow model; "
-                      "step 2's backtest is logged to MLflow meanwhile", soft_wrap=True)
+                      f"calibrated on step 2's {folds.n_origins} scored origins, and log it as an MLflow model",
+                      soft_wrap=True)
     clock.start("train")
-    # The backtest's logging (tables and figures: Python on one core) runs beside the training
-    # (LightGBM on both): about 4 s less to wait. Its runs are its thread's own (MLflow keeps the
-    # active run per thread); the card (step 6) reads the backtest once it is FINISHED.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-backtest") as logging:
-        logged = logging.submit(log_backtest, bt, manifest=manifest_then, experiment="demo", triggers=evaluation,
-                                fairness=fairness)
-        with console.bar() as bar:  # step 2 forecast those origins already: nothing is fitted twice
-            trained = train(then, spec, triggers=triggers, progress=console.tracker(bar), calibration=bt)
-        with console.out.status("logging the model and the backtest..."):
-            train_run, model_uri = log_trained(trained, then, manifest=manifest_then, experiment="demo",
-                                               cube_path=then_path)
-            run_id = logged.result()
+    with console.bar() as bar:  # step 2 forecast those origins already: nothing is fitted twice
+        trained = train(then, spec, triggers=triggers, progress=console.tracker(bar), calibration=bt)
+    with console.out.status("logging the model..."):
+        train_run, model_uri = log_trained(trained, then, manifest=manifest_then, experiment="demo",
+                                           cube_path=then_path)
     clock.done()
     lead = 3 if 3 in triggers[0].leads else triggers[0].leads[0]
     console.out.print(f"4/8 {month_now}'s data arrive; prioritize: districts ranked for action within {lead} months "
