@@ -49,7 +49,7 @@ ROUTES = ("forecast", "logistic")
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("out"),
     quick: Annotated[bool, typer.Option("--quick", help="The same pipeline on fewer origins (3 scored, 6 calibrating; "
-                                        "no ETS): a check that an install works, in about 1 minute instead of 1.5. "
+                                        "no ETS): a check that an install works, in about 1 minute instead of 1.5-2. "
                                         "Its numbers rest on too few origins to read.")] = False,
 ) -> None:
     """Run the whole pipeline on the shipped Somalia sample and say where everything is.
