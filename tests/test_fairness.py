@@ -292,8 +292,6 @@ def test_fairness_report_group_counts_add_up_to_overall_when_groups_are_arbitrar
     assert set(access["group"]) == {"unknown" if a in ("", None) else a for a in assignment}
 
 
-# --------------------------------------------------------------------------- groups of areas
-
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sizes=st.tuples(st.integers(3, 6), st.integers(3, 6), st.integers(3, 6)),
        missed=st.sets(st.sampled_from("ABC"), max_size=2), seed=st.integers(0, 2**16))
@@ -315,6 +313,8 @@ def test_fairness_report_equalized_odds_equals_fairlearns_functions_when_groups_
         ratio = equalized_odds_ratio(*args, sensitive_features=rows["area"].str[0])
     assert row["ratio"] == ratio or (np.isnan(row["ratio"]) and np.isnan(ratio))
 
+
+# --------------------------------------------------------------------------- groups of areas
 
 
 def test_area_groups_bins_numerics_and_maps_admin1_name_to_region_when_cube_has_no_region():

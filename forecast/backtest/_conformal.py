@@ -113,7 +113,8 @@ def calibrate(table: pd.DataFrame, raw: np.ndarray, levels, *, nonnegative: bool
         seen = seen[np.argsort(target_time[seen], kind="stable")]
         seen_time = target_time[seen]
         by_origin = in_h[np.argsort(origin[in_h], kind="stable")]
-        firsts = np.flatnonzero(origin[by_origin][1:] != origin[by_origin][:-1]) + 1
+        sorted_origins = origin[by_origin]
+        firsts = np.flatnonzero(sorted_origins[1:] != sorted_origins[:-1]) + 1
         for rows in np.split(by_origin, firsts):
             # table order, as a mask would give it: the totals are summed in the same order
             pool = np.sort(seen[:np.searchsorted(seen_time, origin[rows[0]], side="right")])

@@ -9,11 +9,11 @@ rate the share of rows signalled. Rows whose event was not observed count in no 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, false_positive_rate as fl_false_positive_rate, true_positive_rate
+from fairlearn.metrics import MetricFrame, equalized_odds_difference, equalized_odds_ratio
 
 from forecast.policy import Policy
 
@@ -150,10 +150,10 @@ def mase_table(rows: pd.DataFrame, labels: pd.Series, order: Sequence[str]
 _COUNTS = ("n_areas", "n_rows", "n_events", "n_alarms", "n_scored")
 
 
-def too_small(row: pd.Series, metric: str, policy: Policy) -> str | None:
-    """Why a group (one row of a per-group table) is too small to judge ``metric``, or None."""
+def too_small(row: pd.Series | Mapping, metric: str, policy: Policy) -> str | None:
+    """Why a group (one row of a per-group table, a Series or a dict) is too small to judge ``metric``, or None."""
     m = policy.minimums
-    row = {name: int(row[name]) for name in _COUNTS}  # a Series or a dict (the judges pass dicts: faster)
+    row = {name: int(row[name]) for name in _COUNTS}  # the judges pass dicts: faster than Series rows
     if row["n_areas"] < m.min_areas:
         return f"{row['n_areas']} area(s) < min_areas {m.min_areas}"
     if metric == "mase" and row["n_scored"] < m.min_rows:
@@ -169,7 +169,7 @@ def too_small(row: pd.Series, metric: str, policy: Policy) -> str | None:
     return None
 
 
-def left_out(row: pd.Series, metric: str, policy: Policy) -> str | None:
+def left_out(row: pd.Series | Mapping, metric: str, policy: Policy) -> str | None:
     """Why a group is not compared on ``metric`` (too small, or the metric is NaN), or None."""
     why = too_small(row, metric, policy)
     if why is None and not np.isfinite(_value(row, metric)):
@@ -254,12 +254,8 @@ def _equalized_odds(result: dict, table: pd.DataFrame, outcomes, eligible: list)
     keep = np.isin(group, eligible)
     args = (event[keep].astype(int), signal[keep].astype(int))
     with np.errstate(divide="ignore", invalid="ignore"):
-        # fairlearn's equalized_odds_difference and _ratio, from one MetricFrame instead of one each
-        # (tests/test_fairness.py holds them equal)
-        rates = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": fl_false_positive_rate}, y_true=args[0],
-                            y_pred=args[1], sensitive_features=group[keep])
-        result["difference"] = float(max(rates.difference(method="between_groups")))
-        result["ratio"] = float(min(rates.ratio(method="between_groups")))
+        result["difference"] = float(equalized_odds_difference(*args, sensitive_features=group[keep]))
+        result["ratio"] = float(equalized_odds_ratio(*args, sensitive_features=group[keep]))
     tpr, fpr = table["hit_rate"].astype(float), table["false_positive_rate"].astype(float)
     if tpr.max() - tpr.min() >= fpr.max() - fpr.min():  # the gap fairlearn reports
         worst, best, values, measured = tpr.idxmin(), tpr.idxmax(), tpr, "true_positive_rate"
