@@ -164,12 +164,13 @@ def result(cube):
     return backtest(cube, [SPEC], folds=FOLDS)
 
 
-def test_backtest_keeps_a_breakdown_of_every_lightgbm_forecast(result):
+def test_backtest_keeps_a_breakdown_of_every_scored_lightgbm_forecast(result):
     c = result.contributions
     assert list(c.columns) == [*CONTRIBUTION_KEYS, *DRIVERS]
     assert set(c["model"]) == {"tiny"}  # the baselines have none
     keys = ["model", "origin", "horizon", "area", "time"]
-    forecasts = result.forecasts[result.forecasts["model"] == "tiny"]
+    forecasts = result.scored[result.scored["model"] == "tiny"]  # the calibration origins only set intervals
+    assert set(result.forecasts["role"]) == {"scored", "calibration"}
     merged = forecasts.merge(c, on=keys, how="outer", indicator=True)
     assert (merged["_merge"] == "both").all() and len(c) == len(forecasts)
     total = merged["base"] + merged[list(DRIVERS)].sum(axis=1)
@@ -222,11 +223,20 @@ def test_result_explain_gives_one_forecasts_drivers_largest_first(result):
     ({"area": "XY0101", "origin": "2018-11", "model": "naive"},
      "no contributions for model 'naive'; models with them: tiny"),
     ({"area": "XY0101", "origin": "not a month"}, "origin 'not a month' is not a month"),
-    ({"area": "XY0101", "origin": "2018-11", "horizon": 9}, r"no horizon 9; the horizons are \[1, 2, 3\]"),
+    ({"area": "XY0101", "origin": "2019-07", "horizon": 9}, r"no horizon 9; the horizons are \[1, 2, 3\]"),
 ])
 def test_result_explain_refuses_what_the_backtest_does_not_have(result, kwargs, message):
     with pytest.raises(ForecastError, match=message):
         result.explain(**kwargs)
+
+
+def test_result_explain_says_a_calibration_origin_is_not_explained(result):
+    first = result.forecasts.loc[result.forecasts["role"] == "calibration", "origin"].min()
+    scored = result.scored["origin"]
+    with pytest.raises(ForecastError, match=f"origin {first:%Y-%m} is a calibration origin: its forecasts set the "
+                                            f"intervals and are not explained; the scored origins run from "
+                                            f"{scored.min():%Y-%m} to {scored.max():%Y-%m}"):
+        result.explain("XY0101", first)
 
 
 def test_result_explain_says_when_no_model_had_contributions(cube):

@@ -23,8 +23,9 @@ def _contribution_rows(name, time, o, drivers: pd.DataFrame, assessable) -> pd.D
     return pd.concat([frame, part.drop(columns=["area", "horizon"])], axis=1)
 
 
-def _explain_rows(contributions: pd.DataFrame, area: str, origin, model, horizon) -> pd.DataFrame:
-    """:meth:`BacktestResult.explain`: one area's and origin's rows, tidy, largest first."""
+def _explain_rows(contributions: pd.DataFrame, area: str, origin, model, horizon, calibrating=()) -> pd.DataFrame:
+    """:meth:`BacktestResult.explain`: one area's and origin's rows, tidy, largest first.
+    ``calibrating``: the calibration origins, whose forecasts are not explained."""
     if contributions.empty:
         raise ForecastError("this backtest kept no contributions: only LightGBM models have them "
                             "(estimator: lightgbm)")
@@ -43,6 +44,9 @@ def _explain_rows(contributions: pd.DataFrame, area: str, origin, model, horizon
     except (TypeError, ValueError):
         raise ForecastError(f"origin {origin!r} is not a month (write it as 2023-06)") from None
     origins = pd.DatetimeIndex(rows["origin"].unique()).sort_values()
+    if when not in origins and when in set(pd.DatetimeIndex(calibrating)):
+        raise ForecastError(f"origin {when:%Y-%m} is a calibration origin: its forecasts set the intervals and are "
+                            f"not explained; the scored origins run from {origins[0]:%Y-%m} to {origins[-1]:%Y-%m}")
     if when not in origins:
         raise ForecastError(f"no origin {when:%Y-%m} in this backtest for {area!r}; its origins run from "
                             f"{origins[0]:%Y-%m} to {origins[-1]:%Y-%m}")

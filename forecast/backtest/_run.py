@@ -64,7 +64,8 @@ class BacktestResult:
     importance : dict of str to Series
         Feature importance (gain) of each global model's last fit.
     contributions : DataFrame
-        Per forecast of a model with contributions (LightGBM): ``model, origin, horizon, area,
+        Per scored forecast of a model with contributions (LightGBM; the calibration origins'
+        forecasts are not explained): ``model, origin, horizon, area,
         time, base, scale`` and one column per driver family (:data:`forecast.features.DRIVERS`),
         base plus drivers being the point model's raw score (``scale``: ``log`` of the mean or
         the forecast itself, ``identity``). Empty when no model has them. Read one forecast
@@ -163,7 +164,9 @@ class BacktestResult:
             No contributions in this backtest, or an unknown model, area, origin or horizon
             (the message lists the known ones).
         """
-        return _explain_rows(self.contributions, area, origin, model, horizon)
+        calibrating = self.forecasts.loc[self.forecasts["role"] == "calibration", "origin"] \
+            if "role" in self.forecasts else ()
+        return _explain_rows(self.contributions, area, origin, model, horizon, calibrating)
 
     def plot_drivers(self, area: str, origin, model: str | None = None, *, horizon: int = 1):
         """One bar per driver family of a forecast (a matplotlib Figure); see :func:`driver_chart`."""
@@ -215,9 +218,10 @@ def backtest(
         scheduler at an address (``"tcp://host:8786"``). The forecasts are identical to a
         local run's; features are built once here and sent to every worker.
     explain : bool, default True
-        Keep each LightGBM forecast's contributions by driver family (TreeSHAP:
+        Keep each scored LightGBM forecast's contributions by driver family (TreeSHAP:
         :attr:`BacktestResult.contributions`, :meth:`BacktestResult.explain`, MLflow's
-        ``explanations/contributions.parquet``). At scale they cost more than the fits (2,000
+        ``explanations/contributions.parquet``). The calibration origins' forecasts only set the
+        intervals, so they are not explained. At scale drivers cost more than the fits (2,000
         areas: 72 TreeSHAP passes took 3x the thread time of the 12 fits); False skips them.
 
     Returns
@@ -264,7 +268,7 @@ def backtest(
     with progress_bar(progress) as report, _executor(dask) as client:
         for spec in specs:
             table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, report, client,
-                                                               explain)
+                                                               frozenset(scored) if explain else frozenset())
             table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
             spec_notes += _interval_notes(table[table["role"] == "scored"])
             spec_notes += _pooled_notes(table[table["role"] == "scored"], spec)
@@ -318,7 +322,8 @@ class _Runner:
             self._features[key] = spec.feature_matrix(self.cube, neighbours=self.neighbours)
         return self._features[key]
 
-    def run(self, spec, origins, refit_every, progress, client=None, explain=True):
+    def run(self, spec, origins, refit_every, progress, client=None, explain: frozenset = frozenset()):
+        """``explain``: the origins whose forecasts get their driver contributions."""
         fm = self.features(spec)
         panel = fm.panel
         # a block is the origins one fit serves (refit_every of them): blocks are independent
@@ -361,7 +366,7 @@ class _Runner:
         return table, importance, contributions, notes
 
 
-def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None, explain=True):
+def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None, explain: frozenset = frozenset()):
     """The blocks' results in order. A recursive global model fits once per block, so blocks run
     side by side in threads (one OpenMP thread each: LightGBM releases the GIL); the direct
     strategy already fits its horizons side by side inside a block."""
@@ -387,11 +392,12 @@ def _shared_bins(spec: ModelSpec, fm: FeatureMatrix, first_origin: int, last_row
 
 
 def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], horizons, quantiles, bins=None,
-                    explain=True):
+                    explain: frozenset = frozenset()):
     """Fit ``spec`` at the block's first origin and forecast from each of its origins.
 
     ``bins``: a global model's :class:`~forecast.models.SharedBins`, or the backtest's first
     origin to make them from (a Dask task makes its own: the same edges as everywhere else).
+    ``explain``: the origins (indices) whose forecasts get their driver contributions.
 
     Returns ``([(origin, point, raw quantiles or None, driver contributions or None), ...],
     feature importance or None, training rows or None)``; the contributions are
@@ -411,12 +417,12 @@ def _forecast_block(spec: ModelSpec, fm: FeatureMatrix, block: Sequence[int], ho
             gap = np.full((fm.n_areas, len(horizons)), np.nan)
             return [(o, gap, None, None) for o in block], None, error.n_rows
         importance = feature_importance(fitted, fm)
-        explains = explain and all(has_contributions(m) for m in fitted.values())
+        explains = bool(explain) and all(has_contributions(m) for m in fitted.values())
         transform = spec.resolved_target_transform
         for o in block:
             point, raw = predict_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params, transform)
             drivers = (explain_horizons(fitted, fm, o, horizons, spec.strategy, spec.feature_params, transform)
-                       if explains else None)
+                       if explains and o in explain else None)
             out.append((o, point, raw, drivers))
     else:
         fitted = clone(spec.build()).fit(fm.panel.upto(block[0]))

@@ -3,7 +3,7 @@
 The spec as parameters, ``<metric>_h<h>`` metrics, lineage tags (cube hash, spec hash, git
 commit, data sensitivity) and artifacts: forecasts as Parquet (small cells suppressed under the
 policy's publication rule), the metrics table, fan charts for sample areas, feature importance,
-each forecast's contributions by driver family (``explanations/contributions.parquet``, models
+each scored forecast's contributions by driver family (``explanations/contributions.parquet``, models
 that have them) and the manifest. Never the cube itself.
 """
 
