@@ -263,6 +263,21 @@ triggers = st.one_of(
 )
 
 
+@settings(max_examples=80, deadline=None)
+@given(y=hnp.arrays(float, st.tuples(st.integers(1, 6), st.integers(1, 30)), elements=cells),
+       q=st.floats(0.5, 99.5), min_history=st.integers(1, 8))
+def test_percentile_threshold_equals_nanpercentile_of_each_months_history_to_the_bit(y, q, min_history):
+    """The thresholds are computed once per observation and carried forward; that must give, to
+    the bit, numpy's nanpercentile of every month's history (where it has min_history months)."""
+    trigger = TriggerSpec(name="s", kind="percentile", value=q, floor=0.0, min_history=min_history)
+    expected = np.full(y.shape, np.nan)
+    for a in range(y.shape[0]):
+        for t in range(y.shape[1]):
+            if np.isfinite(y[a, : t + 1]).sum() >= min_history:
+                expected[a, t] = np.nanpercentile(y[a, : t + 1], q)
+    np.testing.assert_array_equal(threshold_matrix(trigger, y), expected)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), trigger=triggers,
        y=hnp.arrays(float, st.tuples(st.integers(1, 4), st.integers(1, 24)), elements=cells))

@@ -40,14 +40,31 @@ def threshold_matrix(trigger: TriggerSpec, y: np.ndarray, cube: xr.Dataset | Non
 
 
 def _expanding_percentile(y: np.ndarray, q: float, min_history: int) -> np.ndarray:
+    """Per row and month ``t``, the ``q``-th percentile of the row's observed months ``0..t``
+    (``np.nanpercentile``, "linear"), where at least ``min_history`` of them are observed.
+
+    The percentile changes only in a month with an observation, so it is computed once per
+    observation, grouped by how many the row has had (``np.percentile`` of the first ``k``
+    observed values of every row that has ``k``), and carried forward to the next one.
+    """
     n_a, n_t = y.shape
     out = np.full((n_a, n_t), np.nan)
-    seen = np.cumsum(np.isfinite(y), axis=1)
-    for t in range(n_t):
-        ok = seen[:, t] >= min_history
-        if ok.any():
-            # nanpercentile over each row's observed months 0..t ("linear", numpy's default)
-            out[ok, t] = np.nanpercentile(y[ok, : t + 1], q, axis=1)
+    finite = np.isfinite(y)
+    counts = finite.sum(axis=1)
+    if n_a == 0 or counts.max(initial=0) < max(min_history, 1):
+        return out
+    # each row's observed values first, in month order (a stable sort keeps the order)
+    order = np.argsort(~finite, axis=1, kind="stable")
+    values = np.take_along_axis(y, order, axis=1)
+    at = np.full((n_a, n_t), np.nan)  # the percentile in each month with an observation
+    for k in range(max(min_history, 1), int(counts.max()) + 1):
+        rows = np.flatnonzero(counts >= k)
+        at[rows, order[rows, k - 1]] = np.percentile(values[rows, :k], q, axis=1)
+    # carry each month's value forward to the row's next observation
+    last = np.where(np.isfinite(at), np.arange(n_t), -1)
+    last = np.maximum.accumulate(last, axis=1)
+    has = last >= 0
+    out[has] = at[np.nonzero(has)[0], last[has]]
     return out
 
 
