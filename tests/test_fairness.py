@@ -274,6 +274,27 @@ def test_fairness_report_gives_tables_and_a_plot_with_the_limit_when_logged():
         report.plot("equalized_odds", lead=3)
 
 
+def test_fairness_chart_gives_a_panel_of_many_groups_room_for_every_name():
+    """18 regions beside 2 zones: each panel gets width by its groups, so the regions' names do
+    not run into each other (they did in one fixed-width panel per column)."""
+    from forecast.fairness._plots import PER_GROUP
+
+    signals = make_signals({chr(ord("A") + i): 3 for i in range(18)}, origins=12)
+    areas = sorted(set(signals["area"]))
+    groups = pd.DataFrame({"region": [f"region {a[0]}" for a in areas],
+                           "zone": ["north" if a[0] < "J" else "south" for a in areas]}, index=areas)
+    fig = fairness_report(signals, None, groups, policy=Policy()).plot("hit_rate", lead=3)
+    fig.canvas.draw()  # the layout is made when drawn
+    inches = [ax.get_position().width * fig.get_figwidth() for ax in fig.axes]
+    assert inches[0] >= PER_GROUP * 18 * 0.8 and inches[0] > 2 * inches[1]
+    names = [label for label in fig.axes[0].get_xticklabels() if label.get_text()]
+    assert len(names) == 18 and {label.get_rotation() for label in names} == {45.0}
+    # slanted at 45 degrees, neighbouring names are further apart than a line of their text is high
+    gap = np.diff([label.get_window_extent().x1 for label in names])
+    height = fig.dpi * names[0].get_fontsize() / 72
+    assert (gap / np.sqrt(2) > height).all()
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(assignment=st.lists(st.sampled_from(["north", "south", "", None]), min_size=8, max_size=8),
        seed=st.integers(0, 2**16))

@@ -16,6 +16,8 @@ from forecast.fairness._metrics import HIGHER_IS_BETTER
 __all__ = ["disparity_chart"]
 
 PLOTTABLE = ("hit_rate", "false_alarm_ratio", "selection_rate", "mase")
+#: Inches of panel width per group: room for its name, slanted at 45 degrees.
+PER_GROUP = 0.32
 
 
 def disparity_chart(report, metric: str, *, trigger=None, lead=None, route=None) -> Figure:
@@ -38,8 +40,10 @@ def disparity_chart(report, metric: str, *, trigger=None, lead=None, route=None)
         raise ForecastError(f"can plot one of {list(PLOTTABLE)} per group, got {metric!r}{hint}")
     rows, disparities, label = _one_combination(report, trigger, lead, route)
     columns = list(dict.fromkeys(rows["group_column"]))
-    fig = Figure(figsize=(4.0 * len(columns) + 1.0, 3.8), layout="constrained")
-    axes = fig.subplots(1, len(columns), squeeze=False)[0]
+    # a panel as wide as its groups need (18 regions' names side by side need more than 3 groups')
+    widths = [max(3.0, PER_GROUP * int((rows["group_column"] == c).sum()) + 0.8) for c in columns]
+    fig = Figure(figsize=(sum(widths) + 1.0, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(columns), squeeze=False, width_ratios=widths)[0]
     limit = report.policy.limit(metric)
     for ax, column in zip(axes, columns):
         table = rows[rows["group_column"] == column]
@@ -52,7 +56,7 @@ def disparity_chart(report, metric: str, *, trigger=None, lead=None, route=None)
         ax.bar(x[judged], np.nan_to_num(values[judged]), color="tab:blue", label="judged")
         ax.bar(x[~judged], np.nan_to_num(values[~judged]), color="lightgrey", hatch="//",
                edgecolor="grey", label="too small to judge")
-        ax.set_xticks(x, table["group"].astype(str), rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, table["group"].astype(str), rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
         line = _allowed(limit, metric, verdict["best_value"])
         if line is not None:
             ax.axhline(line, color="tab:red", linestyle="--",
