@@ -44,10 +44,11 @@ def _explain_rows(contributions: pd.DataFrame, area: str, origin, model, horizon
     except (TypeError, ValueError):
         raise ForecastError(f"origin {origin!r} is not a month (write it as 2023-06)") from None
     origins = pd.DatetimeIndex(rows["origin"].unique()).sort_values()
-    if when not in origins and when in set(pd.DatetimeIndex(calibrating)):
-        raise ForecastError(f"origin {when:%Y-%m} is a calibration origin: its forecasts set the intervals and are "
-                            f"not explained; the scored origins run from {origins[0]:%Y-%m} to {origins[-1]:%Y-%m}")
     if when not in origins:
+        if when in pd.DatetimeIndex(calibrating):
+            raise ForecastError(f"origin {when:%Y-%m} is a calibration origin: its forecasts set the intervals and "
+                                f"are not explained; the scored origins run from {origins[0]:%Y-%m} to "
+                                f"{origins[-1]:%Y-%m}")
         raise ForecastError(f"no origin {when:%Y-%m} in this backtest for {area!r}; its origins run from "
                             f"{origins[0]:%Y-%m} to {origins[-1]:%Y-%m}")
     rows = rows[rows["origin"] == when]

@@ -164,8 +164,7 @@ class BacktestResult:
             No contributions in this backtest, or an unknown model, area, origin or horizon
             (the message lists the known ones).
         """
-        calibrating = self.forecasts.loc[self.forecasts["role"] == "calibration", "origin"] \
-            if "role" in self.forecasts else ()
+        calibrating = self.forecasts.loc[self.forecasts["role"] == "calibration", "origin"].unique()
         return _explain_rows(self.contributions, area, origin, model, horizon, calibrating)
 
     def plot_drivers(self, area: str, origin, model: str | None = None, *, horizon: int = 1):
