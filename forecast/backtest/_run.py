@@ -6,14 +6,10 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import os
-
 import numpy as np
 import pandas as pd
 import xarray as xr
-from joblib import Parallel, delayed
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from forecast.backtest._conformal import MIN_CALIBRATION, calibrate, recent_level, size_bins
 from forecast.backtest._contributions import (
@@ -39,6 +35,7 @@ from forecast.models import (
     fit_horizons,
     has_contributions,
     predict_horizons,
+    side_by_side,
 )
 
 __all__ = ["backtest", "BacktestResult", "CONTRIBUTION_KEYS", "tidy_contributions"]
@@ -370,10 +367,8 @@ def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None, explain: fro
     side by side in threads (one OpenMP thread each: LightGBM releases the GIL); the direct
     strategy already fits its horizons side by side inside a block."""
     if spec.kind == "global" and spec.strategy == "recursive" and len(blocks) > 1:
-        with threadpool_limits(limits=1, user_api="openmp"):
-            yield from Parallel(n_jobs=min(len(blocks), os.cpu_count() or 1), prefer="threads",
-                                return_as="generator")(
-                delayed(_forecast_block)(spec, fm, block, horizons, quantiles, bins, explain) for block in blocks)
+        yield from side_by_side(_forecast_block, [(spec, fm, block, horizons, quantiles, bins, explain)
+                                                  for block in blocks])
         return
     for block in blocks:
         yield _forecast_block(spec, fm, block, horizons, quantiles, bins, explain)

@@ -16,17 +16,15 @@ Contributions add up by driver family (:data:`forecast.features.DRIVERS`) throug
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
 
 from forecast.errors import ForecastError
 from forecast.features import DRIVERS, FeatureMatrix, RecursiveRows, column_drivers, variable_driver
+from forecast.models._threads import side_by_side
 
 __all__ = ["Contributions", "by_driver", "has_contributions", "explain_horizons", "exog_contributions",
            "explain_series", "SCALES"]
@@ -181,11 +179,9 @@ def explain_horizons(models: Mapping, fm: FeatureMatrix, o: int, horizons: Seque
                 X = extended.rows(o + k)
     elif strategy == "direct":
         # TreeSHAP costs ~50x a prediction: the horizons' models side by side in threads, as
-        # fit_horizons fits them (LightGBM releases the GIL; each call names its one thread)
-        with threadpool_limits(limits=1, user_api="openmp"):
-            found = Parallel(n_jobs=min(len(horizons), os.cpu_count() or 1), prefer="threads")(
-                delayed(models[h].contributions)(X, columns) for h in horizons)
-        parts = dict(zip(horizons, found))
+        # fit_horizons fits them
+        parts = dict(zip(horizons, side_by_side(lambda h: models[h].contributions(X, columns),
+                                                [(h,) for h in horizons])))
     else:
         parts = {h: models["pooled"].contributions(np.column_stack([X, np.full(len(X), h, np.float32)]),
                                                    [*columns, "horizon"]) for h in horizons}

@@ -8,17 +8,14 @@ backtest runner and :func:`forecast.train` share these functions.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix, RecursiveRows
 from forecast.models._spec import ModelSpec
+from forecast.models._threads import side_by_side
 
 __all__ = ["train_index", "train_rows", "fit_horizons", "predict_horizons", "to_level", "feature_importance", "TooFewRows", "MIN_ROWS"]
 
@@ -87,13 +84,8 @@ def fit_horizons(spec: ModelSpec, fm: FeatureMatrix, o: int, horizons, bins=None
 
         def fit_one(h):
             return _fit_rows(spec, fm, o, h, bins, found[h])
-        # one model per horizon, fitted side by side: LightGBM and scikit-learn's boosting
-        # release the GIL, so threads use every core without copying the features
-        # (each fit single-threaded inside: OpenMP threads on top of ours would oversubscribe)
-        with threadpool_limits(limits=1, user_api="openmp"):
-            fits = Parallel(n_jobs=min(len(horizons), os.cpu_count() or 1), prefer="threads")(
-                delayed(fit_one)(h) for h in horizons)
-        return dict(zip(horizons, fits))
+        # one model per horizon, fitted side by side in threads, each fit on one thread
+        return dict(zip(horizons, side_by_side(fit_one, [(h,) for h in horizons])))
     parts = [(*train_rows(fm, o, h, spec.drop_incomplete_rows, spec.resolved_target_transform), h)
              for h in horizons]
     X = np.vstack([np.column_stack([x, np.full(len(x), h, np.float32)]) for x, _, h in parts])

@@ -7,11 +7,9 @@ Its features are the model's feature matrix plus the threshold itself (``log1p``
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -21,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from forecast.errors import ForecastError
 from forecast.features import FeatureMatrix
+from forecast.models import side_by_side
 
 __all__ = ["CLASSIFIERS", "classifier_probabilities"]
 
@@ -110,10 +109,10 @@ def classifier_probabilities(
 
     refits = [j for j in jobs if j[2]]
     # one thread per fit, fits side by side: BLAS or OpenMP threads inside each would
-    # oversubscribe the cores (a 0.15 s logistic fit took 3 s on a busy 2-core machine)
+    # oversubscribe the cores (a 0.15 s logistic fit took 3 s on a busy 2-core machine). BLAS's
+    # limit here holds for the whole process; OpenMP's is each thread's own: side_by_side sets it
     with threadpool_limits(limits=1):
-        models = Parallel(n_jobs=min(len(refits), os.cpu_count() or 1) or 1, prefer="threads")(
-            delayed(run)(data) for _, data, _ in refits)
+        models = list(side_by_side(run, [(data,) for _, data, _ in refits]))
         by_index = dict(zip((j[0] for j in refits), models))
         model = None
         for i, data, refit in jobs:

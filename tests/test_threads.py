@@ -1,0 +1,79 @@
+"""Fits side by side in threads run on one OpenMP thread each: no oversubscribed cores."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: F401  (loads scikit-learn's OpenMP)
+from threadpoolctl import threadpool_info
+
+from forecast.backtest import RollingOrigin, backtest
+from forecast.datasets import make_panel
+from forecast.models import ESTIMATORS, ModelSpec, register_estimator, side_by_side
+
+needs_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenMP uses one thread anyway")
+
+
+def _openmp_threads() -> list[int]:
+    """What each loaded OpenMP runtime would start a team with, in the calling thread."""
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"]
+
+
+def test_side_by_side_returns_results_in_the_items_order_and_raises_a_failure_where_it_came():
+    assert list(side_by_side(lambda a, b: a * b, [(i, 2) for i in range(7)])) == [0, 2, 4, 6, 8, 10, 12]
+    assert list(side_by_side(pow, [])) == []
+
+    def fail_on_three(i):
+        if i == 3:
+            raise ValueError("item 3")
+        return i
+
+    results = side_by_side(fail_on_three, [(i,) for i in range(5)])
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="item 3"):
+        next(results)
+
+
+@needs_cores
+def test_every_thread_of_side_by_side_runs_one_openmp_thread_and_the_caller_keeps_its_own():
+    before = _openmp_threads()
+    assert before and max(before) >= 2  # scikit-learn's OpenMP is loaded and would use every core
+    seen = list(side_by_side(lambda _: (threading.current_thread().name, _openmp_threads()),
+                             [(i,) for i in range(8)]))
+    assert all(name != threading.main_thread().name for name, _ in seen)  # it ran in the pool
+    assert all(counts and max(counts) == 1 for _, counts in seen), seen
+    assert _openmp_threads() == before
+
+
+class _Probe(RegressorMixin, BaseEstimator):
+    """A regressor that records how many OpenMP threads its fit could start."""
+
+    seen: list = []
+
+    def fit(self, X, y):
+        _Probe.seen.append(max(_openmp_threads()))
+        self.mean_ = float(y.mean())
+        return self
+
+    def predict(self, X):
+        return [self.mean_] * len(X)
+
+
+@needs_cores
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_a_backtest_fits_its_horizons_or_origins_side_by_side_on_one_openmp_thread_each(strategy):
+    # scikit-learn's HistGradientBoosting read the machine's core count in each pool thread and
+    # ran two threads per fit beside the other fits: 43% slower on two cores
+    _Probe.seen = []
+    register_estimator("omp_probe", "global", lambda **_: _Probe())
+    try:
+        spec = ModelSpec(name="probe", estimator="omp_probe", horizons=[1, 2, 3], strategy=strategy,
+                         features=["lags"])
+        backtest(make_panel(6, 48, seed=3), [spec], folds=RollingOrigin(n_origins=3, calibration_origins=0),
+                 baselines=False, progress=False)
+    finally:
+        del ESTIMATORS["omp_probe"]
+    assert _Probe.seen and set(_Probe.seen) == {1}, _Probe.seen
