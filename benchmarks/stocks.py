@@ -1,6 +1,6 @@
 """Stocks: every shipped spec against the last round, on DTM-like IDP stock panels.
 
-    python benchmarks/stocks.py                 # ~10 min on 2 cores
+    python benchmarks/stocks.py                 # ~1.5 min on 2 cores
     python benchmarks/stocks.py --panels synthetic --out /tmp/stocks
 
 Two panels, each one backtest with horizons 1-3, 12 scored origins and 6 earlier origins

@@ -3,14 +3,18 @@
     pip install -e '.[bench]'                     # adds mlforecast
     python benchmarks/user_path.py                # ~4 min on 2 cores
     python benchmarks/user_path.py --variants shipped,outer100
+    python benchmarks/user_path.py --spec hist_gradient_boosting --variants shipped,outer100   # ~8 min
 
 Each variant runs ``forecast backtest --cube <the Somalia sample> --spec ...`` as a user types it
 (a fresh process: imports, five baselines, 12 scored + 12 calibrating origins, MLflow logging to
-a temporary sqlite store), timed end to end. Variants (issue 21's levers):
+a temporary sqlite store), timed end to end. ``--spec NAME`` picks the shipped spec
+(``models/NAME.yaml``; default ``lightgbm_median``, or ``lightgbm``, ``hist_gradient_boosting``).
+Variants (issue 21's levers; rounds are scikit-learn's iterations for ``hist_gradient_boosting``):
 
-- ``shipped``: ``models/lightgbm_median.yaml`` as it is (``quantile_n_estimators: 30``: the
-  0.1 and 0.9 models take 30 rounds, the median 100);
-- ``outer100``: the same with 100 rounds for every quantile model (the spec before issue 21);
+- ``shipped``: the spec as it is (``lightgbm_median``: ``quantile_n_estimators: 30``, the 0.1 and
+  0.9 models take 30 rounds and the median 100; ``hist_gradient_boosting``: ``quantile_max_iter:
+  30``, the Poisson point and the median 100);
+- ``outer100``: the same with 100 rounds for every quantile model (the specs before issue 21);
 - ``outer20``, ``outer15``: ``shipped`` with 20 or 15 rounds for the 0.1 and 0.9 models;
 - ``refit2``: ``shipped`` with ``--refit-every 2``;
 - ``pooled``: ``shipped`` with one model over every horizon (``strategy: pooled``, the
@@ -20,7 +24,7 @@ a temporary sqlite store), timed end to end. Variants (issue 21's levers):
   command costs around the boosting (imports, features, baselines, calibration, TreeSHAP of
   one-tree models, MLflow logging): the part that fewer or cheaper fits cannot remove.
 
-mlforecast's side is ``MLForecast.cross_validation`` of the same LightGBM median model on the
+mlforecast's side is ``MLForecast.cross_validation`` of the LightGBM median model on the
 same panel and origins (``benchmarks/backtest_vs_mlforecast.py``'s setup), timed in the same run.
 Accuracy comes from each run's logged metrics (MASE, CRPS, 80% coverage at h1 / h3 / h6).
 Prints a table and one JSON line last: each variant's time over mlforecast's.
@@ -42,18 +46,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CUBE = ROOT / "forecast" / "datasets" / "data" / "somalia" / "somalia.nc"
-SPEC = ROOT / "models" / "lightgbm_median.yaml"
-#: name: (params changed, spec fields changed, command-line options added)
-VARIANTS = {"shipped": ({}, {}, []), "outer100": ({"quantile_n_estimators": 100}, {}, []),
+MODELS = ROOT / "models"
+#: name: (params changed, spec fields changed, command-line options added); "rounds" and "outer"
+#: are the estimator's parameters for every model's rounds and the 0.1 / 0.9 models' (PARAMS)
+VARIANTS = {"shipped": ({}, {}, []), "outer100": ({"outer": 100}, {}, []),
             "refit2": ({}, {}, ["--refit-every", "2"]), "pooled": ({}, {"strategy": "pooled"}, []),
-            "outer20": ({"quantile_n_estimators": 20}, {}, []), "outer15": ({"quantile_n_estimators": 15}, {}, []),
-            "rounds1": ({"n_estimators": 1, "quantile_n_estimators": 1}, {}, [])}
+            "outer20": ({"outer": 20}, {}, []), "outer15": ({"outer": 15}, {}, []),
+            "rounds1": ({"rounds": 1, "outer": 1}, {}, [])}
+PARAMS = {"lightgbm": {"rounds": "n_estimators", "outer": "quantile_n_estimators"},
+          "hist_gradient_boosting": {"rounds": "max_iter", "outer": "quantile_max_iter"}}
 METRICS = [f"{m}_h{h}" for m in ("mase", "crps", "coverage80") for h in (1, 3, 6)]
 
 
-def run_variant(name: str, folder: Path) -> dict:
-    params, fields, extra = VARIANTS[name]
-    spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+def run_variant(name: str, folder: Path, spec_name: str = "lightgbm_median") -> dict:
+    changes, fields, extra = VARIANTS[name]
+    spec = yaml.safe_load((MODELS / f"{spec_name}.yaml").read_text(encoding="utf-8"))
+    params = {PARAMS[spec["estimator"]][k]: v for k, v in changes.items()}
     spec["params"] = {**spec["params"], **params}
     spec.update(fields)
     spec_file = folder / f"{name}.yaml"
@@ -67,15 +75,15 @@ def run_variant(name: str, folder: Path) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"{name}: forecast backtest failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     run_id = re.search(r"MLflow run ([0-9a-f]{32})", done.stdout).group(1)
-    return {"wall_s": round(wall, 1), **_metrics(uri, run_id)}
+    return {"wall_s": round(wall, 1), **_metrics(uri, run_id, spec["name"])}
 
 
-def _metrics(uri: str, run_id: str) -> dict:
+def _metrics(uri: str, run_id: str, model: str) -> dict:
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=uri)
     children = client.search_runs([client.get_run(run_id).info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{run_id}' and tags.model = 'lightgbm_median'")
+                                  filter_string=f"tags.mlflow.parentRunId = '{run_id}' and tags.model = '{model}'")
     values = children[0].data.metrics
     return {m: round(values[m], 4) for m in METRICS if m in values}
 
@@ -95,19 +103,26 @@ def mlforecast_seconds() -> float:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}")
+    parser.add_argument("--spec", default="lightgbm_median", help="a shipped spec: models/<SPEC>.yaml")
     args = parser.parse_args(argv)
+    if not (MODELS / f"{args.spec}.yaml").exists():
+        raise SystemExit(f"no spec models/{args.spec}.yaml")
+    estimator = yaml.safe_load((MODELS / f"{args.spec}.yaml").read_text(encoding="utf-8"))["estimator"]
+    if estimator not in PARAMS:
+        raise SystemExit(f"{args.spec}: variants change boosting rounds; estimator {estimator!r} has none "
+                         f"(known: {', '.join(PARAMS)})")
     names = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     t_mlf = mlforecast_seconds()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {name: run_variant(name, Path(tmp)) for name in names}
+        results = {name: run_variant(name, Path(tmp), args.spec) for name in names}
     print(f"{'variant':16} {'wall':>7} {'x mlforecast':>13}  " + "  ".join(f"{m:>13}" for m in METRICS))
     for name, r in results.items():
         print(f"{name:16} {r['wall_s']:6.1f}s {r['wall_s'] / t_mlf:12.1f}x  "
               + "  ".join(f"{r.get(m, float('nan')):13.3f}" for m in METRICS))
-    line = {"mlforecast_cv_s": round(t_mlf, 2), "load_average_at_end": round(os.getloadavg()[0], 2),
+    line = {"spec": args.spec, "mlforecast_cv_s": round(t_mlf, 2), "load_average_at_end": round(os.getloadavg()[0], 2),
             **{f"{name}_over_mlforecast": round(r["wall_s"] / t_mlf, 2) for name, r in results.items()},
             "variants": results}
     print(json.dumps(line))

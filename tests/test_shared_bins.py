@@ -118,3 +118,20 @@ def test_the_outer_quantile_models_can_take_fewer_rounds_than_the_point_model(da
     np.testing.assert_array_equal(mean.predict_quantiles(X), short.predict_quantiles(X))
     with pytest.raises(ValueError, match="quantile_n_estimators must be at least 1, got 0"):
         LightGBMForecaster(**SMALL, quantile_n_estimators=0).fit(X, y)
+
+
+def test_hist_gradient_boosting_outer_quantile_models_can_take_fewer_iterations(data):
+    """quantile_max_iter, as quantile_n_estimators: the 0.1 and 0.9 models stop early; the point
+    (Poisson) and the median keep every iteration, so the point forecast is the full model's."""
+    from forecast.models import HistGBForecaster
+
+    X, y = data
+    X, y = X[:1500], y[:1500]
+    full = HistGBForecaster(max_iter=20).fit(X, y)
+    short = HistGBForecaster(max_iter=20, quantile_max_iter=4).fit(X, y)
+    assert short.model_.n_iter_ == 20 and [m.n_iter_ for m in short.quantile_models_] == [4, 20, 4]
+    np.testing.assert_array_equal(short.predict(X), full.predict(X))
+    np.testing.assert_array_equal(short.quantile_models_[1].predict(X), full.quantile_models_[1].predict(X))
+    assert not np.array_equal(short.quantile_models_[0].predict(X), full.quantile_models_[0].predict(X))
+    with pytest.raises(ValueError, match="quantile_max_iter must be at least 1, got 0"):
+        HistGBForecaster(max_iter=20, quantile_max_iter=0).fit(X, y)

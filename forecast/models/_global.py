@@ -376,12 +376,18 @@ class HistGBForecaster(_GlobalForecaster):
     max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization :
         HistGradientBoostingRegressor's parameters of the same names.
     random_state : int, default 0
+    quantile_max_iter : int, optional
+        Boosting iterations of the quantile models other than the median (default: ``max_iter``),
+        as :class:`LightGBMForecaster`'s ``quantile_n_estimators``: a backtest's conformal
+        calibration re-centres those outer quantiles, so they need fewer iterations than the
+        point forecast.
     """
 
     _count_losses = ("poisson",)
 
     def __init__(self, loss="poisson", point="mean", quantiles=(0.1, 0.5, 0.9), max_iter=300, learning_rate=0.05,
-                 max_leaf_nodes=31, min_samples_leaf=20, l2_regularization=1.0, random_state=0):
+                 max_leaf_nodes=31, min_samples_leaf=20, l2_regularization=1.0, random_state=0,
+                 quantile_max_iter=None):
         self.loss = loss
         self.point = point
         self.quantiles = quantiles
@@ -391,6 +397,7 @@ class HistGBForecaster(_GlobalForecaster):
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
         self.random_state = random_state
+        self.quantile_max_iter = quantile_max_iter
 
     def _loss(self):
         return self.loss
@@ -405,7 +412,13 @@ class HistGBForecaster(_GlobalForecaster):
         return HistGradientBoostingRegressor(loss=self.loss, **self._common())
 
     def _quantile_model(self, q):
-        return HistGradientBoostingRegressor(loss="quantile", quantile=float(q), **self._common())
+        params = self._common()
+        outer = getattr(self, "quantile_max_iter", None)  # a model pickled before the option: None
+        if outer is not None and abs(q - 0.5) > 1e-12:
+            if int(outer) < 1:
+                raise ValueError(f"quantile_max_iter must be at least 1, got {outer!r}")
+            params["max_iter"] = int(outer)
+        return HistGradientBoostingRegressor(loss="quantile", quantile=float(q), **params)
 
     def _fit_models(self, X, y, sample_weight, quantiles) -> None:
         never = np.isnan(X).all(axis=0)
