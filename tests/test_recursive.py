@@ -81,11 +81,11 @@ def test_recursive_forecasts_at_an_origin_do_not_change_when_later_data_changes(
 def test_recursive_backtest_runs_origins_side_by_side_with_the_sequential_result(panel, monkeypatch):
     import importlib
 
-    run = importlib.import_module("forecast.backtest._run")  # forecast.backtest is also a function
+    threads = importlib.import_module("forecast.models._threads")  # where the pool is sized
 
     spec = _spec("recursive")
     parallel = backtest(panel, [spec], folds=FOLDS, baselines=False)
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 1)  # one thread: the blocks one after another
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 1)  # one thread: the blocks one after another
     sequential = backtest(panel, [spec], folds=FOLDS, baselines=False)
     pd.testing.assert_frame_equal(parallel.forecasts, sequential.forecasts)
 
