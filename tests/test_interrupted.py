@@ -101,10 +101,14 @@ def test_a_backtest_signalled_while_logging_ends_its_parent_and_children_failed(
             time.sleep(0.1)
         assert marker.exists(), log.read_text()
         proc.send_signal(signum)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 60 s after the signal; its output so far:\n{log.read_text()}")
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()  # reaped here, not reported as a still-running process in the next test
     output = log.read_text()
     assert _statuses(uri) == {"backtest": ["FAILED"], "model": ["FAILED"]}, output
     assert proc.returncode == 128 + signum, output  # as a shell reports a process the signal ended
@@ -277,6 +281,7 @@ def test_four_backtests_started_at_once_on_an_empty_folder_all_log_to_one_usable
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
     assert codes == [0] * 4, "\n---\n".join(log.read_text() for log in logs)
     fifth = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240)
     assert fifth.returncode == 0, fifth.stdout + fifth.stderr
