@@ -31,10 +31,14 @@ CLI_FOLDS = ["--origins", "2", "--calibration-origins", "2", "--min-train", "12"
 FOLDS = RollingOrigin(n_origins=2, calibration_origins=2, min_train=12)
 #: Run inside a subprocess: the CLI's backtest, whose first artifact of a child run blocks
 #: (after writing the marker file) until the test sends its signal.
+#: Ctrl-C is restored to Python's default first: a process started in the background of a
+#: non-interactive shell (``cmd &`` in a script, as a CI job may be) inherits SIGINT ignored.
 BLOCKING_CLI = textwrap.dedent("""\
-    import sys, time
+    import signal, sys, time
     from pathlib import Path
     import mlflow
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a process started from a terminal
 
     marker, real = Path(sys.argv[1]), mlflow.log_artifact
 
