@@ -24,8 +24,9 @@ def side_by_side(fn: Callable, items: Iterable[tuple]) -> Iterator:
     """``fn(*args)`` for each ``args`` of ``items``, in threads, each on one OpenMP thread.
 
     As many threads as cores, at most one per item. The results come back in the items' order,
-    each as soon as it is done (a generator: wrap it in ``list`` to wait for all). An exception
-    in ``fn`` is raised where its result would have come.
+    each as soon as it and every one before it are done (a generator: wrap it in ``list`` to wait
+    for all). An exception in ``fn`` is raised where its result would have come, and the items
+    not yet started are cancelled.
 
     Examples
     --------
