@@ -104,6 +104,16 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
     def _nonnegative(self) -> bool:
         return self._loss() in self._count_losses
 
+    def _outer_rounds(self, name: str, full) -> int:
+        """Boosting rounds of the quantile models other than the median: parameter ``name``
+        (``quantile_n_estimators``, ``quantile_max_iter``), or ``full`` when it is None."""
+        value = getattr(self, name, None)  # a model pickled before the option: None
+        if value is None:
+            return int(full)
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {value!r}")
+        return int(value)
+
     @property
     def feature_importances_(self) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -231,10 +241,7 @@ class LightGBMForecaster(_GlobalForecaster):
 
         median = self.point == "median"
         rounds = int(self.n_estimators)
-        outer = getattr(self, "quantile_n_estimators", None)  # a model pickled before the option: None
-        outer = rounds if outer is None else int(outer)
-        if outer < 1:
-            raise ValueError(f"quantile_n_estimators must be at least 1, got {self.quantile_n_estimators!r}")
+        outer = self._outer_rounds("quantile_n_estimators", rounds)
         threads = int(self.n_jobs)
         self.model_ = _Booster(lgb.train(self._first_params(), data, num_boost_round=rounds), threads)
         self.quantile_models_ = [
@@ -413,11 +420,8 @@ class HistGBForecaster(_GlobalForecaster):
 
     def _quantile_model(self, q):
         params = self._common()
-        outer = getattr(self, "quantile_max_iter", None)  # a model pickled before the option: None
-        if outer is not None and abs(q - 0.5) > 1e-12:
-            if int(outer) < 1:
-                raise ValueError(f"quantile_max_iter must be at least 1, got {outer!r}")
-            params["max_iter"] = int(outer)
+        if abs(q - 0.5) > 1e-12:
+            params["max_iter"] = self._outer_rounds("quantile_max_iter", self.max_iter)
         return HistGradientBoostingRegressor(loss="quantile", quantile=float(q), **params)
 
     def _fit_models(self, X, y, sample_weight, quantiles) -> None:
