@@ -141,6 +141,10 @@ def test_specs_for_different_targets_are_refused_in_one_backtest(panel):
     ("estimator: lightgbm\nfeatures: [lags, rollin]", "unknown feature families ['rollin'] (did you mean 'rolling'?)"),
     ("estimator: naive\nquantiles: [0.1, 1.5]", "quantiles lie strictly between 0 and 1, got [1.5]"),
     ("estimator: ets\ndrop_incomplete_rows: true", "drop_incomplete_rows is for global models"),
+    ("estimator: hist_gradient_boosting\nparams: {quantile_max_iter: 0}",
+     "params.quantile_max_iter is a number of boosting rounds, a whole number of at least 1; got 0"),
+    ("estimator: lightgbm\nparams: {n_estimators: lots}", "params.n_estimators is a number of boosting rounds"),
+    ("estimator: lightgbm\nparams: {quantile_n_estimators: 2.5}", "got 2.5"),
 ])
 def test_spec_errors_name_the_file_and_the_field(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

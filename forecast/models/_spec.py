@@ -64,6 +64,10 @@ def _estimator(name: str) -> Estimator:
     return ESTIMATORS[name]
 
 
+#: Boosting rounds a global model's params may set: every model's, and the 0.1 / 0.9 models' (None:
+#: as many as every model's).
+_ROUNDS = ("n_estimators", "max_iter", "quantile_n_estimators", "quantile_max_iter")
+
 #: The loss of a point model of a change (``target_transform: log_ratio``), per parameter name.
 _CHANGE_LOSS = {"objective": "regression", "loss": "squared_error"}
 _COUNT_LOSSES = ("poisson", "tweedie")
@@ -231,6 +235,12 @@ class ModelSpec(BaseModel):
                              f"{_closest(unknown[0], known)}; it takes: {', '.join(sorted(known))}")
         if "quantiles" in self.params:
             raise ValueError("set quantiles at the top level of the spec, not under params")
+        for name in _ROUNDS:  # found at load, not at the first fit deep in a backtest
+            value = self.params.get(name)
+            if name in self.params and (value is not None or not name.startswith("quantile_")) and not (
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"params.{name} is a number of boosting rounds, a whole number of at least 1; "
+                                 f"got {value!r}")
         if self.drop_incomplete_rows and self.kind != "global":
             raise ValueError(f"drop_incomplete_rows is for global models (rows of features); {self.estimator!r} "
                              "reads each area's series")
