@@ -11,15 +11,19 @@ a temporary sqlite store), timed end to end. ``--spec NAME`` picks the shipped s
 (``models/NAME.yaml``; default ``lightgbm_median``, or ``lightgbm``, ``hist_gradient_boosting``).
 Variants (issue 21's levers; rounds are scikit-learn's iterations for ``hist_gradient_boosting``):
 
-- ``shipped``: the spec as it is (``lightgbm_median``: ``quantile_n_estimators: 30``, the 0.1 and
-  0.9 models take 30 rounds and the median 100; ``hist_gradient_boosting``: ``quantile_max_iter:
+- ``shipped``: the spec as it is (``lightgbm_median``: ``quantile_n_estimators: 20``, the 0.1 and
+  0.9 models take 20 rounds and the median 100; ``hist_gradient_boosting``: ``quantile_max_iter:
   30``, the Poisson point and the median 100);
 - ``outer100``: the same with 100 rounds for every quantile model (the specs before issue 21);
-- ``outer20``, ``outer15``: ``shipped`` with 20 or 15 rounds for the 0.1 and 0.9 models;
+- ``outer30``, ``outer20``, ``outer15``: ``shipped`` with 30, 20 or 15 rounds for the 0.1 and 0.9 models;
 - ``refit2``: ``shipped`` with ``--refit-every 2``;
 - ``pooled``: ``shipped`` with one model over every horizon (``strategy: pooled``, the
   horizon a feature) instead of one per horizon. (``strategy: recursive`` cannot take the
   spec's covariate families: it rebuilds only the target's own features from its forecasts.)
+- ``no_covariates``: ``shipped`` without the covariate families' data (the ablation spec
+  ``models/ablation/no_covariates.yaml``'s ``exclude_variables``: the families a backtest shows
+  add nothing on the sample, the README's covariate table), so the fits see the displacement
+  data's columns only;
 - ``rounds1``: ``shipped`` with one boosting round per model: not a model to use, but what the
   command costs around the boosting (imports, features, baselines, calibration, TreeSHAP of
   one-tree models, MLflow logging): the part that fewer or cheaper fits cannot remove.
@@ -51,7 +55,10 @@ MODELS = ROOT / "models"
 #: are the estimator's parameters for every model's rounds and the 0.1 / 0.9 models' (PARAMS)
 VARIANTS = {"shipped": ({}, {}, []), "outer100": ({"outer": 100}, {}, []),
             "refit2": ({}, {}, ["--refit-every", "2"]), "pooled": ({}, {"strategy": "pooled"}, []),
-            "outer20": ({"outer": 20}, {}, []), "outer15": ({"outer": 15}, {}, []),
+            "outer30": ({"outer": 30}, {}, []), "outer20": ({"outer": 20}, {}, []),
+            "outer15": ({"outer": 15}, {}, []),
+            "no_covariates": ({}, {"exclude_variables": yaml.safe_load(
+                (MODELS / "ablation" / "no_covariates.yaml").read_text(encoding="utf-8"))["exclude_variables"]}, []),
             "rounds1": ({"rounds": 1, "outer": 1}, {}, [])}
 PARAMS = {"lightgbm": {"rounds": "n_estimators", "outer": "quantile_n_estimators"},
           "hist_gradient_boosting": {"rounds": "max_iter", "outer": "quantile_max_iter"}}
