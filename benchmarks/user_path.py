@@ -1,7 +1,7 @@
 """What a user waits on: the shipped backtest command against mlforecast's cross-validation, in one run.
 
     pip install -e '.[bench]'                     # adds mlforecast
-    python benchmarks/user_path.py                # ~4 min on 2 cores
+    python benchmarks/user_path.py                # every variant: ~10 min on 2 idle cores
     python benchmarks/user_path.py --variants shipped,outer100
     python benchmarks/user_path.py --spec hist_gradient_boosting --variants shipped,outer100   # ~8 min
 
