@@ -92,6 +92,36 @@ def test_backtest_logs_one_parent_and_one_child_per_model(logged, result):
     assert "manifest.json" in {a.path for a in client.list_artifacts(run_id)}
 
 
+def test_logged_charts_are_the_pictures_matplotlib_saves(logged, result, tmp_path):
+    """Charts are laid out once before logging (faster): the PNG must be what saving the chart
+    with its constrained layout gives, pixel for pixel, not a chart without that layout."""
+    import io
+
+    import matplotlib.image as mpimg
+
+    from forecast.backtest import fan_chart
+
+    client, run_id = logged
+    child = client.search_runs([client.get_run(run_id).info.experiment_id],
+                               f"tags.mlflow.parentRunId = '{run_id}' and tags.model = 'lightgbm'")[0]
+    logged_chart = client.list_artifacts(child.info.run_id, "fan_charts")[0].path
+    area = Path(logged_chart).stem
+    path = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path=logged_chart,
+                                               dst_path=str(tmp_path), tracking_uri=client.tracking_uri)
+    buffer = io.BytesIO()
+    fan_chart(result.forecasts, area, "lightgbm").savefig(buffer, format="png")
+    buffer.seek(0)
+    expected, got = mpimg.imread(buffer), mpimg.imread(path)
+    assert got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    unlaid = fan_chart(result.forecasts, area, "lightgbm")
+    unlaid.set_layout_engine("none")
+    buffer = io.BytesIO()
+    unlaid.savefig(buffer, format="png")
+    buffer.seek(0)
+    assert not np.array_equal(mpimg.imread(buffer), got)  # the layout is in the picture
+
+
 def test_forecast_artifact_withholds_small_observed_counts(logged, result, tmp_path):
     client, run_id = logged
     child = client.search_runs([client.get_run(run_id).info.experiment_id],
