@@ -141,7 +141,7 @@ class LightGBMForecaster(_GlobalForecaster):
         median and a mean spec with the same settings have the same intervals. The outer
         quantiles are shifted by the conformal calibration anyway, so fewer rounds cost little:
         on the Somalia sample, 20 instead of 100 for the 0.1 and 0.9 models left 80% coverage
-        within 1.1 points and CRPS within 1% at h1/h3/h6, and cut the backtest's time by about 40%
+        within 1.1 points and CRPS within 1% at h1/h3/h6, and cut the backtest's time by 30-40%
         (benchmarks/README.md). The shipped LightGBM specs use 20.
     tweedie_variance_power : float, default 1.5
         Used with ``objective="tweedie"``.

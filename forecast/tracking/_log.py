@@ -201,7 +201,7 @@ def _log_triggers(evaluation, small_cell: int) -> None:
         for lead in t.leads:
             for route in evaluation.signals["route"].unique():
                 _log_figure(evaluation.plot_timeline(t.name, lead, route),
-                                  f"triggers/timeline_{t.name}_lead{lead}_{route}.png")
+                            f"triggers/timeline_{t.name}_lead{lead}_{route}.png")
 
 
 def _log_fairness(reports) -> None:
@@ -224,7 +224,7 @@ def _log_fairness(reports) -> None:
         for trigger, lead in combos:
             for metric in ("hit_rate", "false_alarm_ratio", "mase"):
                 _log_figure(report.plot(metric, trigger=trigger, lead=lead),
-                                  f"fairness/{route}/{metric}_{trigger}_lead{lead}.png")
+                            f"fairness/{route}/{metric}_{trigger}_lead{lead}.png")
 
 
 def _log_figure(fig, artifact_file: str) -> None:
@@ -277,7 +277,7 @@ def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None
                 write_csv(imp.rename("gain_share"), tmp / "feature_importance.csv", index_label="feature")
                 mlflow.log_artifact(str(tmp / "feature_importance.csv"))
                 _log_figure(importance_chart(imp, title=f"{spec.name}: feature importance"),
-                                  "feature_importance.png")
+                            "feature_importance.png")
 
 
 def _sample_areas(result: BacktestResult, n: int) -> list[str]:
