@@ -68,7 +68,7 @@ class _GlobalForecaster(RegressorMixin, BaseEstimator):
         else:
             self.model_ = self._point_model().fit(X, y, sample_weight=sample_weight)
         self.quantile_models_ = [
-            self.model_ if self.point == "median" and abs(q - 0.5) < 1e-12
+            self.model_ if self.point == "median" and _is_median(q)
             else self._quantile_model(q).fit(X, y, sample_weight=sample_weight)
             for q in quantiles]
 
@@ -245,9 +245,9 @@ class LightGBMForecaster(_GlobalForecaster):
         threads = int(self.n_jobs)
         self.model_ = _Booster(lgb.train(self._first_params(), data, num_boost_round=rounds), threads)
         self.quantile_models_ = [
-            self.model_ if median and abs(q - 0.5) < 1e-12
+            self.model_ if median and _is_median(q)
             else _Booster(lgb.train(self._booster_params({"objective": "quantile", "alpha": float(q)}), data,
-                                    num_boost_round=rounds if abs(q - 0.5) < 1e-12 else outer), threads)
+                                    num_boost_round=rounds if _is_median(q) else outer), threads)
             for q in quantiles]
 
     def _booster_params(self, objective: dict) -> dict:
@@ -349,6 +349,11 @@ class SharedBins:
         return data
 
 
+def _is_median(q: float) -> bool:
+    """The 0.5 quantile: the median, which keeps every model's rounds (the outer ones may take fewer)."""
+    return abs(q - 0.5) < 1e-12
+
+
 def _binning(params: dict) -> tuple:
     """The parameters that decide LightGBM's bins (and the features it pre-filters)."""
     return tuple(params.get(k) for k in ("max_bin", "subsample_for_bin", "random_state", "min_child_samples"))
@@ -420,7 +425,7 @@ class HistGBForecaster(_GlobalForecaster):
 
     def _quantile_model(self, q):
         params = self._common()
-        if abs(q - 0.5) > 1e-12:
+        if not _is_median(q):
             params["max_iter"] = self._outer_rounds("quantile_max_iter", self.max_iter)
         return HistGradientBoostingRegressor(loss="quantile", quantile=float(q), **params)
 

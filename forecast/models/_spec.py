@@ -235,10 +235,11 @@ class ModelSpec(BaseModel):
                              f"{_closest(unknown[0], known)}; it takes: {', '.join(sorted(known))}")
         if "quantiles" in self.params:
             raise ValueError("set quantiles at the top level of the spec, not under params")
-        for name in _ROUNDS:  # found at load, not at the first fit deep in a backtest
-            value = self.params.get(name)
-            if name in self.params and (value is not None or not name.startswith("quantile_")) and not (
-                    isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        for name in (n for n in _ROUNDS if n in self.params):  # at load, not at a fit deep in a backtest
+            value = self.params[name]
+            if value is None and name.startswith("quantile_"):
+                continue  # the outer quantile models take every model's rounds
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"params.{name} is a number of boosting rounds, a whole number of at least 1; "
                                  f"got {value!r}")
         if self.drop_incomplete_rows and self.kind != "global":
