@@ -295,7 +295,8 @@ def run_statsforecast(cube, panel, origins, args):
 def run_floor(cube, panel, origins, args):
     """12 LightGBM trainings, our settings, on pre-built Datasets of our 12 origins' training
     matrices (the rows our backtest fits on; 12 x 6 with ``--strategy direct``), the faster of
-    two ways: two at a time with one thread each, or one after another with every thread.
+    two ways: two at a time with one thread each (the largest first), or one after another with
+    every thread.
     Binning is not counted."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -320,8 +321,10 @@ def run_floor(cube, panel, origins, args):
         lgb.train({**params, "num_threads": threads}, data, num_boost_round=rounds)
 
     def side_by_side():
+        # the latest origins' (largest) first, as our backtest orders them: neither thread is left
+        # alone with the largest fit at the end
         with threadpool_limits(limits=1, user_api="openmp"), ThreadPoolExecutor(args.jobs) as pool:
-            list(pool.map(lambda d: train(d, 1), datasets))
+            list(pool.map(lambda d: train(d, 1), datasets[::-1]))
 
     def one_after_another():
         for d in datasets:

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_info
 
 from forecast.backtest import RollingOrigin, backtest
 from forecast.datasets import make_panel
-from forecast.models import ESTIMATORS, ModelSpec, register_estimator, side_by_side
+from forecast.models import ESTIMATORS, ModelSpec, as_done, register_estimator, side_by_side
 
 needs_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenMP uses one thread anyway")
 
@@ -35,6 +35,47 @@ def test_side_by_side_returns_results_in_the_items_order_and_raises_a_failure_wh
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(ValueError, match="item 3"):
         next(results)
+
+
+def test_as_done_gives_each_result_with_its_index_as_soon_as_it_is_done(monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("forecast.models._threads").os, "cpu_count", lambda: 2)
+    release = threading.Event()
+
+    def work(i):
+        if i == 0:  # the first item runs until the caller has had the second's result
+            assert release.wait(timeout=10)
+        return i * 10
+
+    results = as_done(work, [(0,), (1,), (2,)])
+    first, second = next(results), next(results)
+    assert {first, second} == {(1, 10), (2, 20)}  # not held back behind item 0
+    release.set()
+    assert next(results) == (0, 0)
+    assert list(results) == []
+    assert list(as_done(pow, [])) == []
+
+
+def test_as_done_raises_a_failure_at_once_and_starts_no_more_items(monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("forecast.models._threads").os, "cpu_count", lambda: 1)
+    ran = []
+
+    def work(i):
+        ran.append(i)
+        if i == 1:
+            raise ValueError("item 1")
+        if i == 2:  # started before the failure reached the caller: it finishes, nothing after it starts
+            threading.Event().wait(0.5)
+        return i
+
+    results = as_done(work, [(i,) for i in range(5)])
+    assert next(results) == (0, 0)
+    with pytest.raises(ValueError, match="item 1"):
+        next(results)
+    assert 3 not in ran and 4 not in ran, ran
 
 
 @needs_cores

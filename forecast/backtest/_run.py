@@ -29,13 +29,13 @@ from forecast.models import (
     MIN_ROWS,
     Naive,
     TooFewRows,
+    as_done,
     baseline_specs,
     explain_horizons,
     feature_importance,
     fit_horizons,
     has_contributions,
     predict_horizons,
-    side_by_side,
 )
 
 __all__ = ["backtest", "BacktestResult", "CONTRIBUTION_KEYS", "tidy_contributions"]
@@ -330,48 +330,58 @@ class _Runner:
         if client is None:
             if bins is not None:
                 bins = _shared_bins(spec, fm, bins)
-            outputs = []
-            for out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles, bins, explain):
-                outputs.append(out)
+            outputs, parts, done = [None] * len(blocks), [None] * len(blocks), 0
+            for i, out in _local_blocks(spec, fm, blocks, self.horizons, self.quantiles, bins, explain):
+                outputs[i] = out
+                parts[i] = self._block_rows(spec, panel, out[0])  # while the other blocks fit
+                done += len(blocks[i])
                 if progress:
-                    progress(spec.name, min(len(origins), sum(len(o) for o, *_ in outputs)), len(origins))
+                    progress(spec.name, done, len(origins))
         else:
             from forecast.backtest._dask import map_blocks
 
             outputs = map_blocks(client, _forecast_block, spec, fm, blocks, self.horizons, self.quantiles,
                                  bins, explain, progress=progress)
-        rows, raws, explained = [], [], []
+            parts = [self._block_rows(spec, panel, out[0]) for out in outputs]
         notes = _row_notes(self.time, len(origins), [(out, n) for out, _, n in outputs if n is not None])
-        for block_out, *_ in outputs:
-            for o, point, raw, drivers in block_out:
-                history = panel.y[:, : o + 1]
-                naive = Naive().fit(panel.upto(o)).forecast(self.horizons).point
-                point = np.where(np.isfinite(point), point, naive)  # a model's gap falls back to naive
-                if raw is None:
-                    raw = np.repeat(point[:, :, None], len(self.quantiles), axis=2)
-                assessable = (~np.isnan(history)).any(axis=1)
-                rows.append(_rows(spec.name, self.time, panel, o, self.horizons, point, mase_scale(history),
-                                  assessable))
-                raws.append(raw[assessable].reshape(-1, len(self.quantiles)))
-                if drivers is not None:
-                    explained.append(_contribution_rows(spec.name, self.time, o, drivers, assessable))
+        rows, raws, explained = ([x for part in parts for x in part[k]] for k in range(3))
         table = pd.concat(rows, ignore_index=True)
         table = calibrate(table, np.concatenate(raws), self.quantiles, by_size=spec.interval_calibration == "size")
         contributions = pd.concat(explained, ignore_index=True) if explained else None
         importance = next((imp for _, imp, _ in reversed(outputs) if imp is not None), None)
         return table, importance, contributions, notes
 
+    def _block_rows(self, spec, panel, block_out) -> tuple[list, list, list]:
+        """A block's forecasts as table rows, raw quantiles and driver rows, origin by origin."""
+        rows, raws, explained = [], [], []
+        for o, point, raw, drivers in block_out:
+            history = panel.y[:, : o + 1]
+            naive = Naive().fit(panel.upto(o)).forecast(self.horizons).point
+            point = np.where(np.isfinite(point), point, naive)  # a model's gap falls back to naive
+            if raw is None:
+                raw = np.repeat(point[:, :, None], len(self.quantiles), axis=2)
+            assessable = (~np.isnan(history)).any(axis=1)
+            rows.append(_rows(spec.name, self.time, panel, o, self.horizons, point, mase_scale(history), assessable))
+            raws.append(raw[assessable].reshape(-1, len(self.quantiles)))
+            if drivers is not None:
+                explained.append(_contribution_rows(spec.name, self.time, o, drivers, assessable))
+        return rows, raws, explained
+
 
 def _local_blocks(spec, fm, blocks, horizons, quantiles, bins=None, explain: frozenset = frozenset()):
-    """The blocks' results in order. A recursive global model fits once per block, so blocks run
-    side by side in threads (one OpenMP thread each: LightGBM releases the GIL); the direct
-    strategy already fits its horizons side by side inside a block."""
+    """``(index, result)`` of each block as it is done. A recursive global model fits once per
+    block, so blocks run side by side in threads (one OpenMP thread each: LightGBM releases the
+    GIL), the latest first: their fits have the most rows, so the threads finish together instead
+    of one waiting alone on the largest fit. The direct strategy already fits its horizons side
+    by side inside a block."""
     if spec.kind == "global" and spec.strategy == "recursive" and len(blocks) > 1:
-        yield from side_by_side(_forecast_block, [(spec, fm, block, horizons, quantiles, bins, explain)
-                                                  for block in blocks])
+        latest_first = list(reversed(range(len(blocks))))
+        for j, out in as_done(_forecast_block, [(spec, fm, blocks[i], horizons, quantiles, bins, explain)
+                                                for i in latest_first]):
+            yield latest_first[j], out
         return
-    for block in blocks:
-        yield _forecast_block(spec, fm, block, horizons, quantiles, bins, explain)
+    for i, block in enumerate(blocks):
+        yield i, _forecast_block(spec, fm, block, horizons, quantiles, bins, explain)
 
 
 def _shares_bins(spec: ModelSpec) -> bool:

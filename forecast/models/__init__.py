@@ -32,7 +32,7 @@ from forecast.models._horizons import (
 from forecast.models._local import ETS, SARIMAX
 from forecast.features import MISSING_TARGET, Forecast, Panel
 from forecast.models._spec import ESTIMATORS, ModelSpec, baseline_specs, load_spec, register_estimator
-from forecast.models._threads import side_by_side
+from forecast.models._threads import as_done, side_by_side
 
 __all__ = [
     # data in and out
@@ -46,7 +46,7 @@ __all__ = [
     "LightGBMForecaster", "HistGBForecaster", "SharedBins",
     # global models across horizons (shared by the backtest and train)
     "fit_horizons", "predict_horizons", "train_index", "train_rows", "feature_importance", "to_level",
-    "TooFewRows", "MIN_ROWS", "side_by_side",
+    "TooFewRows", "MIN_ROWS", "side_by_side", "as_done",
     # explanations: contributions per forecast, by driver family
     "Contributions", "by_driver", "has_contributions", "explain_horizons", "explain_series",
     "exog_contributions", "SCALES",

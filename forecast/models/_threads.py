@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["side_by_side"]
+__all__ = ["side_by_side", "as_done"]
 
 
 def side_by_side(fn: Callable, items: Iterable[tuple]) -> Iterator:
@@ -36,10 +38,45 @@ def side_by_side(fn: Callable, items: Iterable[tuple]) -> Iterator:
     items = list(items)
     if not items:
         return
+    with _pool(len(items)) as pool:
+        yield from pool.map(lambda args: fn(*args), items)
+
+
+def as_done(fn: Callable, items: Iterable[tuple]) -> Iterator[tuple[int, Any]]:
+    """``(i, fn(*items[i]))`` for each item as soon as it is done, in threads as :func:`side_by_side`.
+
+    The items start in the order given, so a caller that puts the longest first keeps the
+    threads busy to the end (no thread left alone with the last, longest item) and can use each
+    result while the others run. An exception in ``fn`` is raised as soon as it happens; the
+    items not yet started are cancelled.
+
+    Examples
+    --------
+    >>> sorted(as_done(pow, [(2, 3), (3, 2)]))
+    [(0, 8), (1, 9)]
+    """
+    items = list(items)
+    if not items:
+        return
+    with _pool(len(items)) as pool:
+        pending = {pool.submit(fn, *args): i for i, args in enumerate(items)}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=pending.get):
+                    yield pending.pop(future), future.result()
+        finally:  # an error, or a caller that stopped early: start nothing more
+            for future in pending:
+                future.cancel()
+
+
+@contextmanager
+def _pool(n_items: int) -> Iterator[ThreadPoolExecutor]:
+    """As many threads as cores, at most one per item, each held to one OpenMP thread."""
     # found here, in the calling thread: the libraries loaded by now (~3 ms); each pool thread
     # then sets its own limit on them (microseconds)
     openmp = ThreadpoolController().select(user_api="openmp")
-    workers = max(1, min(len(items), os.cpu_count() or 1))
+    workers = max(1, min(n_items, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers, thread_name_prefix="forecast-fit",
                             initializer=lambda: openmp.limit(limits=1)) as pool:
-        yield from pool.map(lambda args: fn(*args), items)
+        yield pool
