@@ -17,6 +17,9 @@ Variants (issue 21's levers; rounds are scikit-learn's iterations for ``hist_gra
 - ``outer100``: the same with 100 rounds for every quantile model (the specs before issue 21);
 - ``outer30``, ``outer20``, ``outer15``: ``shipped`` with 30, 20 or 15 rounds for the 0.1 and 0.9 models;
 - ``refit2``: ``shipped`` with ``--refit-every 2``;
+- ``calrefit2``, ``calrefit3``: ``shipped`` with ``--calibration-refit-every 2`` or ``3``: the 12
+  calibration origins (whose forecasts only set the intervals) refitted every 2 or 3, every
+  scored origin still refitted;
 - ``pooled``: ``shipped`` with one model over every horizon (``strategy: pooled``, the
   horizon a feature) instead of one per horizon. (``strategy: recursive`` cannot take the
   spec's covariate families: it rebuilds only the target's own features from its forecasts.)
@@ -55,6 +58,8 @@ MODELS = ROOT / "models"
 #: are the estimator's parameters for every model's rounds and the 0.1 / 0.9 models' (PARAMS)
 VARIANTS = {"shipped": ({}, {}, []), "outer100": ({"outer": 100}, {}, []),
             "refit2": ({}, {}, ["--refit-every", "2"]), "pooled": ({}, {"strategy": "pooled"}, []),
+            "calrefit2": ({}, {}, ["--calibration-refit-every", "2"]),
+            "calrefit3": ({}, {}, ["--calibration-refit-every", "3"]),
             "outer30": ({"outer": 30}, {}, []), "outer20": ({"outer": 20}, {}, []),
             "outer15": ({"outer": 15}, {}, []),
             "no_covariates": ({}, {"exclude_variables": yaml.safe_load(

@@ -302,6 +302,25 @@ def _with_target(evidence, target: str):
                    backtest=replace(evidence.backtest, tables={**evidence.backtest.tables, "metrics.csv": metrics}))
 
 
+@pytest.mark.parametrize(("params", "said"), [
+    ({}, None),                                                            # a backtest from before the option
+    ({"calibration_refit_every": "1"}, None),                              # the same cycle as the scored origins
+    ({"calibration_refit_every": "2"}, "1 origin(s) (the calibration origins every 2); horizons"),
+])
+def test_the_card_says_when_the_calibration_origins_were_refitted_on_a_cycle_of_their_own(params, said):
+    from dataclasses import replace
+
+    evidence = hand_made_evidence()
+    evidence = replace(evidence, backtest=replace(evidence.backtest, params={**evidence.backtest.params, **params}))
+    card = card_from_evidence(evidence, CardInputs.model_validate(_inputs()))
+    md, html = card.to_markdown(), card.to_html()
+    if said is None:
+        assert "calibration origins every" not in md and "calibration origins every" not in html
+        assert "refit every\n1 origin(s); horizons" in md
+    else:
+        assert said in md.replace("\n", " ") and said in html.replace("\n", " ")
+
+
 @pytest.mark.parametrize(("target", "reference", "kind", "skill"), [
     ("arrivals", "seasonal naive", "flow", "0.200"),  # the backtest's skill_mase_vs_seasonal_naive
     ("idp_stock", "naive", "stock", "0.273"),         # 1 - 0.8 / 1.1 at h1

@@ -51,6 +51,28 @@ def test_backtest_prints_models_against_baselines_and_the_run(files, tmp_path, m
     assert set(metrics["model"]) >= {"tiny_lgbm", "seasonal_naive"}
 
 
+def test_backtest_refits_the_calibration_origins_on_their_own_cycle_and_logs_it(files, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    def run(*extra):
+        out = tmp_path / f"bt{len(extra)}"
+        res = _run(["backtest", "--cube", str(files / "cube.nc"), "--spec", str(files / "spec.yaml"), "--no-baselines",
+                    "--origins", "3", "--calibration-origins", "8", "--min-train", "12", "--out", str(out), *extra],
+                   tmp_path, monkeypatch)
+        assert res.exit_code == 0, res.output
+        run_id = re.search(r"MLflow run ([0-9a-f]{32})", res.output).group(1)
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+        return client.get_run(run_id).data.params, pd.read_parquet(out / "forecasts.parquet")
+
+    params, every = run()
+    assert params["calibration_refit_every"] == "1" == params["refit_every"]
+    params, pairs = run("--calibration-refit-every", "2")
+    assert params["calibration_refit_every"] == "2" and params["refit_every"] == "1"
+    keys = ["origin", "horizon", "area"]
+    scored = [f[f["role"] == "scored"].sort_values(keys)["point"].to_numpy() for f in (every, pairs)]
+    assert (scored[0] == scored[1]).all()
+
+
 def test_backtest_reconciled_across_levels_prints_and_logs_every_level(files, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 

@@ -258,12 +258,12 @@ def backtest(
         specs = [b for b in baseline_specs(target, horizons, quantiles, missing) if b.name not in taken] + specs
 
     cal, scored = folds.origins(cube.sizes["time"], max(horizons))
-    origins = cal + scored
     runner = _Runner(cube, target, horizons, quantiles, neighbours)
     frames, importance, explained, notes = [], {}, [], {}
     with progress_bar(progress) as report, _executor(dask) as client:
         for spec in specs:
-            table, imp, contributions, spec_notes = runner.run(spec, origins, folds.refit_every, report, client,
+            blocks = folds.blocks(cube.sizes["time"], max(horizons), spec.refit_every)
+            table, imp, contributions, spec_notes = runner.run(spec, blocks, report, client,
                                                                frozenset(scored) if explain else frozenset())
             table["role"] = np.where(table["origin"].isin(runner.time[cal]), "calibration", "scored")
             spec_notes += _interval_notes(table[table["role"] == "scored"])
@@ -318,13 +318,12 @@ class _Runner:
             self._features[key] = spec.feature_matrix(self.cube, neighbours=self.neighbours)
         return self._features[key]
 
-    def run(self, spec, origins, refit_every, progress, client=None, explain: frozenset = frozenset()):
-        """``explain``: the origins whose forecasts get their driver contributions."""
+    def run(self, spec, blocks, progress, client=None, explain: frozenset = frozenset()):
+        """``blocks``: the origins each fit serves (:meth:`RollingOrigin.blocks`), independent of
+        each other; ``explain``: the origins whose forecasts get their driver contributions."""
         fm = self.features(spec)
         panel = fm.panel
-        # a block is the origins one fit serves (refit_every of them): blocks are independent
-        refit_every = spec.refit_every or refit_every
-        blocks = [list(origins[i:i + refit_every]) for i in range(0, len(origins), refit_every)]
+        origins = [o for block in blocks for o in block]
         # LightGBM finds its bin edges once, on the rows known at the first origin
         bins = origins[0] if _shares_bins(spec) else None
         if client is None:

@@ -378,7 +378,9 @@ def _evaluation(backtest: RunRecord, table: pd.DataFrame, model: str) -> tuple[d
     horizons = sorted(int(h) for h in table["horizon"].unique())
     evaluation = {"n_origins": params.get("n_origins"), "calibration_origins": params.get("calibration_origins"),
                   "step": params.get("step"), "min_train": params.get("min_train"),
-                  "refit_every": params.get("refit_every"), "horizons": horizons, "baselines": baselines,
+                  "refit_every": params.get("refit_every"),
+                  "calibration_refit_every": params.get("calibration_refit_every", params.get("refit_every")),
+                  "horizons": horizons, "baselines": baselines,
                   "models": models, "target": params.get("target", "")}
     for key in ("n_origins", "calibration_origins"):
         _need(evaluation[key], "Evaluation design", f"backtest parameter {key!r}", "rerun forecast backtest")

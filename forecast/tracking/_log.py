@@ -107,7 +107,9 @@ def log_backtest(
             mlflow.log_params({"target": result.target, "models": ",".join(result.models),
                                "n_origins": folds.n_origins, "step": folds.step,
                                "calibration_origins": folds.calibration_origins,
-                               "min_train": folds.min_train, "refit_every": folds.refit_every})
+                               "min_train": folds.min_train, "refit_every": folds.refit_every,
+                               # what served the calibration origins (refit_every unless set apart)
+                               "calibration_refit_every": folds.calibration_refit_every or folds.refit_every})
             if result.skipped:  # the specs the cube could not serve, with why
                 mlflow.set_tag("skipped_models", ",".join(result.skipped))
                 mlflow.log_dict(dict(result.skipped), "skipped_models.json")
