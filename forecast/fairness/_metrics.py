@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, equalized_odds_difference, equalized_odds_ratio
+from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
 
 from forecast.policy import Policy
 
@@ -254,8 +254,12 @@ def _equalized_odds(result: dict, table: pd.DataFrame, outcomes, eligible: list)
     keep = np.isin(group, eligible)
     args = (event[keep].astype(int), signal[keep].astype(int))
     with np.errstate(divide="ignore", invalid="ignore"):
-        result["difference"] = float(equalized_odds_difference(*args, sensitive_features=group[keep]))
-        result["ratio"] = float(equalized_odds_ratio(*args, sensitive_features=group[keep]))
+        # fairlearn's equalized_odds_difference and _ratio (worst case), from one MetricFrame
+        # instead of one each: the same numbers, half the time (30 judgements in the demo)
+        rates = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
+                            y_true=args[0], y_pred=args[1], sensitive_features=group[keep])
+        result["difference"] = float(max(rates.difference()))
+        result["ratio"] = float(min(rates.ratio()))
     tpr, fpr = table["hit_rate"].astype(float), table["false_positive_rate"].astype(float)
     if tpr.max() - tpr.min() >= fpr.max() - fpr.min():  # the gap fairlearn reports
         worst, best, values, measured = tpr.idxmin(), tpr.idxmax(), tpr, "true_positive_rate"
