@@ -21,6 +21,7 @@ from forecast._version import __version__
 from forecast.backtest import BacktestResult, fan_chart, importance_chart, metrics_by_horizon
 from forecast.io import owner_only_process, write_csv
 from forecast.policy import manifest_sensitivity, publishable, small_cell_k
+from forecast.tracking._charts import Charts
 from forecast.tracking._runs import DEFAULT_EXPERIMENT, git_commit, start_run, use_store
 from forecast.tracking._transport import check_transport
 
@@ -102,7 +103,9 @@ def log_backtest(
                 **check_transport(None, sensitivity)}  # high/severe: a server needs auth and TLS
         folds = result.folds
         # high/severe: a local store's database and artifacts are made owner-only (umask 077)
-        with owner_only_process(sensitivity), start_run(experiment, run_name or f"backtest-{result.target}") as parent:
+        charts = Charts()  # drawn side by side in worker processes, each logged to its run at the end
+        with (owner_only_process(sensitivity), start_run(experiment, run_name or f"backtest-{result.target}") as parent,
+              charts):
             mlflow.set_tags({**tags, "kind": "backtest"})
             mlflow.log_params({"target": result.target, "models": ",".join(result.models),
                                "n_origins": folds.n_origins, "step": folds.step,
@@ -129,9 +132,9 @@ def log_backtest(
                     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
                     mlflow.log_artifact(str(tmp / "manifest.json"))
             if triggers is not None:
-                _log_triggers(triggers, small_cell)
+                _log_triggers(triggers, small_cell, charts)
             if fairness is not None:
-                _log_fairness(fairness)
+                _log_fairness(fairness, charts)
             if levels is not None:
                 _log_levels(levels, result.target, small_cell, level_triggers)
             if mitigation is not None:
@@ -141,7 +144,8 @@ def log_backtest(
                     write_csv(mitigation, path, index=False)
                     mlflow.log_artifact(str(path), "fairness")
             for spec in result.specs:
-                _log_model_run(result, spec, scores, tags, sample_areas, small_cell)
+                _log_model_run(result, spec, scores, tags, sample_areas, small_cell, charts)
+            charts.log()
             return parent.info.run_id
 
 
@@ -170,7 +174,7 @@ TRIGGER_METRICS = ("hit_rate", "false_alarm_ratio", "brier", "brier_skill", "act
                    "return_period", "event_return_period")
 
 
-def _log_triggers(evaluation, small_cell: int) -> None:
+def _log_triggers(evaluation, small_cell: int, charts: Charts) -> None:
     import mlflow
 
     metrics = evaluation.metrics()
@@ -199,14 +203,14 @@ def _log_triggers(evaluation, small_cell: int) -> None:
         for name in names:
             mlflow.log_artifact(str(tmp / name), "triggers")
     for t in evaluation.triggers:
-        _log_figure(evaluation.plot_reliability(t.name), f"triggers/reliability_{t.name}.png")
+        charts.add(evaluation.plot_reliability(t.name), f"triggers/reliability_{t.name}.png")
         for lead in t.leads:
             for route in evaluation.signals["route"].unique():
-                _log_figure(evaluation.plot_timeline(t.name, lead, route),
-                            f"triggers/timeline_{t.name}_lead{lead}_{route}.png")
+                charts.add(evaluation.plot_timeline(t.name, lead, route),
+                           f"triggers/timeline_{t.name}_lead{lead}_{route}.png")
 
 
-def _log_fairness(reports) -> None:
+def _log_fairness(reports, charts: Charts) -> None:
     import mlflow
 
     words = {True: "yes", False: "no", None: "cannot judge"}
@@ -225,31 +229,11 @@ def _log_fairness(reports) -> None:
         combos = report.by_group[["trigger", "lead"]].drop_duplicates().itertuples(index=False)
         for trigger, lead in combos:
             for metric in ("hit_rate", "false_alarm_ratio", "mase"):
-                _log_figure(report.plot(metric, trigger=trigger, lead=lead),
-                            f"fairness/{route}/{metric}_{trigger}_lead{lead}.png")
+                charts.add(report.plot(metric, trigger=trigger, lead=lead),
+                           f"fairness/{route}/{metric}_{trigger}_lead{lead}.png")
 
 
-def _log_figure(fig, artifact_file: str) -> None:
-    """``mlflow.log_figure``, the figure laid out once first.
-
-    Saving a figure that has a layout engine (``layout="constrained"``, as every chart of ours)
-    lays it out twice: a draw to place the axes, then the drawing. Laid out here once and the
-    engine then set aside, the saved picture is the same pixel for pixel and 5-15% sooner per
-    chart (benchmarks/README.md), over the 19 to 60 charts a backtest logs.
-    """
-    import matplotlib
-    import mlflow
-
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.execute(fig)
-        # None means "no engine" only while the rc settings ask for none
-        with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-            fig.set_layout_engine(None)
-    mlflow.log_figure(fig, artifact_file)
-
-
-def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None:
+def _log_model_run(result, spec, scores, tags, sample_areas, small_cell, charts: Charts) -> None:
     import mlflow
 
     with mlflow.start_run(run_name=spec.name, nested=True):
@@ -268,7 +252,7 @@ def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None
             mlflow.log_artifact(str(tmp / "metrics.csv"))
             for area in _sample_areas(result, sample_areas):
                 fig = fan_chart(result.forecasts, area, spec.name)
-                _log_figure(fig, f"fan_charts/{area}.png")
+                charts.add(fig, f"fan_charts/{area}.png")
             explained = result.contributions[result.contributions["model"] == spec.name]
             if not explained.empty:  # model-made numbers (no observed counts): nothing to suppress
                 (tmp / "explanations").mkdir()
@@ -278,8 +262,8 @@ def _log_model_run(result, spec, scores, tags, sample_areas, small_cell) -> None
                 imp = result.importance[spec.name]
                 write_csv(imp.rename("gain_share"), tmp / "feature_importance.csv", index_label="feature")
                 mlflow.log_artifact(str(tmp / "feature_importance.csv"))
-                _log_figure(importance_chart(imp, title=f"{spec.name}: feature importance"),
-                            "feature_importance.png")
+                charts.add(importance_chart(imp, title=f"{spec.name}: feature importance"),
+                           "feature_importance.png")
 
 
 def _sample_areas(result: BacktestResult, n: int) -> list[str]:
