@@ -147,3 +147,17 @@ def test_a_chart_needs_a_run_and_a_png_name(store):
         Charts(jobs=1).add(_chart(0), "charts/x.png")
     with mlflow.start_run(), pytest.raises(ForecastError, match="as PNG files, got 'charts/x.svg'"):
         Charts(jobs=1).add(_chart(0), "charts/x.svg")
+
+
+def test_where_no_worker_can_start_every_chart_is_drawn_here(store, monkeypatch):
+    import loky
+
+    def no_processes(*args, **kwargs):
+        raise OSError("[Errno 38] Function not implemented: /dev/shm")
+
+    monkeypatch.setattr(loky, "get_reusable_executor", no_processes)
+    n = MIN_PARALLEL + 2
+    run_id, logged = _log(store, [_chart(i) for i in range(n)], jobs=2)
+    assert logged == n
+    pictures = _pictures(store, run_id)
+    assert [pictures[f"charts/c{i}.png"] for i in range(n)] == [png(_chart(i)) for i in range(n)]

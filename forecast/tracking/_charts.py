@@ -12,7 +12,7 @@ travels whole, with the matplotlib settings this process changed.
 ``FORECAST_CHART_JOBS`` sets how many processes draw (1: all in this process); the default is
 every core, at most :data:`MAX_JOBS`. Fewer than :data:`MIN_PARALLEL` charts are drawn here, as is
 a chart that cannot be pickled; a worker that dies (out of memory) leaves its charts to be drawn
-here.
+here, and where no worker can start (a sandbox without processes or ``/dev/shm``) every chart is.
 """
 
 from __future__ import annotations
@@ -152,10 +152,13 @@ class Charts:
             return
         chart["figure"] = fig
         if self._executor is None and len(self._charts) >= MIN_PARALLEL:
-            from loky import get_reusable_executor
+            import loky
 
-            # workers are kept a while for the next log (a test suite's, a notebook's)
-            self._executor = get_reusable_executor(max_workers=self.jobs, timeout=IDLE_S)
+            try:  # workers are kept a while for the next log (a test suite's, a notebook's)
+                self._executor = loky.get_reusable_executor(max_workers=self.jobs, timeout=IDLE_S)
+            except (OSError, RuntimeError):  # no processes here (a sandbox, no /dev/shm): all drawn here
+                self.jobs = 1
+                return
             self._rc = _changed_rc()
         if self._executor is not None:
             for waiting in self._charts:
