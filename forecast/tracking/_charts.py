@@ -4,10 +4,11 @@ A backtest logs 19 to 60 charts (fan charts, feature importance, trigger reliabi
 timelines, fairness disparities). Laying one out and drawing it takes 0.2-0.6 s of a core, all
 Python under one lock: threads do not help, and on the demo's two cores the other core sat idle
 for the whole of it. The logging functions now hand each chart to a :class:`Charts` as they make
-it (pickled, so the figure itself is freed); :meth:`Charts.log` draws them in joblib's worker
-processes (``loky``: no re-import of the user's script) and logs each PNG to the run it was made
-for as it comes back. The pictures are the ones drawing here gives, pixel for pixel: the figure
-travels whole, with the matplotlib settings this process changed.
+it; once a log has six, each is pickled and sent to a ``loky`` worker process (the process pool
+under joblib: no re-import of the user's script, workers kept a minute for the next log), and
+:meth:`Charts.log` logs each PNG to the run it was made for. The pictures are the ones drawing
+here gives, byte for byte: the figure travels whole, with the matplotlib settings this process
+changed.
 
 ``FORECAST_CHART_JOBS`` sets how many processes draw (1: all in this process); the default is
 every core, at most :data:`MAX_JOBS`. Fewer than :data:`MIN_PARALLEL` charts are drawn here, as is
@@ -42,7 +43,7 @@ def chart_jobs() -> int:
     """Processes that draw a log's charts: ``FORECAST_CHART_JOBS``, else every core (at most 8)."""
     text = os.environ.get(CHART_JOBS_ENV)
     if text is None or not text.strip():
-        from joblib import cpu_count  # the cores this process may use (affinity, cgroup quota)
+        from loky import cpu_count  # the cores this process may use (affinity, cgroup quota)
 
         return max(1, min(MAX_JOBS, cpu_count()))
     try:
