@@ -170,6 +170,16 @@ def test_trained_model_loads_as_pyfunc_and_forecasts_every_area_and_horizon(stor
     # the full cube (with flows) gives the same columns through the unwrapped model
     direct = model.unwrap_python_model().trained.predict(cube)
     assert list(direct.columns) == list(out.columns)
+    # what the pickle needs, pinned as installed (not inferred from whatever else the env holds)
+    from importlib.metadata import version
+
+    from forecast import __version__
+
+    pins = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text().split()
+    assert f"displacement-forecast=={__version__}" in pins
+    for name in ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "cloudpickle"):
+        assert f"{name}=={version(name)}" in pins
+    assert not any(pin.startswith(("dask", "tblib")) for pin in pins)
 
 
 @pytest.fixture

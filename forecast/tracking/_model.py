@@ -45,6 +45,26 @@ def _pyfunc_class():
     return ForecastModel
 
 
+#: The packages a logged model's pickle refers to, pinned as installed here. Left to MLflow, the
+#: list is inferred by loading the model in a new Python process (4-5 s of every train log), and
+#: what it found depended on what else the environment held: dask and tblib, not lightgbm.
+PINNED = ("mlflow", "cloudpickle", "lightgbm", "scikit-learn", "statsmodels", "numpy", "pandas", "scipy",
+          "xarray", "pydantic")
+
+
+def model_requirements() -> list[str]:
+    """The pip requirements logged with a model: this toolkit's version and :data:`PINNED` as installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = [f"displacement-forecast=={__version__}"]
+    for name in PINNED:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:  # an optional one absent here is not the model's
+            continue
+    return pins
+
+
 def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: str = DEFAULT_EXPERIMENT,
                 tracking_uri: str | None = None, cube_path: str | Path | None = None,
                 previous_run: str | None = None) -> tuple[str, str]:
@@ -105,7 +125,8 @@ def log_trained(trained, cube, *, manifest: Mapping | None = None, experiment: s
                         mlflow.log_artifact(str(path), "explanations")
                 with quiet_warnings():  # MLflow's schema hints are not the user's to act on
                     info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=_shape_only(example),
-                                                   signature=infer_signature(example, output))
+                                                   signature=infer_signature(example, output),
+                                                   pip_requirements=model_requirements())
                 if manifest:
                     mlflow.log_dict(dict(manifest), "manifest.json")
                 return run.info.run_id, info.model_uri
