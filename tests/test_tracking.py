@@ -153,7 +153,7 @@ def test_tracking_uri_from_the_environment_is_respected(tmp_path, monkeypatch, c
         mlflow.set_tracking_uri(None)
 
 
-def test_trained_model_loads_as_pyfunc_and_forecasts_every_area_and_horizon(store, cube, spec):
+def test_trained_model_loads_as_pyfunc_and_forecasts_every_area_and_horizon(store, cube, spec, tmp_path):
     trained = train(cube, spec, calibration=RollingOrigin(n_origins=6, calibration_origins=0, min_train=18))
     run_id, uri = log_trained(trained, cube, manifest=MANIFEST, experiment="t")
     model = mlflow.pyfunc.load_model(uri)
@@ -180,6 +180,15 @@ def test_trained_model_loads_as_pyfunc_and_forecasts_every_area_and_horizon(stor
     for name in ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "cloudpickle"):
         assert f"{name}=={version(name)}" in pins
     assert not any(pin.startswith(("dask", "tblib")) for pin in pins)
+    # the evidence reader finds a run's own files in its store and the model's files with the model
+    from forecast.tracking import Artifacts
+
+    client = MlflowClient()
+    reader = Artifacts(client, tmp_path / "read")
+    for path in ("manifest.json", "model/MLmodel"):
+        expected = Path(client.download_artifacts(run_id, path, str(tmp_path)))
+        assert reader.local(run_id, path).read_bytes() == expected.read_bytes()
+    assert reader.read(run_id, "no/such/file.csv") is None
 
 
 @pytest.fixture

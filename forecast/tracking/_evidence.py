@@ -39,6 +39,7 @@ class Artifacts:
 
     def __init__(self, client, folder: str | Path):
         self.client, self.folder = client, Path(folder)
+        self._repos: dict = {}  # run id: the run's own artifact store
 
     def files(self, run_id: str, path: str | None = None) -> list[str]:
         """Every artifact path of the run under ``path``, in the store's listing order."""
@@ -48,8 +49,23 @@ class Artifacts:
         return out
 
     def local(self, run_id: str, path: str) -> Path:
-        """The artifact downloaded (MLflow's own error when it is missing)."""
-        return Path(self.client.download_artifacts(run_id, path, str(self.folder / run_id)))
+        """The artifact downloaded (MLflow's own error when it is missing).
+
+        From the run's own artifact store, found once per run: the client's ``runs:/`` download
+        looks the run up and searches the experiment's logged models again for every file (about
+        20 ms each, and a card, gate or report reads dozens). A logged model's files (``model/``)
+        live with the model, where only the client's download finds them.
+        """
+        folder = self.folder / run_id
+        if path.split("/", 1)[0] == "model":
+            return Path(self.client.download_artifacts(run_id, path, str(folder)))
+        if run_id not in self._repos:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            self._repos[run_id] = get_artifact_repository(self.client.get_run(run_id).info.artifact_uri,
+                                                          tracking_uri=self.client.tracking_uri)
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(self._repos[run_id].download_artifacts(path, str(folder)))
 
     def read(self, run_id: str, path: str) -> Path | None:
         """The artifact downloaded, or None when it cannot be."""
