@@ -132,7 +132,7 @@ class Charts:
         return self
 
     def __exit__(self, *exc) -> None:
-        for chart in self._charts:  # cut short: nothing left drawing for nobody
+        for chart in self._charts:  # cut short (an error, Ctrl-C): charts not yet drawn never will be
             if "future" in chart:
                 chart["future"].cancel()
         self._charts = []
