@@ -50,6 +50,14 @@ def _pictures(client: MlflowClient, run_id: str, folder: str = "charts") -> dict
     return out
 
 
+def _assert_every_chart_logged_as_drawn_here(store, n: int) -> None:
+    """Log ``n`` charts with two jobs asked for: every one is logged, as drawing it here gives."""
+    run_id, logged = _log(store, [_chart(i) for i in range(n)], jobs=2)
+    assert logged == n
+    pictures = _pictures(store, run_id)
+    assert [pictures[f"charts/c{i}.png"] for i in range(n)] == [png(_chart(i)) for i in range(n)]
+
+
 def _log(client, figures, jobs: int) -> tuple[str, int]:
     with mlflow.start_run() as run, Charts(jobs=jobs) as charts:
         for i, fig in enumerate(figures):
@@ -115,11 +123,7 @@ def test_charts_of_a_worker_that_died_are_drawn_here(store, monkeypatch):
         os._exit(1)
 
     monkeypatch.setattr(_charts, "_draw", die)
-    n = MIN_PARALLEL + 1
-    run_id, logged = _log(store, [_chart(i) for i in range(n)], jobs=2)
-    assert logged == n
-    pictures = _pictures(store, run_id)
-    assert [pictures[f"charts/c{i}.png"] for i in range(n)] == [png(_chart(i)) for i in range(n)]
+    _assert_every_chart_logged_as_drawn_here(store, MIN_PARALLEL + 1)
 
 
 def test_a_chart_that_fails_to_draw_fails_the_log(store, monkeypatch):
@@ -156,8 +160,4 @@ def test_where_no_worker_can_start_every_chart_is_drawn_here(store, monkeypatch)
         raise OSError("[Errno 38] Function not implemented: /dev/shm")
 
     monkeypatch.setattr(loky, "get_reusable_executor", no_processes)
-    n = MIN_PARALLEL + 2
-    run_id, logged = _log(store, [_chart(i) for i in range(n)], jobs=2)
-    assert logged == n
-    pictures = _pictures(store, run_id)
-    assert [pictures[f"charts/c{i}.png"] for i in range(n)] == [png(_chart(i)) for i in range(n)]
+    _assert_every_chart_logged_as_drawn_here(store, MIN_PARALLEL + 2)

@@ -125,9 +125,6 @@ class Charts:
         # with its "future" (sent), or "png" (drawn here)
         self._charts: list[dict] = []
 
-    def __len__(self) -> int:
-        return len(self._charts)
-
     def __enter__(self) -> Charts:
         return self
 
