@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -118,3 +119,42 @@ def test_a_backtest_fits_its_horizons_or_origins_side_by_side_on_one_openmp_thre
     finally:
         del ESTIMATORS["omp_probe"]
     assert _Probe.seen and set(_Probe.seen) == {1}, _Probe.seen
+
+
+def test_warning_filters_set_inside_threads_that_overlap_are_not_left_behind(monkeypatch):
+    # catch_warnings puts back, as it exits, the filters it found as it entered: thread 1 entered
+    # inside thread 0's context and exits after it, so without the pool's care thread 0's
+    # temporary "error" filter would stay the process's own
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("forecast.models._threads").os, "cpu_count", lambda: 2)
+    entered, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    before = list(warnings.filters)
+
+    def overlap(i):
+        if i == 1:
+            assert entered.wait(timeout=10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            if i == 0:
+                entered.set()
+                assert second_in.wait(timeout=10)
+            else:
+                second_in.set()
+                assert first_out.wait(timeout=10)
+        if i == 0:
+            first_out.set()
+
+    list(side_by_side(overlap, [(0,), (1,)]))
+    assert warnings.filters == before  # thread 0's "error" filter left with its thread
+
+
+def test_a_hist_gradient_boosting_backtest_leaves_the_warning_filters_as_they_were():
+    # scikit-learn enters catch_warnings in each check_array and in each task of its Parallel:
+    # fitted side by side, its fits left ComplexWarning an error (or no filters at all) behind
+    spec = ModelSpec(name="hgb", estimator="hist_gradient_boosting", horizons=[1, 2, 3, 4],
+                     params={"max_iter": 5, "max_leaf_nodes": 7})
+    before = list(warnings.filters)
+    backtest(make_panel(6, 40, seed=5, with_flows=False), [spec],
+             folds=RollingOrigin(n_origins=4, calibration_origins=2, min_train=18), baselines=False, progress=False)
+    assert warnings.filters == before

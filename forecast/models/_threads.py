@@ -7,11 +7,22 @@ thread that starts the work, so a limit set where the pool starts does not reach
 threads: every fit there started a team as large as the machine. That cost scikit-learn's
 HistGradientBoosting fits 43% more time, side by side on two cores. So each pool thread sets its
 own limit once, as it starts, and the threads end with the pool.
+
+The pool also keeps the process's warning filters as they were. Python before 3.14 keeps one
+list of filters for all threads, and ``warnings.catch_warnings`` puts back, as it exits, the list
+it found as it entered. scikit-learn enters it in every ``check_array`` and in every task of its
+own ``Parallel``: two threads doing so at once leave behind whichever list the last one to exit
+found, some other thread's temporary list. Every HistGradientBoosting backtest did: after it,
+ComplexWarning was an error for the whole process, and where the list left behind was an empty
+one, every later scikit-learn ``Parallel`` call warned (14,173 warnings in one test run). So the
+filters are noted as the first pool starts and put back as the last one ends.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -77,6 +88,33 @@ def _pool(n_items: int) -> Iterator[ThreadPoolExecutor]:
     # then sets its own limit on them (microseconds)
     openmp = ThreadpoolController().select(user_api="openmp")
     workers = max(1, min(n_items, os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers, thread_name_prefix="forecast-fit",
-                            initializer=lambda: openmp.limit(limits=1)) as pool:
+    with _warning_filters_kept(), ThreadPoolExecutor(workers, thread_name_prefix="forecast-fit",
+                                                     initializer=lambda: openmp.limit(limits=1)) as pool:
         yield pool
+
+
+_kept_lock = threading.Lock()
+_kept: list = []  # [(the filters list, its contents, showwarning), pools open]; empty when none is
+
+
+@contextmanager
+def _warning_filters_kept() -> Iterator[None]:
+    """Note the warning filters as the first pool opens; put them back as the last one closes
+    (its threads done). Pools open inside pools, or beside them in other threads, share the note:
+    only the outermost has seen the filters that were in place before any thread touched them."""
+    with _kept_lock:
+        if not _kept:
+            _kept.extend([(warnings.filters, list(warnings.filters), warnings.showwarning), 0])
+        _kept[1] += 1
+    try:
+        yield
+    finally:
+        with _kept_lock:
+            _kept[1] -= 1
+            if not _kept[1]:
+                (filters, contents, show), _ = _kept
+                filters[:] = contents
+                warnings.filters, warnings.showwarning = filters, show
+                # forget which warnings were shown under the lists in between (private, so looked up)
+                getattr(warnings, "_filters_mutated", lambda: None)()
+                _kept.clear()
