@@ -158,3 +158,17 @@ def test_a_hist_gradient_boosting_backtest_leaves_the_warning_filters_as_they_we
     backtest(make_panel(6, 40, seed=5, with_flows=False), [spec],
              folds=RollingOrigin(n_origins=4, calibration_origins=2, min_train=18), baselines=False, progress=False)
     assert warnings.filters == before
+
+
+def test_scikit_learns_warning_of_emptied_filters_does_not_fail_a_fit_in_a_pool():
+    # scikit-learn warns when its Parallel caught the filters as another thread had emptied them;
+    # under filters that make warnings errors (this test run's) that warning failed the fit
+    race = ("`sklearn.utils.parallel.delayed` should be used with `sklearn.utils.parallel.Parallel` to make it "
+            "possible to propagate the scikit-learn configuration of the current thread to the joblib workers.")
+    before = list(warnings.filters)
+    with pytest.raises(UserWarning):  # outside a pool, this run's filters make it an error
+        warnings.warn(race, UserWarning)
+    assert list(side_by_side(lambda: warnings.warn(race, UserWarning) or "fitted", [()])) == ["fitted"]
+    with pytest.raises(UserWarning, match="other"):  # other warnings are as the caller's filters say
+        list(side_by_side(lambda: warnings.warn("other", UserWarning), [()]))
+    assert warnings.filters == before

@@ -15,7 +15,10 @@ own ``Parallel``: two threads doing so at once leave behind whichever list the l
 found, some other thread's temporary list. Every HistGradientBoosting backtest did: after it,
 ComplexWarning was an error for the whole process, and where the list left behind was an empty
 one, every later scikit-learn ``Parallel`` call warned (14,173 warnings in one test run). So the
-filters are noted as the first pool starts and put back as the last one ends.
+filters are noted as the first pool starts and put back as the last one ends. While pools are
+open, that one warning of scikit-learn's is ignored: it says only that a ``Parallel`` call caught
+the filters at the instant another thread had emptied them, and where the filters in place then
+were ones that turn warnings into errors (a test run's), it would fail the fit.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def _pool(n_items: int) -> Iterator[ThreadPoolExecutor]:
         yield pool
 
 
+_SKLEARN_RACE = r"`sklearn\.utils\.parallel\.delayed` should be used with `sklearn\.utils\.parallel\.Parallel`"
 _kept_lock = threading.Lock()
 _kept: list = []  # [(the filters list, its contents, showwarning), pools open]; empty when none is
 
@@ -105,6 +109,7 @@ def _warning_filters_kept() -> Iterator[None]:
     with _kept_lock:
         if not _kept:
             _kept.extend([(warnings.filters, list(warnings.filters), warnings.showwarning), 0])
+            warnings.filterwarnings("ignore", message=_SKLEARN_RACE, category=UserWarning)
         _kept[1] += 1
     try:
         yield
