@@ -30,7 +30,7 @@ BASE = ("errors", "_names", "_version")
 #: (lower the number when a module shrinks; split a module rather than raise it).
 MAX_LINES = 500
 LARGE = {
-    "forecast/models/_local.py": (720, "per-area runner, ETS, SARIMAX and the ETS fast path; pickled "
+    "forecast/models/_local.py": (717, "per-area runner, ETS, SARIMAX and the ETS fast path; pickled "
                                   "models refer to _ETSFit by this path, so a split needs an alias"),
     "forecast/backtest/_metrics.py": (690, "every metric with its reference formula beside it"),
     "forecast/ethics/_audit.py": (680, "the hash-chained log: lock, append, verify, signatures"),

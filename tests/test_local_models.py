@@ -345,3 +345,42 @@ def test_median_point_is_the_back_transformed_median_below_the_mean(make):
     mean = make().fit(panel).forecast([1, 6])
     np.testing.assert_allclose(median.point, median.quantiles[:, :, 0], rtol=1e-9)
     assert (median.point <= mean.point + 1e-9).all()
+
+
+def test_two_areas_fitted_side_by_side_in_threads_each_keep_their_own_warnings():
+    # warning capture is the process's: a Dask worker with several threads fitted two areas at
+    # once, and one area's ConvergenceWarning landed in the other's record, which then fell back
+    # to naive, so its forecasts differed from a local run's; the fits now take turns
+    import threading
+    from types import SimpleNamespace
+
+    from forecast.models._local import _guarded_fit
+
+    converged = SimpleNamespace(mle_retvals={"converged": True}, params=np.array([0.5]), llf=-1.0)
+    inside_a, inside_b, warned = threading.Event(), threading.Event(), threading.Event()
+    results = {}
+
+    def hard():  # waits (briefly) for b to be inside its own fit, then warns
+        inside_a.set()
+        inside_b.wait(timeout=0.5)
+        warnings.warn("the optimizer did not converge", ConvergenceWarning)
+        warned.set()
+        return converged
+
+    def easy():
+        inside_b.set()
+        warned.wait(timeout=0.5)
+        return converged
+
+    def fit(name, build):
+        results[name] = _guarded_fit(build)
+
+    a = threading.Thread(target=fit, args=("a", hard))
+    a.start()
+    assert inside_a.wait(timeout=10)
+    b = threading.Thread(target=fit, args=("b", easy))
+    b.start()
+    a.join()
+    b.join()
+    assert results["a"][1] == "did not converge: the optimizer did not converge"
+    assert results["b"] == (converged, None, ())

@@ -68,6 +68,7 @@ from forecast.models._gaussian import (
     _naive_gaussian,
     _quantiles_from_gaussian,
 )
+from forecast.models._threads import caught_warnings, one_at_a_time
 from forecast.features import Forecast, Panel
 
 __all__ = ["ETS", "SARIMAX"]
@@ -162,8 +163,7 @@ class _PerAreaForecaster(SeriesForecaster, metaclass=ABCMeta):
         var = np.full((n_areas, n_h), np.nan)
         # one context for all areas: entering threadpool_limits costs milliseconds, a closed-form
         # forecast microseconds
-        with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1, user_api="blas"):
-            warnings.simplefilter("always")
+        with caught_warnings() as caught:
             y_t = _forward(self.y_, self.transform)
             self.diverged_areas_ = {}
             for i, result in enumerate(self.results_):
@@ -452,8 +452,7 @@ class SARIMAX(_PerAreaForecaster):
                                 f"write exog=({self.exog!r},)")
         if self.exog:
             _check_int("exog_lag", self.exog_lag, minimum=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with caught_warnings(blas_threads=None):  # recorded, so not shown
             try:  # let statsmodels judge order/trend once, before any area is fitted
                 _StatsmodelsSARIMAX(np.zeros(60), order=self.order, seasonal_order=self.seasonal_order,
                                     trend=self.trend)
@@ -581,7 +580,7 @@ def _fit_ets_area(row: np.ndarray, spec: dict) -> _AreaFit:
 
 def _update_ets_areas(jobs: list[tuple], spec: dict) -> list[_AreaFit]:
     """Filter (or, without parameters, fit) a batch of areas under one BLAS-thread limit."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_at_a_time, threadpool_limits(limits=1, user_api="blas"):
         return [_fit_ets_area(row, spec) if params is None else _filter_ets_area(row, spec, params, dropped)
                 for row, params, dropped in jobs]
 
@@ -592,8 +591,7 @@ def _filter_ets_area(row: np.ndarray, spec: dict, params: np.ndarray, was_droppe
     model, filled, offset, dropped = _ets_series(row, spec)
     if dropped != was_dropped:
         return _fit_ets_area(row, spec)
-    with warnings.catch_warnings(record=True) as caught:  # the caller limits BLAS threads
-        warnings.simplefilter("always")
+    with caught_warnings(blas_threads=None) as caught:  # the caller limits BLAS threads
         try:
             if model.short_name in _FAST_FORMS:  # the filter alone, without statsmodels' results object
                 result = _ETSFit.from_raw(model, params, *model.smooth(params, return_raw=True))
@@ -640,8 +638,7 @@ def _guarded_fit(build: Callable[[], object], retry: Callable[[object], object] 
             break
         # one BLAS thread: these matrices are tiny, and a threaded BLAS spends far longer
         # synchronising than computing (a 30-month SARIMAX fit went from 8 s to 0.1 s)
-        with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1, user_api="blas"):
-            warnings.simplefilter("always")
+        with caught_warnings() as caught:
             try:
                 result = attempt() if attempt is build else attempt(result)
             except Exception as exc:  # one area's failure must not stop the others: it falls back

@@ -31,9 +31,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
-__all__ = ["side_by_side", "as_done"]
+__all__ = ["side_by_side", "as_done", "caught_warnings", "one_at_a_time"]
 
 
 def side_by_side(fn: Callable, items: Iterable[tuple]) -> Iterator:
@@ -123,3 +123,24 @@ def _warning_filters_kept() -> Iterator[None]:
                 # forget which warnings were shown under the lists in between (private, so looked up)
                 getattr(warnings, "_filters_mutated", lambda: None)()
                 _kept.clear()
+
+
+#: Held by a per-area fit or forecast while it catches its warnings or limits BLAS threads. Both
+#: are settings of the process, not of the thread, so two such fits side by side in threads (the
+#: blocks of a Dask worker with several threads) took each other's warnings: an area was judged
+#: "did not converge" on another's ConvergenceWarning and fell back, and the forecasts differed
+#: from a local run's. Reentrant: a batch holds it around the fits it runs.
+one_at_a_time = threading.RLock()
+
+
+@contextmanager
+def caught_warnings(blas_threads: int | None = 1) -> Iterator[list[warnings.WarningMessage]]:
+    """Every warning raised inside, recorded in the list given (none shown), on ``blas_threads``
+    BLAS threads (None: as set by the caller), with :data:`one_at_a_time` held."""
+    with one_at_a_time, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if blas_threads is None:
+            yield caught
+        else:
+            with threadpool_limits(limits=blas_threads, user_api="blas"):
+                yield caught
