@@ -172,3 +172,30 @@ def test_scikit_learns_warning_of_emptied_filters_does_not_fail_a_fit_in_a_pool(
     with pytest.raises(UserWarning, match="other"):  # other warnings are as the caller's filters say
         list(side_by_side(lambda: warnings.warn("other", UserWarning), [()]))
     assert warnings.filters == before
+
+
+def test_a_pool_closing_waits_for_a_per_area_fit_of_another_thread_to_finish_catching_its_warnings():
+    # the pool puts the process's filters back as it closes; done while another thread's fit was
+    # catching its warnings, it took that fit's "always record" away, and under this run's filters
+    # the fit's warning became an error
+    from forecast.models._threads import caught_warnings
+
+    pool_open, fit_in = threading.Event(), threading.Event()
+    seen = {}
+
+    def per_area_fit():
+        assert pool_open.wait(timeout=10)
+        try:
+            with caught_warnings() as caught:
+                fit_in.set()
+                threading.Event().wait(0.5)  # the pool's work is done by now and the pool closing
+                warnings.warn("a hard area", UserWarning)
+            seen["caught"] = [str(w.message) for w in caught]
+        except Exception as exc:  # noqa: BLE001  (the failure the test is about)
+            seen["error"] = exc
+
+    fit = threading.Thread(target=per_area_fit)
+    fit.start()
+    list(side_by_side(lambda: pool_open.set() or fit_in.wait(timeout=10), [()]))
+    fit.join()
+    assert seen == {"caught": ["a hard area"]}

@@ -96,6 +96,13 @@ def _pool(n_items: int) -> Iterator[ThreadPoolExecutor]:
         yield pool
 
 
+#: Held by a per-area fit or forecast while it catches its warnings or limits BLAS threads. Both
+#: are settings of the process, not of the thread, so two such fits side by side in threads (the
+#: blocks of a Dask worker with several threads) took each other's warnings: an area was judged
+#: "did not converge" on another's ConvergenceWarning and fell back, and the forecasts differed
+#: from a local run's. Reentrant: a batch holds it around the fits it runs.
+one_at_a_time = threading.RLock()
+
 _SKLEARN_RACE = r"`sklearn\.utils\.parallel\.delayed` should be used with `sklearn\.utils\.parallel\.Parallel`"
 _kept_lock = threading.Lock()
 _kept: list = []  # [(the filters list, its contents, showwarning), pools open]; empty when none is
@@ -105,8 +112,10 @@ _kept: list = []  # [(the filters list, its contents, showwarning), pools open];
 def _warning_filters_kept() -> Iterator[None]:
     """Note the warning filters as the first pool opens; put them back as the last one closes
     (its threads done). Pools open inside pools, or beside them in other threads, share the note:
-    only the outermost has seen the filters that were in place before any thread touched them."""
-    with _kept_lock:
+    only the outermost has seen the filters that were in place before any thread touched them.
+    Neither happens while a per-area fit of another thread is catching its warnings
+    (:data:`one_at_a_time`): the note would be that fit's list, and putting back would take it away."""
+    with one_at_a_time, _kept_lock:
         if not _kept:
             _kept.extend([(warnings.filters, list(warnings.filters), warnings.showwarning), 0])
             warnings.filterwarnings("ignore", message=_SKLEARN_RACE, category=UserWarning)
@@ -114,7 +123,7 @@ def _warning_filters_kept() -> Iterator[None]:
     try:
         yield
     finally:
-        with _kept_lock:
+        with one_at_a_time, _kept_lock:
             _kept[1] -= 1
             if not _kept[1]:
                 (filters, contents, show), _ = _kept
@@ -123,14 +132,6 @@ def _warning_filters_kept() -> Iterator[None]:
                 # forget which warnings were shown under the lists in between (private, so looked up)
                 getattr(warnings, "_filters_mutated", lambda: None)()
                 _kept.clear()
-
-
-#: Held by a per-area fit or forecast while it catches its warnings or limits BLAS threads. Both
-#: are settings of the process, not of the thread, so two such fits side by side in threads (the
-#: blocks of a Dask worker with several threads) took each other's warnings: an area was judged
-#: "did not converge" on another's ConvergenceWarning and fell back, and the forecasts differed
-#: from a local run's. Reentrant: a batch holds it around the fits it runs.
-one_at_a_time = threading.RLock()
 
 
 @contextmanager
