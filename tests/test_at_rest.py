@@ -306,3 +306,38 @@ def test_a_local_mlflow_store_of_high_or_severe_runs_is_the_owners_alone(tmp_pat
     assert made and any(p.suffix == ".parquet" for p in made)
     readable = [str(p.relative_to(store)) for p in made if p.stat().st_mode & 0o077]
     assert (readable == []) == private, readable[:5]
+
+
+def test_owner_only_blocks_open_at_once_in_two_threads_keep_the_umask_until_the_last_ends():
+    # the umask is the process's: the first block to end gave back the caller's 022 while the
+    # other was still writing, and that block's files were readable by everyone
+    import threading
+
+    from forecast.io import owner_only_process
+
+    first_in, first_out = threading.Event(), threading.Event()
+    inside = {}
+
+    def first():
+        with owner_only_process("high"):
+            first_in.set()
+            assert second_in.wait(timeout=10)
+        first_out.set()
+
+    def second():
+        assert first_in.wait(timeout=10)
+        with owner_only_process("severe"):
+            second_in.set()
+            assert first_out.wait(timeout=10)
+            current = os.umask(0o077)  # reading the umask means setting it: put the same back
+            os.umask(current)
+            inside["after the first ended"] = current
+
+    second_in = threading.Event()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert inside == {"after the first ended": 0o077}
+    assert os.umask(0o022) == 0o022  # the caller's, once both ended

@@ -34,6 +34,7 @@ says ``"encrypted": true``; its cube hash is that of the cube's content, as for 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,19 +70,34 @@ def owner_only(level: str | None) -> bool:
     return level in OWNER_ONLY_LEVELS
 
 
+_umask_lock = threading.Lock()
+_umask_kept: list = []  # [the caller's umask, blocks open]; empty when none is
+
+
 @contextmanager
 def owner_only_process(level: str | None) -> Iterator[None]:
     """While the block runs, every file and folder this process creates (MLflow's store and
     artifacts included, which no writer of ours opens) is its owner's alone when ``level`` asks
-    it: the umask is 077, and the caller's umask comes back afterwards."""
+    it: the umask is 077, and the caller's umask comes back afterwards.
+
+    The umask is the process's: blocks open at once in several threads share it, and it comes
+    back when the last of them ends (the first to end would otherwise open the others' files to
+    everyone)."""
     if not owner_only(level):
         yield
         return
-    previous = os.umask(0o077)
+    with _umask_lock:
+        if not _umask_kept:
+            _umask_kept.extend([os.umask(0o077), 0])
+        _umask_kept[1] += 1
     try:
         yield
     finally:
-        os.umask(previous)
+        with _umask_lock:
+            _umask_kept[1] -= 1
+            if not _umask_kept[1]:
+                os.umask(_umask_kept[0])
+                _umask_kept.clear()
 
 
 def secure_file(path: str | Path, level: str | None) -> Path:
