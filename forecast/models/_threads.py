@@ -12,13 +12,14 @@ The pool also keeps the process's warning filters as they were. Python before 3.
 list of filters for all threads, and ``warnings.catch_warnings`` puts back, as it exits, the list
 it found as it entered. scikit-learn enters it in every ``check_array`` and in every task of its
 own ``Parallel``: two threads doing so at once leave behind whichever list the last one to exit
-found, some other thread's temporary list. Every HistGradientBoosting backtest did: after it,
-ComplexWarning was an error for the whole process, and where the list left behind was an empty
-one, every later scikit-learn ``Parallel`` call warned (14,173 warnings in one test run). So the
-filters are noted as the first pool starts and put back as the last one ends. While pools are
-open, that one warning of scikit-learn's is ignored: it says only that a ``Parallel`` call caught
-the filters at the instant another thread had emptied them, and where the filters in place then
-were ones that turn warnings into errors (a test run's), it would fail the fit.
+found, some other thread's temporary list. Each of 20 HistGradientBoosting backtests in a row
+left a changed list (after one, ComplexWarning was an error for the whole process), and where the
+list left behind was an empty one, every later scikit-learn ``Parallel`` call warned (14,173
+warnings in one test run). So the filters are noted as the first pool starts and put back as
+the last one ends. While pools are open, that one warning of scikit-learn's is ignored: it says
+only that a ``Parallel`` call caught the filters at the instant another thread had emptied them,
+and where the filters in place then were ones that turn warnings into errors (a test run's), it
+would fail the fit.
 """
 
 from __future__ import annotations
