@@ -34,11 +34,11 @@ says ``"encrypted": true``; its cube hash is that of the cube's content, as for 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from forecast._process import SharedChange
 from forecast.errors import ForecastError, UnusableFileError
 
 __all__ = [
@@ -70,8 +70,8 @@ def owner_only(level: str | None) -> bool:
     return level in OWNER_ONLY_LEVELS
 
 
-_umask_lock = threading.Lock()
-_umask_kept: list = []  # [the caller's umask, blocks open]; empty when none is
+#: The umask of every owner-only block, shared by blocks open at once in several threads.
+_OWNER_ONLY_UMASK = SharedChange(lambda: os.umask(0o077), os.umask)
 
 
 @contextmanager
@@ -86,18 +86,8 @@ def owner_only_process(level: str | None) -> Iterator[None]:
     if not owner_only(level):
         yield
         return
-    with _umask_lock:
-        if not _umask_kept:
-            _umask_kept.extend([os.umask(0o077), 0])
-        _umask_kept[1] += 1
-    try:
+    with _OWNER_ONLY_UMASK():
         yield
-    finally:
-        with _umask_lock:
-            _umask_kept[1] -= 1
-            if not _umask_kept[1]:
-                os.umask(_umask_kept[0])
-                _umask_kept.clear()
 
 
 def secure_file(path: str | Path, level: str | None) -> Path:

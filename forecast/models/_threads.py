@@ -34,6 +34,8 @@ from typing import Any
 
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
+from forecast._process import SharedChange
+
 __all__ = ["side_by_side", "as_done", "caught_warnings", "one_at_a_time"]
 
 
@@ -105,34 +107,30 @@ def _pool(n_items: int) -> Iterator[ThreadPoolExecutor]:
 one_at_a_time = threading.RLock()
 
 _SKLEARN_RACE = r"`sklearn\.utils\.parallel\.delayed` should be used with `sklearn\.utils\.parallel\.Parallel`"
-_kept_lock = threading.Lock()
-_kept: list = []  # [(the filters list, its contents, showwarning), pools open]; empty when none is
 
 
-@contextmanager
-def _warning_filters_kept() -> Iterator[None]:
-    """Note the warning filters as the first pool opens; put them back as the last one closes
-    (its threads done). Pools open inside pools, or beside them in other threads, share the note:
-    only the outermost has seen the filters that were in place before any thread touched them.
-    Neither happens while a per-area fit of another thread is catching its warnings
-    (:data:`one_at_a_time`): the note would be that fit's list, and putting back would take it away."""
-    with one_at_a_time, _kept_lock:
-        if not _kept:
-            _kept.extend([(warnings.filters, list(warnings.filters), warnings.showwarning), 0])
-            warnings.filterwarnings("ignore", message=_SKLEARN_RACE, category=UserWarning)
-        _kept[1] += 1
-    try:
-        yield
-    finally:
-        with one_at_a_time, _kept_lock:
-            _kept[1] -= 1
-            if not _kept[1]:
-                (filters, contents, show), _ = _kept
-                filters[:] = contents
-                warnings.filters, warnings.showwarning = filters, show
-                # forget which warnings were shown under the lists in between (private, so looked up)
-                getattr(warnings, "_filters_mutated", lambda: None)()
-                _kept.clear()
+def _note_filters() -> tuple:
+    """The filters list, its contents and ``showwarning``; the scikit-learn message ignored."""
+    noted = (warnings.filters, list(warnings.filters), warnings.showwarning)
+    warnings.filterwarnings("ignore", message=_SKLEARN_RACE, category=UserWarning)
+    return noted
+
+
+def _put_back_filters(noted: tuple) -> None:
+    """The list :func:`_note_filters` noted, with its contents, bound again, and ``showwarning``."""
+    filters, contents, show = noted
+    filters[:] = contents
+    warnings.filters, warnings.showwarning = filters, show
+    # forget which warnings were shown under the lists in between (private, so looked up)
+    getattr(warnings, "_filters_mutated", lambda: None)()
+
+
+#: The warning filters, noted as the first pool opens and put back as the last one closes (its
+#: threads done); pools inside pools, or beside them in other threads, share the note: only the
+#: outermost has seen the filters in place before any thread touched them. Under
+#: :data:`one_at_a_time`: while a per-area fit of another thread is catching its warnings, the
+#: note would be that fit's list, and putting back would take it away.
+_warning_filters_kept = SharedChange(_note_filters, _put_back_filters, lock=one_at_a_time)
 
 
 @contextmanager
